@@ -1,0 +1,209 @@
+"""NATS subject grammar (wire layer, pure): hostnames, ports, escaped paths, reply inboxes.
+
+Requests travel on ``plane.port.reversed-host.|.METHOD.path-tokens`` as in Microbus. Tokens that
+are not hostname labels carry a ``~`` marker (``~<instance>`` for direct addressing, ``~all`` for
+every replica) so they can never collide with a real hostname label. Replies for one instance
+arrive on ``plane.r.reversed-host.~instance.<msg-id>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ALL_REPLICAS",
+    "SubjectError",
+    "all_replicas_subscription",
+    "announce_subject",
+    "direct_subscription",
+    "escape_path",
+    "kebab",
+    "matches",
+    "parse_route",
+    "queue_for",
+    "reply_prefix",
+    "request_subject",
+    "reverse_host",
+    "subscription_subject",
+    "validate_hostname",
+    "validate_method",
+    "validate_plane",
+    "validate_port",
+]
+
+ALL_REPLICAS = "~all"
+_HOST_RE = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)*$")
+_PLANE_RE = re.compile(r"^[0-9a-zA-Z]+$")
+_METHOD_RE = re.compile(r"^[A-Z]+$")
+_INSTANCE_RE = re.compile(r"^[0-9a-z]+$")
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+_RESERVED_HOSTS = frozenset({"all"})
+MAX_HOSTNAME = 253
+
+
+class SubjectError(ValueError):
+    """A hostname, plane, method, port or path that cannot be put on the bus."""
+
+
+def validate_hostname(host: str) -> str:
+    """Return the lower-cased hostname, or raise `SubjectError` naming what is wrong."""
+    if not isinstance(host, str) or not host:
+        raise SubjectError(f"hostname must be a non-empty string, got {host!r}")
+    lowered = host.lower()
+    if len(lowered) > MAX_HOSTNAME or not _HOST_RE.match(lowered):
+        raise SubjectError(
+            f"invalid hostname {host!r}: use dot-separated labels of letters, digits, '-' or '_'"
+        )
+    if lowered in _RESERVED_HOSTS or lowered.endswith(".all"):
+        raise SubjectError(f"hostname {host!r} is reserved")
+    return lowered
+
+
+def validate_plane(plane: str) -> str:
+    """A plane isolates one deployment (or one test) from another on a shared NATS."""
+    if not isinstance(plane, str) or not _PLANE_RE.match(plane):
+        raise SubjectError(f"invalid plane {plane!r}: use letters and digits only")
+    return plane
+
+
+def validate_method(method: str) -> str:
+    upper = method.upper() if isinstance(method, str) else ""
+    if upper != "ANY" and not _METHOD_RE.match(upper):
+        raise SubjectError(f"invalid HTTP method {method!r}")
+    return upper
+
+
+def validate_port(port: int) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise SubjectError(f"invalid port {port!r}: expected an integer 0..65535")
+    return port
+
+
+def _validate_instance(instance: str) -> str:
+    if not _INSTANCE_RE.match(instance):
+        raise SubjectError(f"invalid instance id {instance!r}")
+    return instance
+
+
+def kebab(name: str) -> str:
+    """``on_user_deleted`` → ``on-user-deleted`` (default path of an endpoint or event)."""
+    out: list[str] = []
+    for i, ch in enumerate(name.strip("_")):
+        if ch == "_":
+            out.append("-")
+        elif ch.isupper():
+            if i and out and out[-1] != "-":
+                out.append("-")
+            out.append(ch.lower())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def reverse_host(host: str) -> str:
+    """``www.example.com`` → ``com.example.www``."""
+    return ".".join(reversed(host.lower().split(".")))
+
+
+def _escape_token(segment: str) -> str:
+    if not segment:
+        return "_"
+    parts: list[str] = []
+    for ch in segment:
+        if ch in _SAFE:
+            parts.append(ch)
+        elif ch == ".":
+            parts.append("_")
+        else:
+            parts.append(f"%{ord(ch):04x}")
+    return "".join(parts)
+
+
+def escape_path(path: str, *, subscription: bool = False) -> str:
+    """Turn a URL path into subject tokens; no input can yield ``.``, ``*``, ``>`` or spaces.
+
+    In subscriptions, ``{name}`` becomes ``*`` and a last ``{name+}`` becomes ``>``.
+    """
+    if not isinstance(path, str):
+        raise SubjectError(f"path must be a string, got {path!r}")
+    path = path.removeprefix("/")
+    if not path:
+        return "_"
+    segments = path.split("/")
+    tokens: list[str] = []
+    last = len(segments) - 1
+    for i, seg in enumerate(segments):
+        if subscription and seg.startswith("{") and seg.endswith("}"):
+            tokens.append(">" if seg.endswith("+}") and i == last else "*")
+        else:
+            tokens.append(_escape_token(seg))
+    return ".".join(tokens)
+
+
+def request_subject(
+    plane: str, port: int, host: str, method: str, path: str, *, instance: str | None = None
+) -> str:
+    """Subject a request is published on; ``instance`` addresses one replica (or ``~all``)."""
+    rev = reverse_host(host)
+    if instance is not None:
+        marker = instance if instance == ALL_REPLICAS else "~" + _validate_instance(instance)
+        rev = f"{rev}.{marker}"
+    return f"{plane}.{port}.{rev}.|.{method.upper()}.{escape_path(path)}"
+
+
+def subscription_subject(plane: str, port: int, host: str, method: str, path: str) -> str:
+    """Subject a handler subscribes to: port 0 and method ANY become wildcards."""
+    port_token = "*" if port == 0 else str(port)
+    method_token = "*" if method.upper() == "ANY" else method.upper()
+    path_tokens = escape_path(path, subscription=True)
+    return f"{plane}.{port_token}.{reverse_host(host)}.|.{method_token}.{path_tokens}"
+
+
+def direct_subscription(plane: str, host: str, instance: str) -> str:
+    """Every request addressed to one replica, on any port and path."""
+    return f"{plane}.*.{reverse_host(host)}.~{_validate_instance(instance)}.>"
+
+
+def all_replicas_subscription(plane: str, host: str) -> str:
+    """Every request addressed to all replicas of a host (``.multicast`` on endpoints)."""
+    return f"{plane}.*.{reverse_host(host)}.{ALL_REPLICAS}.>"
+
+
+def reply_prefix(plane: str, host: str, instance: str) -> str:
+    """Replies to one instance arrive on ``<prefix>.<msg-id>``; subscribe to ``<prefix>.*``."""
+    return f"{plane}.r.{reverse_host(host)}.~{_validate_instance(instance)}"
+
+
+def announce_subject(plane: str) -> str:
+    """Where a process says its subscriptions changed, so gathers never trust a stale cache."""
+    return f"{plane}.888.all.|.ANNOUNCE._"
+
+
+def queue_for(host: str) -> str:
+    """Queue group of a handler: its own host, so replicas of one host share the load."""
+    return host.lower()
+
+
+def parse_route(subject: str) -> tuple[int, str] | None:
+    """``plane.443.….|.POST.a.b`` → ``(443, "POST.a.b")``; None when it is not a request subject."""
+    head, sep, tail = subject.partition(".|.")
+    if not sep:
+        return None
+    tokens = head.split(".", 2)
+    if len(tokens) < 3 or not tokens[1].isdigit():
+        return None
+    return int(tokens[1]), tail
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard match: ``*`` is one token, a final ``>`` is one or more tokens."""
+    ptoks = pattern.split(".")
+    stoks = subject.split(".")
+    for i, p in enumerate(ptoks):
+        if p == ">":
+            return i == len(ptoks) - 1 and len(stoks) > i
+        if i >= len(stoks):
+            return False
+        if p != "*" and p != stoks[i]:
+            return False
+    return len(ptoks) == len(stoks)

@@ -1,0 +1,99 @@
+"""The transport seam: bytes and subjects only, never frames.
+
+A transport delivers each inbound message by calling a plain synchronous callback in the Trio
+thread; the callback must not block (the runtime hands messages on with ``send_nowait``).
+Publishing is synchronous and non-blocking too: it buffers, so the receive path can ack and
+answer without awaiting, and a cancelled caller can still send its cancel frame.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "Message",
+    "Subscription",
+    "Transport",
+    "TransportClosed",
+    "TransportError",
+    "PayloadTooLarge",
+    "Deliver",
+]
+
+
+@dataclass(slots=True, frozen=True)
+class Message:
+    """One inbound message. ``no_responders`` marks the server's status for an unheard request."""
+
+    subject: str
+    data: bytes
+    reply: str | None = None
+    no_responders: bool = False
+
+
+Deliver = Callable[[Message], None]
+
+
+class TransportError(Exception):
+    """The transport cannot do what was asked (not connected, server gone, refused)."""
+
+
+class TransportClosed(TransportError):
+    """The transport was closed by its owner."""
+
+
+class PayloadTooLarge(TransportError):
+    """A message exceeds the server's ``max_payload``; nothing was sent."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"payload of {size} bytes exceeds the bus limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class Subscription(ABC):
+    """Handle of one subscription; `unsubscribe` is idempotent."""
+
+    subject: str
+    queue: str | None
+
+    @abstractmethod
+    async def unsubscribe(self) -> None: ...
+
+
+class Transport(ABC):
+    """What the runtime needs from a message bus. Implementations: memory, NATS."""
+
+    #: Largest payload the bus accepts, in bytes.
+    max_payload: int = 1024 * 1024
+
+    @abstractmethod
+    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+        """Queue one message for sending; never blocks. Raises `PayloadTooLarge`,
+        `TransportClosed` or `TransportError`. With ``reply`` set and nobody subscribed, a
+        ``Message(no_responders=True)`` is delivered to the subscribers of ``reply``."""
+
+    @abstractmethod
+    async def subscribe(
+        self, subject: str, deliver: Deliver, *, queue: str | None = None
+    ) -> Subscription:
+        """Start delivering messages matching ``subject`` (NATS wildcards allowed). With a
+        ``queue``, each message goes to one member of that queue group."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Return once everything published or subscribed so far has reached the server."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close; idempotent. Later publishes raise `TransportClosed`."""
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        """Human-readable bus address for logs (never includes credentials)."""
+        return type(self).__name__
