@@ -1,0 +1,225 @@
+"""The `Actor` base class: declarations gathered per class, lifecycle run inside a nursery."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import msgspec
+import trio
+
+from . import _frames, _subjects
+from ._client import Client
+from ._decorators import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
+from ._hub import Hub
+from ._publish import Caller, CallOptions, Gathering, new_instance_id
+
+__all__ = ["Actor", "ActorStats"]
+
+log = logging.getLogger("actorbus.actor")
+
+A = TypeVar("A", bound="Actor")
+
+
+@dataclass
+class ActorStats:
+    """Counters an actor keeps about itself (read-only for users)."""
+
+    ticks: dict[str, int] = field(default_factory=dict)
+    tick_skips: dict[str, int] = field(default_factory=dict)
+    tick_errors: dict[str, int] = field(default_factory=dict)
+
+
+class Actor:
+    """Base class of every actor. Set ``hostname``; decorate methods with endpoint, event,
+    sink, ticker; declare ``config`` attributes; override ``on_startup``/``on_shutdown``."""
+
+    hostname: ClassVar[str]
+    version: ClassVar[str] = "0"
+
+    _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
+    _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
+    _events: ClassVar[dict[str, EventDescriptor]] = {}
+    _tickers: ClassVar[tuple[TickerSpec, ...]] = ()
+    _configs: ClassVar[dict[str, ConfigSpec[Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "hostname" in cls.__dict__:
+            cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
+        handlers: dict[str, HandlerSpec] = {}
+        events: dict[str, EventDescriptor] = {}
+        tickers: dict[str, TickerSpec] = {}
+        configs: dict[str, ConfigSpec[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, EventDescriptor):
+                    events[name] = value
+                    handlers[name] = value.spec
+                elif isinstance(value, ConfigSpec):
+                    configs[name] = value
+                else:
+                    spec = spec_of(value)
+                    if isinstance(spec, HandlerSpec):
+                        handlers[name] = spec
+                    elif isinstance(spec, TickerSpec):
+                        tickers[name] = spec
+        cls._handlers = tuple(handlers.values())
+        cls._endpoints = {n: s for n, s in handlers.items() if s.kind == "endpoint"}
+        cls._events = events
+        cls._tickers = tuple(tickers.values())
+        cls._configs = configs
+
+    @classmethod
+    def host(cls) -> str:
+        """The validated hostname (raises a clear error when the class has none)."""
+        host = getattr(cls, "hostname", None)
+        if not isinstance(host, str):
+            raise TypeError(f"{cls.__name__} must set a class attribute 'hostname'")
+        return _subjects.validate_hostname(host)
+
+    def __init__(self, *, config: dict[str, Any] | None = None) -> None:
+        type(self).host()
+        self.instance = new_instance_id()
+        self.stats = ActorStats()
+        self._config_values: dict[str, Any] = {}
+        self._config_input: dict[str, Any] = dict(config or {})
+        self._caller: Caller | None = None
+        self._stop = trio.Event()
+        self._stopped = trio.Event()
+        self._started_at = math.nan
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    async def on_startup(self) -> None:
+        """Runs before the actor's endpoints are subscribed; raise to refuse to start."""
+
+    async def on_shutdown(self) -> None:
+        """Runs after in-flight handlers finished (or were cancelled)."""
+
+    # -- calling others ----------------------------------------------------------------------
+
+    def client(self, cls: type[A]) -> Any:
+        """A proxy to call ``cls``'s endpoints from this actor (with its identity and budget)."""
+        return Client(self._running_caller(), cls)
+
+    def _running_caller(self) -> Caller:
+        if self._caller is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; add it to an App first")
+        return self._caller
+
+    def _trigger(self, ev: EventDescriptor) -> Callable[..., Gathering]:
+        spec = ev.spec
+        sig = spec.signature
+        host = ev.host
+
+        def fire(*args: Any, **kwargs: Any) -> Gathering:
+            body = _frames.encode_body(sig.bind(args, kwargs))
+            caller = self._running_caller()
+            return caller.gather(
+                host, spec.port, spec.method, spec.path, body, sig.decode_result
+            )
+
+        fire.__name__ = spec.name
+        return fire
+
+    @property
+    def uptime(self) -> float:
+        return 0.0 if math.isnan(self._started_at) else trio.current_time() - self._started_at
+
+    # -- lifecycle (driven by App) -------------------------------------------------------------
+
+    def _load_config(self) -> None:
+        for name, spec in type(self)._configs.items():
+            if name in self._config_input:
+                try:
+                    value = msgspec.convert(self._config_input[name], spec.annotation, strict=False)
+                except msgspec.ValidationError as exc:
+                    raise ValueError(
+                        f"{type(self).__name__} ({self.host()}): config {name!r}: {exc}"
+                    ) from None
+                self._config_values[name] = value
+        unknown = set(self._config_input) - set(type(self)._configs)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} ({self.host()}): unknown config keys {sorted(unknown)}"
+            )
+
+    async def _run(
+        self,
+        hub: Hub,
+        options: CallOptions,
+        grace: float,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        from ._subscribe import Server
+
+        if self._caller is not None or self._stopped.is_set():
+            raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
+        host = self.host()
+        self._load_config()
+        caller = Caller(hub, host, self.instance, options)
+        await caller.start()
+        self._caller = caller
+        try:
+            await self.on_startup()
+            async with trio.open_nursery() as handlers:
+                server = Server(self, hub, host, self.instance, options, handlers)
+                await server.start()
+                self._started_at = trio.current_time()
+                async with trio.open_nursery() as tickers:
+                    for spec in type(self)._tickers:
+                        tickers.start_soon(self._tick, spec)
+                    log.info("%s started (instance %s, bus %s)", host, self.instance, hub.transport.describe())
+                    task_status.started()
+                    await self._stop.wait()
+                    tickers.cancel_scope.cancel()
+                await server.stop_intake()
+                with trio.move_on_after(grace):
+                    await server.wait_idle()
+                if server.in_flight:
+                    log.warning("%s: cancelling %d handlers after the grace period", host, server.in_flight)
+                handlers.cancel_scope.cancel()
+            with trio.move_on_after(grace):
+                await self.on_shutdown()
+        finally:
+            with trio.CancelScope(shield=True):
+                await caller.aclose()
+            self._caller = None
+            self._stopped.set()
+
+    def _request_stop(self) -> None:
+        self._stop.set()
+
+    async def _tick(self, spec: TickerSpec) -> None:
+        """Run ``spec`` every interval, aligned to start; skip a beat while the last still runs."""
+        name = spec.name
+        stats = self.stats
+        stats.ticks[name] = stats.tick_skips[name] = stats.tick_errors[name] = 0
+        busy = False
+
+        async def once() -> None:
+            nonlocal busy
+            try:
+                await spec.func(self)
+                stats.ticks[name] += 1
+            except Exception as exc:
+                stats.tick_errors[name] += 1
+                log.warning("%s: ticker %s raised %r", self.host(), name, exc, exc_info=exc)
+            finally:
+                busy = False
+
+        async with trio.open_nursery() as nursery:
+            beat = trio.current_time()
+            while True:
+                beat += spec.interval
+                await trio.sleep_until(beat)
+                if busy:
+                    stats.tick_skips[name] += 1
+                    continue
+                busy = True
+                nursery.start_soon(once)

@@ -1,0 +1,194 @@
+"""`App`: runs actors on one bus; the only runtime module that names concrete transports."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import TracebackType
+from typing import Any, TypeVar
+
+import trio
+
+from . import _protocol, _subjects
+from ._actor import Actor
+from ._client import Client
+from ._hub import Hub
+from ._memory import MemoryBus
+from ._publish import Caller, CallOptions, new_instance_id
+from ._transport import Transport
+
+__all__ = ["App", "open_bus"]
+
+log = logging.getLogger("actorbus.app")
+
+A = TypeVar("A", bound=Actor)
+
+BusSpec = str | MemoryBus | Transport
+
+
+@asynccontextmanager
+async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
+    """``"memory"``, ``"embedded"``, ``nats://…`` (comma-separated for a cluster), a
+    `MemoryBus` shared by several Apps, or a ready `Transport`."""
+    if isinstance(bus, Transport):
+        yield bus
+        return
+    if isinstance(bus, MemoryBus):
+        transport: Transport = bus.connect()
+    elif bus == "memory":
+        transport = MemoryBus().connect()
+    elif bus == "embedded":
+        from ._embedded import open_embedded
+        from ._nats import open_nats
+
+        async with open_embedded() as server, open_nats(server.url) as nats:
+            yield nats
+        return
+    elif isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}:
+        from ._nats import open_nats
+
+        async with open_nats(bus) as nats:
+            yield nats
+        return
+    else:
+        raise ValueError(
+            f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL"
+        )
+    try:
+        yield transport
+    finally:
+        with trio.CancelScope(shield=True):
+            await transport.aclose()
+
+
+def default_plane() -> str:
+    return os.environ.get("ACTORBUS_PLANE", "actorbus")
+
+
+def random_plane() -> str:
+    """A fresh plane, so that tests sharing one NATS server never see each other."""
+    return "t" + secrets.token_hex(6)
+
+
+class App:
+    """Runs actors on a bus: ``async with App(Users(), bus="memory") as app: ...``.
+
+    Leaving the block shuts the actors down gracefully: they stop taking new requests, running
+    handlers get ``grace`` seconds to finish, then they are cancelled.
+    """
+
+    def __init__(
+        self,
+        *actors: Actor,
+        bus: BusSpec = "memory",
+        plane: str | None = None,
+        grace: float = 8.0,
+        ack_window: float = _protocol.DEFAULT_ACK_WINDOW,
+        hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
+        default_budget: float = _protocol.DEFAULT_BUDGET,
+        hostname: str = "app.actorbus",
+    ) -> None:
+        for actor in actors:
+            if not isinstance(actor, Actor):
+                raise TypeError(f"App takes Actor instances, got {actor!r}")
+        self._initial = list(actors)
+        self.bus = bus
+        self.plane = _subjects.validate_plane(plane or default_plane())
+        self.grace = grace
+        self.options = CallOptions(
+            ack_window=ack_window, hop_reserve=hop_reserve, default_budget=default_budget
+        )
+        self.hostname = _subjects.validate_hostname(hostname)
+        self.instance = new_instance_id()
+        self.actors: list[Actor] = []
+        self._stack: AsyncExitStack | None = None
+        self._nursery: trio.Nursery | None = None
+        self._hub: Hub | None = None
+        self._edge: Caller | None = None
+
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            raise RuntimeError("the App is not running (use 'async with App(...)')")
+        return self._hub
+
+    @property
+    def transport(self) -> Transport:
+        return self.hub.transport
+
+    async def __aenter__(self) -> App:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            transport = await stack.enter_async_context(open_bus(self.bus))
+            hub = Hub(transport, self.plane)
+            await hub.start()
+            stack.push_async_callback(_shielded, hub.aclose)
+            edge = Caller(hub, self.hostname, self.instance, self.options)
+            await edge.start()
+            stack.push_async_callback(_shielded, edge.aclose)
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            self._hub, self._edge, self._stack = hub, edge, stack
+            for actor in self._initial:
+                await self.add(actor)
+        except BaseException as exc:
+            self._hub = self._edge = self._nursery = self._stack = None
+            await stack.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack = self._stack
+        assert stack is not None
+        try:
+            for actor in self.actors:
+                actor._request_stop()
+        finally:
+            self._stack = None
+            try:
+                return await stack.__aexit__(exc_type, exc, tb)
+            finally:
+                self._hub = self._edge = self._nursery = None
+
+    async def add(self, actor: Actor) -> Actor:
+        """Start one more actor; returns once it is subscribed and discoverable."""
+        if self._nursery is None or self._hub is None:
+            raise RuntimeError("the App is not running (use 'async with App(...)')")
+        if not isinstance(actor, Actor):
+            raise TypeError(f"App.add takes an Actor instance, got {actor!r}")
+        await self._nursery.start(actor._run, self._hub, self.options, self.grace)
+        self.actors.append(actor)
+        return actor
+
+    async def remove(self, actor: Actor) -> None:
+        """Stop one actor gracefully and wait until it is gone."""
+        actor._request_stop()
+        await actor._stopped.wait()
+        if actor in self.actors:
+            self.actors.remove(actor)
+
+    def client(self, cls: type[A]) -> Any:
+        """A proxy to call ``cls``'s endpoints from outside any actor."""
+        if self._edge is None:
+            raise RuntimeError("the App is not running (use 'async with App(...)')")
+        return Client(self._edge, cls)
+
+    @property
+    def caller(self) -> Caller:
+        """The App's own outbound identity (for untyped calls by host and path)."""
+        if self._edge is None:
+            raise RuntimeError("the App is not running (use 'async with App(...)')")
+        return self._edge
+
+
+async def _shielded(close: Any) -> None:
+    with trio.CancelScope(shield=True):
+        await close()

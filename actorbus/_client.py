@@ -1,0 +1,88 @@
+"""Typed proxies: ``self.client(Users).delete_user(...)`` and ``.multicast.hello(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from . import _frames
+from ._decorators import HandlerSpec
+from ._publish import Caller, Gathering
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+
+__all__ = ["Client", "MulticastClient"]
+
+
+def _endpoint(cls: type[Actor], name: str) -> HandlerSpec:
+    spec = cls._endpoints.get(name)
+    if spec is None:
+        known = ", ".join(sorted(cls._endpoints)) or "none"
+        raise AttributeError(f"{cls.__name__} has no endpoint {name!r} (endpoints: {known})")
+    return spec
+
+
+class Client:
+    """Calls the endpoints of one actor class; one replica answers each call."""
+
+    def __init__(self, caller: Caller, cls: type[Actor], *, instance: str | None = None) -> None:
+        self._caller = caller
+        self._cls = cls
+        self._host = cls.host()
+        self._instance = instance
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        spec = _endpoint(self._cls, name)
+        sig = spec.signature
+        caller, host, instance = self._caller, self._host, self._instance
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            body = _frames.encode_body(sig.bind(args, kwargs))
+            return await caller.call(
+                host, spec.port, spec.method, spec.path, body, sig.decode_result, instance=instance
+            )
+
+        call.__name__ = name
+        call.__doc__ = spec.func.__doc__
+        return call
+
+    def replica(self, instance: str) -> Client:
+        """The same proxy addressed to one replica by its instance id."""
+        return Client(self._caller, self._cls, instance=instance)
+
+    @property
+    def multicast(self) -> MulticastClient:
+        """Every replica of the host answers; iterate the returned `Gathering`."""
+        return MulticastClient(self._caller, self._cls)
+
+    def __repr__(self) -> str:
+        return f"<Client {self._cls.__name__} at {self._host}>"
+
+
+class MulticastClient:
+    """``client.multicast.name(**kwargs)`` → a `Gathering` of every replica's `Reply`."""
+
+    def __init__(self, caller: Caller, cls: type[Actor]) -> None:
+        self._caller = caller
+        self._cls = cls
+
+    def __getattr__(self, name: str) -> Callable[..., Gathering]:
+        spec = _endpoint(self._cls, name)
+        sig = spec.signature
+        caller, host = self._caller, self._cls.host()
+
+        def gather(*args: Any, **kwargs: Any) -> Gathering:
+            body = _frames.encode_body(sig.bind(args, kwargs))
+            return caller.gather(
+                host,
+                spec.port,
+                spec.method,
+                spec.path,
+                body,
+                sig.decode_result,
+                every_replica=True,
+            )
+
+        gather.__name__ = name
+        return gather

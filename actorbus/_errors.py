@@ -1,0 +1,156 @@
+"""The public error tree and its conversion to and from `Fault` frames (the single boundary).
+
+    Error                       every actorbus error
+    ├── HTTPError               raised by a handler to choose the status: HTTPError(404, "no such user")
+    ├── RemoteError             the remote handler failed: .status .remote_type .message .remote_traceback
+    ├── BadRequest              arguments failed validation (400), on the caller or reported by the callee
+    ├── NoResponder             nobody serves that endpoint (404), known fast
+    ├── TimeBudgetExceeded      the default time budget ran out (408); also a trio.TooSlowError
+    ├── CallDepthExceeded       the call chain went past the depth limit (508)
+    ├── PayloadTooLarge         a frame over the bus's max payload (413)
+    └── BusError                the bus itself failed: closed, disconnected, a reply that doesn't decode (503/502)
+"""
+
+from __future__ import annotations
+
+import traceback as _tb
+
+import trio
+
+from . import _frames
+
+__all__ = [
+    "BadRequest",
+    "BusError",
+    "CallDepthExceeded",
+    "Error",
+    "HTTPError",
+    "NoResponder",
+    "PayloadTooLarge",
+    "RemoteError",
+    "TimeBudgetExceeded",
+    "fault_from_exception",
+    "exception_from_fault",
+]
+
+
+class Error(Exception):
+    """Base class of every actorbus error; ``status`` is HTTP-like."""
+
+    status: int = 500
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else type(self).__name__
+
+
+class HTTPError(Error):
+    """Raise in a handler to answer with a chosen status: ``raise HTTPError(404, "not found")``."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message or f"HTTP {status}")
+        self.status = int(status)
+
+    def __str__(self) -> str:
+        return f"[{self.status}] {self.message}"
+
+
+class RemoteError(Error):
+    """The remote handler raised; carries its status, type name, message and traceback."""
+
+    def __init__(
+        self,
+        status: int,
+        remote_type: str,
+        message: str,
+        remote_traceback: str = "",
+        *,
+        host: str = "",
+        instance: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+        self.host = host
+        self.instance = instance
+
+    def __str__(self) -> str:
+        where = f" from {self.host}" if self.host else ""
+        return f"[{self.status}] {self.remote_type}{where}: {self.message}"
+
+
+class BadRequest(Error):
+    """Arguments failed validation (400). Raised on the caller, before anything is sent."""
+
+    status = 400
+
+
+class NoResponder(Error):
+    """Nobody serves that endpoint (404); raised within the ack window, well under a second."""
+
+    status = 404
+
+
+class TimeBudgetExceeded(Error, trio.TooSlowError):
+    """The default time budget ran out (408). A caller's own deadline fires its own scope instead."""
+
+    status = 408
+
+
+class CallDepthExceeded(Error):
+    """The chain of calls went past the depth limit (508), refused before sending."""
+
+    status = 508
+
+
+class PayloadTooLarge(Error):
+    """A request or reply is larger than the bus accepts (413); nothing was sent."""
+
+    status = 413
+
+
+class BusError(Error):
+    """The bus failed: closed, disconnected, or a reply that does not decode."""
+
+    status = 503
+
+
+def fault_from_exception(
+    exc: BaseException, *, msg_id: str, host: str, instance: str, queue: str
+) -> _frames.Fault:
+    """An exception raised on this side → a Fault frame (status kept for actorbus errors)."""
+    status = getattr(exc, "status", 500) if isinstance(exc, Error) else 500
+    if isinstance(exc, RemoteError):
+        remote_type, tb = exc.remote_type, exc.remote_traceback
+    else:
+        remote_type = type(exc).__name__
+        tb = "".join(_tb.format_exception(exc))
+    message = exc.message if isinstance(exc, Error) else str(exc)
+    return _frames.Fault(
+        msg_id=msg_id,
+        from_host=host,
+        from_instance=instance,
+        queue=queue,
+        status=int(status),
+        type=remote_type,
+        message=message,
+        traceback=tb,
+    )
+
+
+def exception_from_fault(fault: _frames.Fault) -> Error:
+    """A Fault frame → the exception the caller sees."""
+    if fault.status == 400 and fault.type == "BadRequest":
+        err: Error = BadRequest(f"{fault.from_host}: {fault.message}")
+        return err
+    if fault.status == 408 and fault.type == "TimeBudgetExceeded":
+        return TimeBudgetExceeded(f"{fault.from_host}: {fault.message}")
+    return RemoteError(
+        fault.status,
+        fault.type,
+        fault.message,
+        fault.traceback,
+        host=fault.from_host,
+        instance=fault.from_instance,
+    )

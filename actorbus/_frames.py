@@ -1,0 +1,121 @@
+"""Frames on the wire (pure): a msgspec tagged union encoded as msgpack.
+
+Rules: new fields go last with defaults; existing fields are never reordered or retyped.
+Bodies stay ``msgspec.Raw`` so a frame is routed before its arguments are decoded, and so a
+multicast encodes its body once.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+__all__ = [
+    "EMPTY_BODY",
+    "Ack",
+    "Cancel",
+    "Fault",
+    "Frame",
+    "FrameError",
+    "Request",
+    "Response",
+    "decode",
+    "encode",
+    "encode_body",
+]
+
+EMPTY_BODY: Final = msgspec.Raw(b"\x80")  # msgpack {}
+
+
+class FrameError(ValueError):
+    """Bytes that are not a valid frame."""
+
+
+class _Base(msgspec.Struct, tag_field="op", omit_defaults=True):
+    """Common options: the ``op`` field tells the frame kind (as Microbus's Op-Code header)."""
+
+
+class Request(_Base, tag="req"):
+    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time."""
+
+    msg_id: str
+    from_host: str
+    from_instance: str
+    host: str
+    port: int
+    method: str
+    path: str
+    depth: int
+    budget_ms: int
+    body: msgspec.Raw = EMPTY_BODY
+    multicast: bool = False
+    trace_id: str = ""
+    span_id: str = ""
+    oneway: bool = False
+
+
+class Ack(_Base, tag="ack"):
+    """Sent by a responder on receipt, before its handler runs."""
+
+    msg_id: str
+    from_host: str
+    from_instance: str
+    queue: str
+
+
+class Response(_Base, tag="res"):
+    """A handler's return value."""
+
+    msg_id: str
+    from_host: str
+    from_instance: str
+    queue: str
+    body: msgspec.Raw = msgspec.Raw(b"\xc0")  # msgpack nil
+
+
+class Fault(_Base, tag="err"):
+    """A handler's (or the runtime's) error, with the remote traceback."""
+
+    msg_id: str
+    from_host: str
+    from_instance: str
+    queue: str
+    status: int
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class Cancel(_Base, tag="cancel"):
+    """The caller gave up: the responder cancels the handler of ``msg_id``."""
+
+    msg_id: str
+    from_host: str
+    from_instance: str
+
+
+Frame = Request | Ack | Response | Fault | Cancel
+
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(Frame)
+
+
+def encode(frame: Frame) -> bytes:
+    """Frame → bytes."""
+    return _encoder.encode(frame)
+
+
+def decode(data: bytes) -> Frame:
+    """Bytes → frame; anything malformed raises `FrameError` and nothing else."""
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise FrameError(f"malformed frame: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - defensive: decoders must never leak odd errors
+        raise FrameError(f"malformed frame: {exc!r}") from None
+
+
+def encode_body(value: object) -> msgspec.Raw:
+    """Arguments or a return value → a body to put in a frame."""
+    return msgspec.Raw(_encoder.encode(value))

@@ -1,0 +1,118 @@
+"""The call/gather state machine (pure): feed it what arrived and the time; it says what's next.
+
+Time is a plain number (Trio's clock in the runtime, anything in tests). Nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DEFAULT_ACK_WINDOW",
+    "DEFAULT_BUDGET",
+    "DEFAULT_HOP_RESERVE",
+    "MAX_DEPTH",
+    "Budget",
+    "Gather",
+    "budget_for",
+    "handler_deadline",
+    "next_depth",
+]
+
+DEFAULT_ACK_WINDOW = 0.25
+DEFAULT_BUDGET = 20.0
+DEFAULT_HOP_RESERVE = 0.02
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What a caller puts on the wire and how long it waits."""
+
+    deadline: float  # absolute, on the caller's clock
+    budget_ms: int  # what travels: remaining milliseconds, never a timestamp
+    defaulted: bool  # True when no deadline was set and the default budget applies
+
+
+def budget_for(now: float, effective_deadline: float, default: float = DEFAULT_BUDGET) -> Budget:
+    """Turn the caller's effective deadline (``inf`` when none) into a time budget."""
+    if math.isinf(effective_deadline):
+        return Budget(now + default, int(default * 1000), True)
+    remaining = max(0.0, effective_deadline - now)
+    return Budget(effective_deadline, int(remaining * 1000), False)
+
+
+def handler_deadline(now: float, budget_ms: int, hop_reserve: float) -> float:
+    """Deadline of a handler on the callee: the budget less the hop reserve (never negative)."""
+    return now + max(0.0, budget_ms / 1000 - hop_reserve)
+
+
+def next_depth(current: int, limit: int = MAX_DEPTH) -> int | None:
+    """Depth of the next hop, or None when the call would go past the limit."""
+    nxt = current + 1
+    return nxt if nxt <= limit else None
+
+
+@dataclass(slots=True)
+class Gather:
+    """Tracks one call's acks and replies until it is done.
+
+    Unicast: done at the first reply; no ack within the window (or the server's no-responders
+    status) means nobody serves it. Multicast: acks are counted by responder instance until the
+    window closes, or until the responders seen last time (``expected``) have all acked; then
+    it is done once every acker has replied.
+    """
+
+    multicast: bool
+    started: float
+    ack_window: float
+    expected: frozenset[str] | None = None
+    acked: dict[str, str] = field(default_factory=dict)  # instance -> queue
+    replied: set[str] = field(default_factory=set)
+    no_responders: bool = False
+
+    def on_ack(self, instance: str, queue: str) -> None:
+        self.acked.setdefault(instance, queue)
+
+    def on_reply(self, instance: str, queue: str) -> None:
+        """A reply also counts as that responder's ack (it may overtake the ack)."""
+        self.acked.setdefault(instance, queue)
+        self.replied.add(instance)
+
+    def on_no_responders(self) -> None:
+        self.no_responders = True
+
+    def invalidate(self) -> None:
+        """The set of responders may have changed: fall back to the full ack window."""
+        self.expected = None
+
+    def acks_closed(self, now: float) -> bool:
+        if self.no_responders or now >= self.started + self.ack_window:
+            return True
+        if self.expected is not None and self.expected:
+            return self.expected.issubset(self.acked.values())
+        return False
+
+    def done(self, now: float) -> bool:
+        if not self.multicast:
+            return bool(self.replied) or (self.acks_closed(now) and not self.acked)
+        return self.acks_closed(now) and self.replied.issuperset(self.acked)
+
+    def nobody(self, now: float) -> bool:
+        """True when the window closed and no responder acknowledged."""
+        return self.acks_closed(now) and not self.acked
+
+    def wake_at(self, now: float) -> float:
+        """When the outcome can change without a message arriving (the ack window closing)."""
+        if self.acks_closed(now):
+            return math.inf
+        return self.started + self.ack_window
+
+    def pending(self) -> list[str]:
+        """Instances that acked but have not replied (to cancel when the caller gives up)."""
+        return [i for i in self.acked if i not in self.replied]
+
+    def responders(self) -> frozenset[str]:
+        """Queues that answered: next time, the gather can finish as soon as they all acked."""
+        return frozenset(self.acked.values())

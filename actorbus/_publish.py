@@ -1,0 +1,468 @@
+"""Outbound calls: unicast, multicast gathering, time budget, depth, cancellation across the bus."""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import logging
+import math
+import secrets
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+import trio
+
+from . import _errors, _frames, _protocol, _subjects
+from ._hub import Hub
+from ._transport import Message, TransportError
+from ._transport import PayloadTooLarge as _TransportTooLarge
+
+__all__ = ["Caller", "CallOptions", "Gathering", "Reply", "current_request", "new_instance_id"]
+
+log = logging.getLogger("actorbus.call")
+
+#: The request being handled by the current task (None outside handlers).
+current_request: contextvars.ContextVar[_frames.Request | None] = contextvars.ContextVar(
+    "actorbus_current_request", default=None
+)
+
+_NO_RESPONDERS: Final = object()
+_MAILBOX_CAPACITY: Final = 1024
+
+
+def new_instance_id() -> str:
+    """10 lower-case base32 characters, as Microbus."""
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    return "".join(alphabet[b & 31] for b in secrets.token_bytes(10))
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Tunables shared by every caller and server of an App."""
+
+    ack_window: float = _protocol.DEFAULT_ACK_WINDOW
+    hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE
+    default_budget: float = _protocol.DEFAULT_BUDGET
+    max_depth: int = _protocol.MAX_DEPTH
+
+
+class _Mailbox:
+    """Where the reply reader drops frames for one pending call; never blocks the reader."""
+
+    __slots__ = ("event", "items")
+
+    def __init__(self) -> None:
+        self.items: collections.deque[object] = collections.deque()
+        self.event: trio.Event | None = None
+
+    def put(self, item: object) -> bool:
+        if len(self.items) >= _MAILBOX_CAPACITY:
+            return False
+        self.items.append(item)
+        if self.event is not None:
+            self.event.set()
+        return True
+
+    async def get_until(self, deadline: float) -> object | None:
+        """The next item, or None once ``deadline`` passes. Always checkpoints."""
+        if self.items:
+            await trio.lowlevel.checkpoint()
+            return self.items.popleft()
+        self.event = trio.Event()
+        with trio.move_on_at(deadline):
+            await self.event.wait()
+        self.event = None
+        return self.items.popleft() if self.items else None
+
+
+class Reply:
+    """One responder's answer in a multicast: ``.ok``, ``.value`` (raises if not ok), ``.error``."""
+
+    __slots__ = ("_value", "error", "host", "instance")
+
+    def __init__(self, host: str, instance: str, value: Any = None, error: Exception | None = None):
+        self.host = host
+        self.instance = instance
+        self._value = value
+        self.error = error
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self._value
+
+    def __repr__(self) -> str:
+        inner = f"value={self._value!r}" if self.error is None else f"error={self.error!r}"
+        return f"<Reply {self.host}/{self.instance} {inner}>"
+
+
+Decode = Callable[[bytes], Any]
+
+
+class Caller:
+    """The outbound side of one identity (an actor instance or an App's edge)."""
+
+    def __init__(self, hub: Hub, host: str, instance: str, options: CallOptions) -> None:
+        self.hub = hub
+        self.host = host
+        self.instance = instance
+        self.options = options
+        self.reply_prefix = _subjects.reply_prefix(hub.plane, host, instance)
+        self._pending: dict[str, _Mailbox] = {}
+        self._ids = 0
+        self._started = False
+
+    async def start(self) -> None:
+        await self.hub.subscribe_replies(self.reply_prefix, self._on_reply)
+        self._started = True
+
+    async def aclose(self) -> None:
+        if self._started:
+            self._started = False
+            await self.hub.unsubscribe_replies(self.reply_prefix)
+
+    def _on_reply(self, msg: Message) -> None:
+        msg_id = msg.subject.rpartition(".")[2]
+        box = self._pending.get(msg_id)
+        if box is None:
+            log.debug("%s: dropped a reply for unknown or finished call %s", self.host, msg_id)
+            return
+        if not box.put(_NO_RESPONDERS if msg.no_responders else msg.data):
+            log.warning("%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id)
+
+    # -- building requests ---------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._ids += 1
+        return f"{self._ids:x}"
+
+    def _prepare(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        body: msgspec.Raw,
+        *,
+        multicast: bool,
+        oneway: bool = False,
+    ) -> tuple[_frames.Request, _protocol.Budget, float]:
+        inbound = current_request.get()
+        depth = _protocol.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
+        if depth is None:
+            raise _errors.CallDepthExceeded(
+                f"call to {host}{path} would exceed the call depth limit of {self.options.max_depth}"
+            )
+        now = trio.current_time()
+        budget = _protocol.budget_for(
+            now, trio.current_effective_deadline(), self.options.default_budget
+        )
+        frame = _frames.Request(
+            msg_id=self._next_id(),
+            from_host=self.host,
+            from_instance=self.instance,
+            host=host,
+            port=port,
+            method=method,
+            path=path,
+            depth=depth,
+            budget_ms=budget.budget_ms,
+            body=body,
+            multicast=multicast,
+            trace_id=inbound.trace_id if inbound else "",
+            oneway=oneway,
+        )
+        return frame, budget, now
+
+    def _send(self, subject: str, frame: _frames.Request, *, unicast: bool) -> None:
+        data = _frames.encode(frame)
+        reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
+        try:
+            self.hub.publish_request(subject, data, reply, unicast=unicast)
+        except _TransportTooLarge as exc:
+            raise _errors.PayloadTooLarge(f"request to {frame.host}{frame.path}: {exc}") from None
+        except TransportError as exc:
+            raise _errors.BusError(f"cannot send to {frame.host}{frame.path}: {exc}") from None
+
+    def _cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None:
+        """Tell each responder (instance → host) still working on ``frame`` to stop."""
+        data = _frames.encode(
+            _frames.Cancel(msg_id=frame.msg_id, from_host=self.host, from_instance=self.instance)
+        )
+        for instance, host in responders.items():
+            subject = _subjects.request_subject(
+                self.hub.plane, frame.port, host, frame.method, frame.path, instance=instance
+            )
+            try:
+                self.hub.publish(subject, data)
+            except Exception as exc:  # noqa: BLE001 - best effort; the budget bounds the rest
+                log.debug("could not send cancel for %s: %r", frame.msg_id, exc)
+
+    # -- unicast ---------------------------------------------------------------------------
+
+    async def call(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        body: msgspec.Raw,
+        decode: Decode,
+        *,
+        instance: str | None = None,
+    ) -> Any:
+        """One request, one reply from one replica (or from ``instance`` when given)."""
+        frame, budget, now = self._prepare(host, port, method, path, body, multicast=False)
+        if budget.budget_ms <= self.options.hop_reserve * 1000:
+            await _until_own_deadline(budget)
+        subject = _subjects.request_subject(
+            self.hub.plane, port, host, method, path, instance=instance
+        )
+        box = _Mailbox()
+        self._pending[frame.msg_id] = box
+        gather = _protocol.Gather(multicast=False, started=now, ack_window=self.options.ack_window)
+        answered = False
+        ackers: dict[str, str] = {}
+        try:
+            self._send(subject, frame, unicast=instance is None)
+            with trio.move_on_at(budget.deadline) as scope:
+                while True:
+                    item = await box.get_until(min(gather.wake_at(now), budget.deadline))
+                    now = trio.current_time()
+                    if item is None:
+                        if gather.nobody(now):
+                            answered = True
+                            raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
+                        continue
+                    if item is _NO_RESPONDERS:
+                        answered = True
+                        raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
+                    reply = _decode_frame(item)
+                    if isinstance(reply, _frames.Ack):
+                        gather.on_ack(reply.from_instance, reply.queue)
+                        ackers[reply.from_instance] = reply.from_host
+                        continue
+                    if isinstance(reply, _errors.Error):
+                        answered = True
+                        raise reply
+                    if isinstance(reply, _frames.Response):
+                        answered = True
+                        return _decode_value(decode, reply.body, host, path)
+                    if isinstance(reply, _frames.Fault):
+                        answered = True
+                        err = _errors.exception_from_fault(reply)
+                        if reply.status == 408 and not budget.defaulted:
+                            await _until_own_deadline(budget)
+                        raise err
+            if scope.cancelled_caught:
+                raise _errors.TimeBudgetExceeded(
+                    f"{host}:{port}{path} did not answer within the default budget of "
+                    f"{self.options.default_budget:g} s"
+                )
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            del self._pending[frame.msg_id]
+            if not answered and ackers:
+                self._cancel(frame, ackers)
+
+    # -- multicast -------------------------------------------------------------------------
+
+    def gather(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        body: msgspec.Raw,
+        decode: Decode,
+        *,
+        every_replica: bool = False,
+    ) -> Gathering:
+        """Multicast: every sink host (events), or every replica (``every_replica``) answers."""
+        instance = _subjects.ALL_REPLICAS if every_replica else None
+        subject = _subjects.request_subject(
+            self.hub.plane, port, host, method, path, instance=instance
+        )
+        return Gathering(self, subject, (host, port, method, path, body), decode)
+
+
+async def _until_own_deadline(budget: _protocol.Budget) -> None:
+    """The caller's own deadline is about to fire: let it, rather than report a remote timeout."""
+    if not budget.defaulted:
+        await trio.sleep_until(budget.deadline)
+    raise _errors.TimeBudgetExceeded("the time budget ran out before the call")
+
+
+def _decode_frame(data: object) -> _frames.Frame | _errors.Error:
+    assert isinstance(data, bytes | bytearray | memoryview)
+    try:
+        return _frames.decode(bytes(data))
+    except _frames.FrameError as exc:
+        return _errors.BusError(f"a reply did not decode: {exc}")
+
+
+def _decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> Any:
+    try:
+        return decode(bytes(body))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _errors.BusError(f"the reply of {host}{path} does not match its type: {exc}") from None
+
+
+class Gathering:
+    """The replies of one multicast, as an async iterator that yields each `Reply` on arrival.
+
+    ``async for reply in gathering`` ends when every responder that acknowledged has replied
+    (``complete`` is then True) or when the default budget runs out (``cut_short``); under the
+    caller's own deadline, the caller's cancel scope fires as usual. ``await gathering`` fires
+    and forgets: the request goes out, no replies are sent back. Leaving the loop early (or
+    ``aclose()``) cancels the handlers still running.
+    """
+
+    def __init__(
+        self,
+        caller: Caller,
+        subject: str,
+        target: tuple[str, int, str, str, msgspec.Raw],
+        decode: Decode,
+    ) -> None:
+        self._caller = caller
+        self._subject = subject
+        self._target = target
+        self._decode = decode
+        self._frame: _frames.Request | None = None
+        self._gather: _protocol.Gather | None = None
+        self._budget: _protocol.Budget | None = None
+        self._box: _Mailbox | None = None
+        self._hosts: dict[str, str] = {}
+        self._generation = 0
+        self._closed = False
+        self.complete = False
+        self.cut_short = False
+
+    # fire and forget
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.fire().__await__()
+
+    async def fire(self) -> None:
+        """Send the event without waiting for (or receiving) any reply."""
+        await trio.lowlevel.checkpoint()
+        host, port, method, path, body = self._target
+        frame, _, _ = self._caller._prepare(
+            host, port, method, path, body, multicast=True, oneway=True
+        )
+        self._closed = True
+        self._caller._send(self._subject, frame, unicast=False)
+
+    async def __aenter__(self) -> Gathering:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Gathering:
+        return self
+
+    def _start(self) -> None:
+        caller = self._caller
+        host, port, method, path, body = self._target
+        frame, budget, now = caller._prepare(host, port, method, path, body, multicast=True)
+        hub = caller.hub
+        self._generation = hub.generation
+        self._gather = _protocol.Gather(
+            multicast=True,
+            started=now,
+            ack_window=caller.options.ack_window,
+            expected=hub.responders(self._subject),
+        )
+        self._frame, self._budget, self._box = frame, budget, _Mailbox()
+        caller._pending[frame.msg_id] = self._box
+        try:
+            caller._send(self._subject, frame, unicast=False)
+        except BaseException:
+            self._finish()
+            raise
+
+    async def __anext__(self) -> Reply:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._frame is None:
+            self._start()
+        gather, budget, box = self._gather, self._budget, self._box
+        assert gather is not None and budget is not None and box is not None
+        hub = self._caller.hub
+        while True:
+            now = trio.current_time()
+            if hub.generation != self._generation:
+                gather.invalidate()
+            if gather.done(now):
+                self.complete = True
+                if gather.expected is None:
+                    hub.learn_responders(self._subject, gather.responders(), self._generation)
+                self._finish()
+                raise StopAsyncIteration
+            if now >= budget.deadline:
+                self.cut_short = True
+                hub.forget_responders(self._subject)
+                self._finish()
+                raise StopAsyncIteration
+            item = await box.get_until(min(gather.wake_at(now), budget.deadline))
+            if item is None:
+                continue
+            if item is _NO_RESPONDERS:
+                gather.on_no_responders()
+                continue
+            frame = _decode_frame(item)
+            if isinstance(frame, _errors.Error):
+                return Reply("", "", error=frame)
+            if isinstance(frame, _frames.Ack):
+                gather.on_ack(frame.from_instance, frame.queue)
+                self._hosts[frame.from_instance] = frame.from_host
+            elif isinstance(frame, _frames.Response):
+                gather.on_reply(frame.from_instance, frame.queue)
+                try:
+                    value = self._decode(bytes(frame.body))
+                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                    err = _errors.BusError(f"a reply from {frame.from_host} does not decode: {exc}")
+                    return Reply(frame.from_host, frame.from_instance, error=err)
+                return Reply(frame.from_host, frame.from_instance, value)
+            elif isinstance(frame, _frames.Fault):
+                gather.on_reply(frame.from_instance, frame.queue)
+                err = _errors.exception_from_fault(frame)
+                return Reply(frame.from_host, frame.from_instance, error=err)
+
+    def _finish(self) -> None:
+        """Drop the demux entry and cancel the responders still working. Idempotent, sync."""
+        if self._closed:
+            return
+        self._closed = True
+        frame, gather = self._frame, self._gather
+        if frame is None or gather is None:
+            return
+        self._caller._pending.pop(frame.msg_id, None)
+        pending = gather.pending()
+        if pending:
+            hosts = self._hosts
+            self._caller._cancel(frame, {i: hosts[i] for i in pending if i in hosts})
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self._finish()
+
+    def __del__(self) -> None:
+        # Leaving `async for` early drops the last reference: clean up then, synchronously.
+        if not self._closed and self._frame is not None:
+            try:
+                self._finish()
+            except Exception:  # noqa: BLE001 - never raise from a finaliser
+                pass
+
+    @property
+    def deadline(self) -> float:
+        return self._budget.deadline if self._budget else math.inf

@@ -1,0 +1,236 @@
+"""Inbound: subscriptions of one actor instance, ack on receipt, handlers under the budget."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import _errors, _frames, _protocol, _subjects
+from ._decorators import HandlerSpec
+from ._hub import Hub, LocalSubscription
+from ._publish import CallOptions, current_request
+from ._transport import Message
+from ._transport import PayloadTooLarge as _TransportTooLarge
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+
+__all__ = ["Server"]
+
+log = logging.getLogger("actorbus.actor")
+
+Route = tuple[str, int, str, str]  # host, port, method, path
+
+
+class Server:
+    """Serves one actor instance: its endpoints, its sinks and its direct address."""
+
+    def __init__(
+        self,
+        actor: Actor,
+        hub: Hub,
+        host: str,
+        instance: str,
+        options: CallOptions,
+        handlers: trio.Nursery,
+        extra_routes: dict[Route, HandlerSpec] | None = None,
+    ) -> None:
+        self.actor = actor
+        self.hub = hub
+        self.host = host
+        self.instance = instance
+        self.options = options
+        self._nursery = handlers
+        self._routes: dict[Route, HandlerSpec] = {}
+        self._queues: dict[Route, str] = {}
+        self._subs: list[LocalSubscription] = []
+        self._running: dict[tuple[str, str], trio.CancelScope] = {}
+        self._cancelled: set[tuple[str, str]] = set()
+        self._accepting = False
+        self._idle = trio.Event()
+        self._idle.set()
+        self._own_queue = f"~{instance}@{host}"
+        for spec in type(actor)._handlers:
+            self._add_route(spec)
+        for route, spec in (extra_routes or {}).items():
+            self._routes[route] = spec
+            self._queues[route] = self._own_queue
+
+    def _add_route(self, spec: HandlerSpec) -> None:
+        if spec.kind == "event":
+            return  # the source fires it; sinks serve it
+        if spec.kind == "sink":
+            assert spec.source is not None
+            host = spec.source.host
+            queue = spec.queue or _subjects.queue_for(self.host)
+        else:
+            host, queue = self.host, _subjects.queue_for(self.host)
+        route = (host, spec.port, spec.method, spec.path)
+        if route in self._routes:
+            raise TypeError(
+                f"{type(self.actor).__name__}: {spec.name} and {self._routes[route].name} "
+                f"both serve {spec.method} {host}:{spec.port}{spec.path}"
+            )
+        self._routes[route] = spec
+        self._queues[route] = queue
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    async def start(self) -> None:
+        """Subscribe everything; from here on the actor is discoverable."""
+        plane, hub = self.hub.plane, self.hub
+        self._accepting = True
+        self._subs.append(
+            await hub.subscribe(
+                _subjects.direct_subscription(plane, self.host, self.instance),
+                self._on_message,
+                announce=False,
+            )
+        )
+        self._subs.append(
+            await hub.subscribe(
+                _subjects.all_replicas_subscription(plane, self.host), self._on_message
+            )
+        )
+        for (host, port, method, path), queue in self._queues.items():
+            subject = _subjects.subscription_subject(plane, port, host, method, path)
+            self._subs.append(await hub.subscribe(subject, self._on_message, queue=queue))
+        await hub.transport.flush()
+
+    async def stop_intake(self) -> None:
+        """Stop taking new requests; handlers already running go on."""
+        self._accepting = False
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            await sub.unsubscribe()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    # -- the receive path (sync: called by the transport or the hub) ----------------------
+
+    def _on_message(self, msg: Message) -> None:
+        try:
+            frame = _frames.decode(msg.data)
+        except _frames.FrameError as exc:
+            log.warning("%s: dropped a malformed frame on %s: %s", self.host, msg.subject, exc)
+            return
+        if isinstance(frame, _frames.Cancel):
+            key = (frame.from_instance, frame.msg_id)
+            scope = self._running.get(key)
+            if scope is not None:
+                self._cancelled.add(key)
+                scope.cancel()
+            return
+        if not isinstance(frame, _frames.Request):
+            log.warning("%s: dropped a %s frame sent to a request subject", self.host, type(frame))
+            return
+        route = (frame.host, frame.port, frame.method, frame.path)
+        spec = self._routes.get(route)
+        reply = None if frame.oneway else msg.reply
+        queue = self._own_queue if ".~" in msg.subject else self._queues.get(route, self.host)
+        if spec is None:
+            self._answer(reply, self._fault(frame, queue, 404, "NotFound", f"no handler for {route}"))
+            return
+        if not self._accepting:
+            return  # shutting down: no ack, so the caller looks elsewhere or fails fast
+        if reply is not None:
+            ack = _frames.Ack(
+                msg_id=frame.msg_id, from_host=self.host, from_instance=self.instance, queue=queue
+            )
+            self._answer(reply, ack)
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        scope = trio.CancelScope(
+            deadline=_protocol.handler_deadline(
+                trio.current_time(), frame.budget_ms, self.options.hop_reserve
+            )
+        )
+        self._running[(frame.from_instance, frame.msg_id)] = scope
+        self._nursery.start_soon(self._handle, frame, spec, queue, reply, scope)
+
+    def _fault(
+        self, frame: _frames.Request, queue: str, status: int, type_: str, message: str
+    ) -> _frames.Fault:
+        return _frames.Fault(
+            msg_id=frame.msg_id,
+            from_host=self.host,
+            from_instance=self.instance,
+            queue=queue,
+            status=status,
+            type=type_,
+            message=message,
+        )
+
+    def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
+        if reply is None:
+            return
+        try:
+            self.hub.publish_reply(reply, _frames.encode(frame))
+        except _TransportTooLarge as exc:
+            if isinstance(frame, _frames.Response):
+                too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")
+                self._answer(reply, self._to_fault(frame, too_large))
+            else:
+                log.warning("%s: could not send a %s: %s", self.host, type(frame).__name__, exc)
+        except Exception as exc:  # noqa: BLE001 - the bus is gone; the caller's budget bounds it
+            log.warning("%s: could not reply: %r", self.host, exc)
+
+    def _to_fault(self, frame: _frames.Response, exc: BaseException) -> _frames.Fault:
+        return _errors.fault_from_exception(
+            exc, msg_id=frame.msg_id, host=self.host, instance=self.instance, queue=frame.queue
+        )
+
+    # -- the handler task --------------------------------------------------------------------
+
+    async def _handle(
+        self,
+        frame: _frames.Request,
+        spec: HandlerSpec,
+        queue: str,
+        reply: str | None,
+        scope: trio.CancelScope,
+    ) -> None:
+        key = (frame.from_instance, frame.msg_id)
+        current_request.set(frame)
+        out: _frames.Frame | None = None
+        try:
+            with scope:
+                result = await self._invoke(frame, spec)
+                out = _frames.Response(
+                    msg_id=frame.msg_id,
+                    from_host=self.host,
+                    from_instance=self.instance,
+                    queue=queue,
+                    body=_frames.encode_body(result),
+                )
+            if scope.cancelled_caught and key not in self._cancelled:
+                out = self._fault(
+                    frame,
+                    queue,
+                    408,
+                    "TimeBudgetExceeded",
+                    f"{spec.name} ran out of its time budget of {frame.budget_ms} ms",
+                )
+        except Exception as exc:
+            if not isinstance(exc, _errors.Error) or exc.status >= 500:
+                log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)
+            out = _errors.fault_from_exception(
+                exc, msg_id=frame.msg_id, host=self.host, instance=self.instance, queue=queue
+            )
+        finally:
+            del self._running[key]
+            self._cancelled.discard(key)
+            if not self._running:
+                self._idle.set()
+        if out is not None:
+            self._answer(reply, out)
+
+    async def _invoke(self, frame: _frames.Request, spec: HandlerSpec) -> Any:
+        sig = spec.signature
+        kwargs = sig.decode_args(bytes(frame.body))
+        result = await spec.func(self.actor, **kwargs)
+        return sig.check_result(result)
