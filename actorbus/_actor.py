@@ -156,6 +156,7 @@ class Actor:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        from ._control import control_routes
         from ._subscribe import Server
 
         if self._caller is not None or self._stopped.is_set():
@@ -168,7 +169,9 @@ class Actor:
         try:
             await self.on_startup()
             async with trio.open_nursery() as handlers:
-                server = Server(self, hub, host, self.instance, options, handlers)
+                server = Server(
+                    self, hub, host, self.instance, options, handlers, control_routes(self)
+                )
                 await server.start()
                 self._started_at = trio.current_time()
                 async with trio.open_nursery() as tickers:

