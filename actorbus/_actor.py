@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-import msgspec
 import trio
 
 from . import _frames, _subjects
@@ -133,20 +132,12 @@ class Actor:
     # -- lifecycle (driven by App) -------------------------------------------------------------
 
     def _load_config(self) -> None:
-        for name, spec in type(self)._configs.items():
-            if name in self._config_input:
-                try:
-                    value = msgspec.convert(self._config_input[name], spec.annotation, strict=False)
-                except msgspec.ValidationError as exc:
-                    raise ValueError(
-                        f"{type(self).__name__} ({self.host()}): config {name!r}: {exc}"
-                    ) from None
-                self._config_values[name] = value
-        unknown = set(self._config_input) - set(type(self)._configs)
-        if unknown:
-            raise ValueError(
-                f"{type(self).__name__} ({self.host()}): unknown config keys {sorted(unknown)}"
-            )
+        """Resolve ``config`` values: argument, then environment, then config file (`_config`)."""
+        from ._config import resolve
+        from ._logging import bind_actor
+
+        bind_actor(self.host(), self.instance)
+        self._config_values.update(resolve(type(self), self._config_input))
 
     async def _run(
         self,
@@ -156,7 +147,7 @@ class Actor:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from ._control import control_routes
+        from ._control import ServiceApi, control_routes
         from ._subscribe import Server
 
         if self._caller is not None or self._stopped.is_set():
@@ -173,6 +164,8 @@ class Actor:
                     self, hub, host, self.instance, options, handlers, control_routes(self)
                 )
                 await server.start()
+                service_api = ServiceApi(self, hub)
+                await service_api.start()
                 self._started_at = trio.current_time()
                 async with trio.open_nursery() as tickers:
                     for spec in type(self)._tickers:
@@ -181,6 +174,7 @@ class Actor:
                     task_status.started()
                     await self._stop.wait()
                     tickers.cancel_scope.cancel()
+                await service_api.aclose()
                 await server.stop_intake()
                 with trio.move_on_after(grace):
                     await server.wait_idle()
@@ -199,28 +193,48 @@ class Actor:
         self._stop.set()
 
     async def _tick(self, spec: TickerSpec) -> None:
-        """Run ``spec`` every interval, aligned to start; skip a beat while the last still runs."""
+        """Run ``spec`` every interval, aligned to start; skip a beat while the last still runs.
+
+        Beats missed while the process was stalled are counted as skips, not run back to back.
+        Exceptions are logged and counted in ``stats.tick_errors``; they never stop the ticker.
+        """
+        from ._logging import bind_actor
+
         name = spec.name
+        host = self.host()
+        bind_actor(host, self.instance)
         stats = self.stats
         stats.ticks[name] = stats.tick_skips[name] = stats.tick_errors[name] = 0
+        interval = spec.interval
         busy = False
 
         async def once() -> None:
             nonlocal busy
+            tracer = self._running_caller().hub.tracer
+            span = tracer.ticker(self.host(), self.instance, name) if tracer.active else None
             try:
                 await spec.func(self)
                 stats.ticks[name] += 1
             except Exception as exc:
                 stats.tick_errors[name] += 1
-                log.warning("%s: ticker %s raised %r", self.host(), name, exc, exc_info=exc)
+                if span is not None:
+                    span.error = exc
+                log.warning("%s: ticker %s raised %r", host, name, exc, exc_info=exc)
             finally:
                 busy = False
+                if span is not None:
+                    span.close()
 
         async with trio.open_nursery() as nursery:
             beat = trio.current_time()
             while True:
-                beat += spec.interval
+                beat += interval
                 await trio.sleep_until(beat)
+                late = trio.current_time() - beat
+                if late >= interval:
+                    missed = int(late // interval)
+                    stats.tick_skips[name] += missed
+                    beat += missed * interval
                 if busy:
                     stats.tick_skips[name] += 1
                     continue

@@ -1,29 +1,46 @@
-"""Control plane on port 888: every actor answers on its own host and on the host ``all``."""
+"""Control plane on port 888: every actor answers on its own host and on the host ``all``.
+
+Also answers the NATS service API (``$SRV.PING``, ``$SRV.INFO``, ``$SRV.STATS``, each also with
+``.<name>`` and ``.<name>.<id>``), so ``nats micro ls`` lists actorbus actors. The service name
+is the hostname with ``.`` turned into ``_`` (``users.example`` → ``users_example``), the id is
+the instance id, and the metadata carries the hostname and the plane.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime
+import json
+import logging
+import os
+import re
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ._decorators import HandlerSpec
+from ._transport import Message, Subscription
 
 if TYPE_CHECKING:
     from ._actor import Actor
+    from ._hub import Hub
 
-__all__ = ["CONTROL_PORT", "PingInfo", "control_routes"]
+__all__ = ["CONTROL_PORT", "PingInfo", "ServiceApi", "control_routes", "micro_name"]
 
 CONTROL_PORT = 888
 
+log = logging.getLogger("actorbus.control")
+
 
 class PingInfo(msgspec.Struct):
-    """What ``ping`` answers: who is running where."""
+    """What ``ping`` answers: who is running where (new fields go last, with defaults)."""
 
     host: str
     instance: str
     version: str
     uptime: float
     bus: str
+    pid: int = 0
+    plane: str = ""
 
 
 async def _ping(actor: Actor) -> PingInfo:
@@ -34,6 +51,8 @@ async def _ping(actor: Actor) -> PingInfo:
         version=str(type(actor).version),
         uptime=round(actor.uptime, 3),
         bus=caller.hub.transport.describe(),
+        pid=os.getpid(),
+        plane=caller.hub.plane,
     )
 
 
@@ -46,3 +65,117 @@ def control_routes(actor: Actor) -> dict[tuple[str, int, str, str], HandlerSpec]
             routes[(host, CONTROL_PORT, method, "/ping")] = ping
     return routes
 
+
+# -- the NATS service API ($SRV) ------------------------------------------------------------
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+].*)?$")
+
+
+def micro_name(host: str) -> str:
+    """A hostname as a NATS micro service name (letters, digits, ``-`` and ``_`` only)."""
+    return host.replace(".", "_")
+
+
+def _semver(version: str) -> str:
+    if _SEMVER.match(version):
+        return version
+    parts = [*version.split("."), "0", "0", "0"][:3]
+    if all(p.isdigit() for p in parts):
+        return ".".join(parts)
+    return f"0.0.0+{re.sub(r'[^0-9A-Za-z.-]', '-', version)}"
+
+
+class ServiceApi:
+    """Answers ``$SRV.*`` requests for one actor instance over a plain (queue-less) subscription."""
+
+    def __init__(self, actor: Actor, hub: Hub) -> None:
+        self.actor = actor
+        self.hub = hub
+        host = actor.host()
+        self.name = micro_name(host)
+        self._sub: Subscription | None = None
+        self._started = datetime.datetime.now(datetime.UTC)
+        self._base: dict[str, Any] = {
+            "name": self.name,
+            "id": actor.instance,
+            "version": _semver(str(type(actor).version)),
+            "metadata": {"actorbus.host": host, "actorbus.plane": hub.plane},
+        }
+
+    async def start(self) -> None:
+        self._sub = await self.hub.transport.subscribe("$SRV.>", self._on_message)
+
+    async def aclose(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            await sub.unsubscribe()
+
+    def _on_message(self, msg: Message) -> None:
+        if not msg.reply:
+            return
+        tokens = msg.subject.split(".")
+        if len(tokens) < 2 or len(tokens) > 4:
+            return
+        if len(tokens) >= 3 and tokens[2] != self.name:
+            return
+        if len(tokens) == 4 and tokens[3] != self.actor.instance:
+            return
+        body = self._answer(tokens[1])
+        if body is None:
+            return
+        try:
+            self.hub.transport.publish(msg.reply, json.dumps(body).encode())
+        except Exception as exc:
+            log.debug("could not answer %s: %r", msg.subject, exc)
+
+    def _answer(self, verb: str) -> dict[str, Any] | None:
+        if verb == "PING":
+            return {"type": "io.nats.micro.v1.ping_response", **self._base}
+        if verb == "INFO":
+            return {
+                "type": "io.nats.micro.v1.info_response",
+                **self._base,
+                "description": (type(self.actor).__doc__ or "").strip().split("\n")[0],
+                "endpoints": self._endpoints(),
+            }
+        if verb == "STATS":
+            return {
+                "type": "io.nats.micro.v1.stats_response",
+                **self._base,
+                "started": self._started.isoformat().replace("+00:00", "Z"),
+                "endpoints": [
+                    {
+                        **ep,
+                        "num_requests": 0,
+                        "num_errors": 0,
+                        "processing_time": 0,
+                        "average_processing_time": 0,
+                        "last_error": "",
+                    }
+                    for ep in self._endpoints()
+                ],
+            }
+        return None
+
+    def _endpoints(self) -> list[dict[str, Any]]:
+        from . import _subjects
+
+        cls = type(self.actor)
+        host = self.actor.host()
+        out: list[dict[str, Any]] = []
+        for spec in cls._handlers:
+            if spec.kind == "event":
+                continue
+            target = spec.source.host if spec.kind == "sink" and spec.source else host
+            subject = _subjects.subscription_subject(
+                self.hub.plane, spec.port, target, spec.method, spec.path
+            )
+            out.append(
+                {
+                    "name": spec.name,
+                    "subject": subject,
+                    "queue_group": spec.queue or _subjects.queue_for(host),
+                    "metadata": {"kind": spec.kind, "method": spec.method, "path": spec.path},
+                }
+            )
+        return out

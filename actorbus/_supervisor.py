@@ -1,0 +1,444 @@
+"""The ``actorbus run`` engine: import actors, run replicas and worker processes, restart what
+fails with capped exponential backoff, and shut down gracefully on SIGINT/SIGTERM.
+
+Shutdown (as Microbus §6.9): the first signal stops the restart loops, then every actor stops its
+tickers, stops taking requests, lets running handlers finish within ``grace`` seconds, cancels
+what is left and runs ``on_shutdown``; the process exits 0. A second signal cancels at once
+(exit 130). Worker processes run in their own session, so a terminal's Ctrl-C reaches only the
+supervisor, which forwards SIGTERM; a worker also stops when its stdin (a pipe from the
+supervisor) closes, so workers never outlive a killed supervisor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._actor import Actor
+from ._app import App, default_plane
+from ._targets import TargetError, load_targets
+
+if TYPE_CHECKING:
+    from ._embedded import EmbeddedServer
+
+__all__ = ["Backoff", "RunOptions", "TargetError", "load_targets", "run"]
+
+log = logging.getLogger("actorbus.run")
+
+READY_PREFIX = "ACTORBUS-READY "
+DEFAULT_PORT = 4222
+
+
+@dataclass
+class RunOptions:
+    """What ``actorbus run`` was asked to do."""
+
+    targets: list[str]
+    nats: str | None = None
+    replicas: int = 1
+    workers: int | None = None
+    grace: float = 8.0
+    plane: str | None = None
+    trace_ws: str | None = None
+    worker: str | None = None  # hidden: set in worker processes ("w1", "w2", ...)
+
+
+class Backoff:
+    """Capped exponential backoff: ``first`` doubling up to ``cap``; reset by a long enough run."""
+
+    def __init__(self, first: float = 0.5, cap: float = 30.0, stable_after: float = 30.0):
+        self.first, self.cap, self.stable_after = first, cap, stable_after
+        self.failures = 0
+
+    def next(self) -> float:
+        delay: float = min(self.cap, self.first * 2.0**self.failures)
+        self.failures += 1
+        return delay
+
+    def ran_for(self, seconds: float) -> None:
+        if seconds >= self.stable_after:
+            self.failures = 0
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    @property
+    def crash_loop(self) -> bool:
+        """Several quick failures in a row."""
+        return self.failures >= 3
+
+
+# -- the bus ------------------------------------------------------------------------------
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_embedded() -> tuple[EmbeddedServer, bool]:
+    """Start nats-server on 127.0.0.1:4222, or on a free port if that is taken.
+
+    Returns (server, got_the_default_port). Blocking; call it from the main thread before
+    `trio.run`: the server is started with SIGINT ignored (which it keeps), so a terminal's
+    Ctrl-C, sent to the whole process group, leaves the bus up while the actors drain.
+    """
+    from ._embedded import EmbeddedServer, EmbeddedServerError
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        if port_free("127.0.0.1", DEFAULT_PORT):
+            server = EmbeddedServer("127.0.0.1", DEFAULT_PORT)
+            try:
+                server.start()
+                return server, True
+            except EmbeddedServerError as exc:
+                log.debug("port %d went away: %s", DEFAULT_PORT, exc)
+        server = EmbeddedServer("127.0.0.1", 0)
+        server.start()
+        return server, False
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -- signals ------------------------------------------------------------------------------
+
+
+async def watch_signals(
+    on_first: Callable[[str], None],
+    on_second: Callable[[str], None],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """First SIGINT/SIGTERM → ``on_first``; any later one → ``on_second``."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        count = 0
+        async for signum in signals:
+            count += 1
+            (on_first if count == 1 else on_second)(signal.Signals(signum).name)
+
+
+async def watch_stdin_eof(stop: trio.Event) -> None:
+    """Worker side: the supervisor holds our stdin; EOF means it is gone → stop gracefully."""
+    stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    async with stream:
+        while await stream.receive_some(4096):
+            pass
+    if not stop.is_set():
+        log.warning("the supervisor went away (stdin closed): shutting down")
+        stop.set()
+
+
+# -- one process: replicas of each actor, retried while on_startup fails ------------------
+
+
+@dataclass
+class Slot:
+    """One replica of one actor class, kept running."""
+
+    cls: type[Actor]
+    index: int
+    actor: Actor | None = None
+    failures: int = 0
+    attempted: trio.Event = field(default_factory=trio.Event)
+
+    async def keep_running(self, app: App) -> None:
+        host = self.cls.host()
+        backoff = Backoff()
+        while True:
+            actor = self.cls()
+            try:
+                await app.add(actor)
+            except Exception as exc:
+                self.failures += 1
+                delay = backoff.next()
+                log.error(
+                    "%s (replica %d) failed to start: %r; retrying in %.1f s",
+                    host, self.index + 1, exc, delay, exc_info=exc,
+                )  # fmt: skip
+                if backoff.crash_loop:
+                    log.error(
+                        "%s is in a crash loop (%d failed starts in a row); backing off",
+                        host, backoff.failures,
+                    )  # fmt: skip
+                self.attempted.set()
+                await trio.sleep(delay)
+                continue
+            self.actor = actor
+            backoff.reset()
+            self.attempted.set()
+            await actor._stopped.wait()
+            self.actor = None
+            log.warning("%s (instance %s) stopped unexpectedly; restarting", host, actor.instance)
+
+
+def summary(slots: Sequence[Slot], bus: str, plane: str) -> str:
+    counts: dict[str, list[int]] = {}
+    for slot in slots:
+        tally = counts.setdefault(slot.cls.host(), [0, 0])
+        tally[0 if slot.actor is not None else 1] += 1
+    parts = []
+    for host, (up, down) in counts.items():
+        parts.append(f"{host} x{up}" + (f" ({down} failed to start, retrying)" if down else ""))
+    return f"{', '.join(parts)} on {bus} (plane {plane})"
+
+
+async def serve(
+    classes: Sequence[type[Actor]],
+    opts: RunOptions,
+    bus: str,
+    stop: trio.Event,
+    on_ready: Callable[[list[Slot], App], None],
+) -> None:
+    """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
+    async with App(bus=bus, plane=opts.plane, grace=opts.grace) as app:
+        slots = [Slot(cls, i) for cls in classes for i in range(opts.replicas)]
+        async with trio.open_nursery() as nursery:
+            for slot in slots:
+                nursery.start_soon(slot.keep_running, app)
+            for slot in slots:
+                await slot.attempted.wait()
+            on_ready(slots, app)
+            await stop.wait()
+            log.info("stopping %d actors (grace %g s)", len(app.actors), opts.grace)
+            nursery.cancel_scope.cancel()
+    log.info("all actors stopped")
+
+
+async def run_in_process(
+    classes: Sequence[type[Actor]],
+    opts: RunOptions,
+    bus: str,
+    extra: Sequence[Callable[[], Awaitable[object]]] = (),
+) -> int:
+    """This process runs the actors. Returns the exit code (0 graceful, 130 forced)."""
+    stop = trio.Event()
+    forced = False
+
+    async with trio.open_nursery() as outer:
+
+        def first(name: str) -> None:
+            log.info(
+                "%s: shutting down gracefully (grace %g s); send it again to stop at once",
+                name, opts.grace,
+            )  # fmt: skip
+            stop.set()
+
+        def second(name: str) -> None:
+            nonlocal forced
+            forced = True
+            log.warning("%s again: cancelling everything now", name)
+            outer.cancel_scope.cancel()
+
+        await outer.start(watch_signals, first, second)
+        if opts.worker:
+            outer.start_soon(watch_stdin_eof, stop)
+        for task in extra:
+            outer.start_soon(task)
+
+        def ready(slots: list[Slot], app: App) -> None:
+            if opts.worker:
+                info = {
+                    "pid": os.getpid(),
+                    "instances": [[s.cls.host(), s.actor.instance] for s in slots if s.actor],
+                    "summary": summary(slots, bus, app.plane),
+                }
+                print(READY_PREFIX + json.dumps(info), flush=True)
+            else:
+                what = summary(slots, bus, app.plane)
+                print(f"actorbus ready: {what}, pid {os.getpid()}", flush=True)
+
+        await serve(classes, opts, bus, stop, ready)
+        outer.cancel_scope.cancel()
+    return 130 if forced else 0
+
+
+# -- several processes ---------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """One worker process slot, restarted with backoff when its process dies."""
+
+    tag: str
+    argv: list[str]
+    proc: trio.Process | None = None
+    ready: trio.Event = field(default_factory=trio.Event)
+    info: dict[str, object] = field(default_factory=dict)
+    restarts: int = 0
+
+    async def keep_running(self, stop: trio.Event) -> None:
+        backoff = Backoff()
+        env = {**os.environ, "ACTORBUS_WORKER": self.tag}
+        while not stop.is_set():
+            started = trio.current_time()
+            proc = await trio.lowlevel.open_process(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
+            self.proc = proc
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._pump, proc)
+                    code = await proc.wait()
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    with trio.CancelScope(shield=True):
+                        await proc.wait()
+            self.proc = None
+            if stop.is_set():
+                log.info("worker %s (pid %d) exited with %s", self.tag, proc.pid, _describe(code))
+                return
+            backoff.ran_for(trio.current_time() - started)
+            delay = backoff.next()
+            self.restarts += 1
+            log.warning(
+                "worker %s (pid %d) exited with %s; restarting in %.1f s",
+                self.tag, proc.pid, _describe(code), delay,
+            )  # fmt: skip
+            if backoff.crash_loop:
+                log.error(
+                    "worker %s is in a crash loop (%d quick exits in a row); backing off",
+                    self.tag, backoff.failures,
+                )  # fmt: skip
+            self.ready.set()  # a worker that never got ready still counts for the summary
+            with trio.move_on_after(delay):
+                await stop.wait()
+
+    async def _pump(self, proc: trio.Process) -> None:
+        """Forward the worker's stdout; pick out its readiness line."""
+        assert proc.stdout is not None
+        buffer = b""
+        async for chunk in proc.stdout:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                text = line.decode(errors="replace")
+                if text.startswith(READY_PREFIX):
+                    self.info = json.loads(text[len(READY_PREFIX) :])
+                    if self.restarts:
+                        log.info("worker %s restarted (pid %d) and ready", self.tag, proc.pid)
+                    self.ready.set()
+                else:
+                    print(text, flush=True)
+        if buffer:
+            print(buffer.decode(errors="replace"), flush=True)
+
+    def signal(self, signum: int) -> None:
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            try:
+                proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"code {code}"
+
+
+async def run_workers(
+    opts: RunOptions,
+    bus: str,
+    argv: list[str],
+    extra: Sequence[Callable[[], Awaitable[object]]] = (),
+) -> int:
+    """Start ``opts.workers`` processes running ``argv``; keep them running until a signal."""
+    assert opts.workers
+    stop = trio.Event()
+    forced = False
+    workers = [Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"]) for i in range(opts.workers)]
+
+    async with trio.open_nursery() as outer:
+
+        def first(name: str) -> None:
+            log.info(
+                "%s: stopping %d workers gracefully (grace %g s)", name, len(workers), opts.grace
+            )
+            stop.set()
+            for w in workers:
+                w.signal(signal.SIGTERM)
+            outer.start_soon(_kill_after, workers, opts.grace + 10.0)
+
+        def second(name: str) -> None:
+            nonlocal forced
+            forced = True
+            log.warning("%s again: killing the workers now", name)
+            for w in workers:
+                w.signal(signal.SIGKILL)
+
+        await outer.start(watch_signals, first, second)
+        for task in extra:
+            outer.start_soon(task)
+        async with trio.open_nursery() as slots:
+            for w in workers:
+                slots.start_soon(w.keep_running, stop)
+            for w in workers:
+                await w.ready.wait()
+            pids = ", ".join(str(w.info.get("pid", "?")) for w in workers)
+            what = workers[0].info.get("summary", "")
+            print(f"actorbus ready: {len(workers)} workers (pids {pids}), each: {what}", flush=True)
+        outer.cancel_scope.cancel()
+    return 130 if forced else 0
+
+
+async def _kill_after(workers: Sequence[Worker], seconds: float) -> None:
+    await trio.sleep(seconds)
+    for w in workers:
+        if w.proc is not None:
+            log.error("worker %s did not stop within %g s: killing it", w.tag, seconds)
+            w.signal(signal.SIGKILL)
+
+
+async def run(
+    opts: RunOptions, classes: Sequence[type[Actor]], bus: str, worker_argv: list[str] | None
+) -> int:
+    """Run on ``bus``: in this process, or in workers started from ``worker_argv``."""
+    extra: list[Callable[[], Awaitable[object]]] = []
+    if opts.trace_ws and not opts.worker:
+        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane or default_plane()))
+    if opts.workers and not opts.worker:
+        assert worker_argv is not None
+        return await run_workers(opts, bus, worker_argv, extra)
+    return await run_in_process(classes, opts, bus, extra)
+
+
+def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[None]]:
+    async def tracer() -> None:
+        try:
+            from ._tracer_ws import serve_tracer
+        except ImportError as exc:
+            log.info("live tracer not available (%s)", exc)
+            return
+        try:
+            log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
+            await serve_tracer(bus, listen, plane=plane)
+        except Exception as exc:
+            log.warning("the live tracer on %s stopped: %r", listen, exc)
+
+    return tracer
