@@ -99,7 +99,7 @@ def test_load_targets_file_class_and_folder(tmp_path: Path) -> None:
     hosts = [c.hostname for c in load_targets([ACTORS])]
     assert hosts == [Slow.hostname, Flaky.hostname]
     assert [c.hostname for c in load_targets([ACTORS + ":Flaky"])] == [Flaky.hostname]
-    assert load_targets(["tests.cli.cli_actors:Slow"]) == [Slow]
+    assert load_targets([f"{Slow.__module__}:Slow"]) == [Slow]
     folder = tmp_path / "svc"
     folder.mkdir()
     (folder / "alpha_actor.py").write_text(
