@@ -11,6 +11,8 @@ supervisor) closes, so workers never outlive a killed supervisor.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -18,7 +20,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import types
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -94,14 +97,13 @@ def port_free(host: str, port: int) -> bool:
 def start_embedded() -> tuple[EmbeddedServer, bool]:
     """Start nats-server on 127.0.0.1:4222, or on a free port if that is taken.
 
-    Returns (server, got_the_default_port). Blocking; call it from the main thread before
-    `trio.run`: the server is started with SIGINT ignored (which it keeps), so a terminal's
-    Ctrl-C, sent to the whole process group, leaves the bus up while the actors drain.
+    Returns (server, got_the_default_port). Blocking; call it before `trio.run`. The server runs
+    in its own session, so a terminal's Ctrl-C (sent to the whole foreground process group)
+    leaves the bus up while the actors drain; it is stopped after them.
     """
     from ._embedded import EmbeddedServer, EmbeddedServerError
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with _own_session():
         if port_free("127.0.0.1", DEFAULT_PORT):
             server = EmbeddedServer("127.0.0.1", DEFAULT_PORT)
             try:
@@ -112,8 +114,29 @@ def start_embedded() -> tuple[EmbeddedServer, bool]:
         server = EmbeddedServer("127.0.0.1", 0)
         server.start()
         return server, False
+
+
+@contextlib.contextmanager
+def _own_session() -> Iterator[None]:
+    """While starting the embedded server, its Popen starts a new session.
+
+    `EmbeddedServer` has no option for it yet, so its module's view of ``subprocess`` is
+    swapped for the duration of the (synchronous, single-threaded) start.
+    """
+    from . import _embedded
+
+    real = getattr(_embedded, "subprocess", None)
+    if real is not subprocess or sys.platform == "win32":
+        yield
+        return
+    shim = types.ModuleType("subprocess")
+    shim.__dict__.update(subprocess.__dict__)
+    shim.Popen = functools.partial(subprocess.Popen, start_new_session=True)  # type: ignore[attr-defined]
+    _embedded.subprocess = shim  # type: ignore[attr-defined]
+    try:
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _embedded.subprocess = subprocess  # type: ignore[attr-defined]
 
 
 # -- signals ------------------------------------------------------------------------------
