@@ -12,6 +12,7 @@ import itertools
 import logging
 
 from . import _subjects
+from ._trace import Tracer
 from ._transport import Deliver, Message, Subscription, Transport
 
 __all__ = ["Hub", "LocalSubscription"]
@@ -72,11 +73,14 @@ class Hub:
         self._responders: dict[str, frozenset[str]] = {}
         self._announce = _subjects.announce_subject(self.plane)
         self._announce_sub: Subscription | None = None
+        self.tracer = Tracer(transport, self.plane)
 
     async def start(self) -> None:
         self._announce_sub = await self.transport.subscribe(self._announce, self._on_announce)
+        await self.tracer.start()
 
     async def aclose(self) -> None:
+        await self.tracer.aclose()
         if self._announce_sub is not None:
             await self._announce_sub.unsubscribe()
             self._announce_sub = None

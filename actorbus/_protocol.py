@@ -37,7 +37,7 @@ class Budget:
 
 def budget_for(now: float, effective_deadline: float, default: float = DEFAULT_BUDGET) -> Budget:
     """Turn the caller's effective deadline (``inf`` when none) into a time budget."""
-    if math.isinf(effective_deadline):
+    if effective_deadline == math.inf:  # -inf means already cancelled: budget 0
         return Budget(now + default, int(default * 1000), True)
     remaining = max(0.0, effective_deadline - now)
     return Budget(effective_deadline, int(remaining * 1000), False)

@@ -16,6 +16,7 @@ import trio
 
 from . import _errors, _frames, _protocol, _subjects
 from ._hub import Hub
+from ._trace import GatherSpans
 from ._transport import Message, TransportError
 from ._transport import PayloadTooLarge as _TransportTooLarge
 
@@ -179,6 +180,8 @@ class Caller:
             trace_id=inbound.trace_id if inbound else "",
             oneway=oneway,
         )
+        if self.hub.tracer.active or frame.trace_id:
+            self.hub.tracer.stamp(frame)
         return frame, budget, now
 
     def _send(self, subject: str, frame: _frames.Request, *, unicast: bool) -> None:
@@ -220,6 +223,7 @@ class Caller:
     ) -> Any:
         """One request, one reply from one replica (or from ``instance`` when given)."""
         frame, budget, now = self._prepare(host, port, method, path, body, multicast=False)
+        span = self.hub.tracer.client(frame) if frame.span_id else None
         if budget.budget_ms <= self.options.hop_reserve * 1000:
             await _until_own_deadline(budget)
         subject = _subjects.request_subject(
@@ -267,8 +271,14 @@ class Caller:
                     f"{self.options.default_budget:g} s"
                 )
             raise AssertionError("unreachable")  # pragma: no cover
+        except BaseException as exc:
+            if span is not None:
+                span.error = exc
+            raise
         finally:
             del self._pending[frame.msg_id]
+            if span is not None:
+                span.end_call(ackers)
             if not answered and ackers:
                 self._cancel(frame, ackers)
 
@@ -345,6 +355,7 @@ class Gathering:
         self._closed = False
         self.complete = False
         self.cut_short = False
+        self._span: GatherSpans | None = None
 
     # fire and forget
     def __await__(self) -> Generator[Any, None, None]:
@@ -357,10 +368,16 @@ class Gathering:
         frame, _, _ = self._caller._prepare(
             host, port, method, path, body, multicast=True, oneway=True
         )
+        if frame.span_id:
+            self._caller.hub.tracer.fired(frame, self._subject)
         self._closed = True
         self._caller._send(self._subject, frame, unicast=False)
 
     async def __aenter__(self) -> Gathering:
+        """Send the request now; replies are read by iterating inside the block."""
+        await trio.lowlevel.checkpoint()
+        if self._frame is None and not self._closed:
+            self._start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -383,6 +400,8 @@ class Gathering:
         )
         self._frame, self._budget, self._box = frame, budget, _Mailbox()
         caller._pending[frame.msg_id] = self._box
+        if frame.span_id:
+            self._span = hub.tracer.gather(frame, self._subject)
         try:
             caller._send(self._subject, frame, unicast=False)
         except BaseException:
@@ -426,6 +445,8 @@ class Gathering:
                 self._hosts[frame.from_instance] = frame.from_host
             elif isinstance(frame, _frames.Response):
                 gather.on_reply(frame.from_instance, frame.queue)
+                if self._span is not None:
+                    self._span.reply(frame)
                 try:
                     value = self._decode(bytes(frame.body))
                 except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -434,6 +455,8 @@ class Gathering:
                 return Reply(frame.from_host, frame.from_instance, value)
             elif isinstance(frame, _frames.Fault):
                 gather.on_reply(frame.from_instance, frame.queue)
+                if self._span is not None:
+                    self._span.reply(frame)
                 err = _errors.exception_from_fault(frame)
                 return Reply(frame.from_host, frame.from_instance, error=err)
 
@@ -447,6 +470,8 @@ class Gathering:
             return
         self._caller._pending.pop(frame.msg_id, None)
         pending = gather.pending()
+        if self._span is not None:
+            self._span.abandon(pending, self._hosts)
         if pending:
             hosts = self._hosts
             self._caller._cancel(frame, {i: hosts[i] for i in pending if i in hosts})

@@ -50,7 +50,7 @@ def validate_hostname(host: str) -> str:
     if not isinstance(host, str) or not host:
         raise SubjectError(f"hostname must be a non-empty string, got {host!r}")
     lowered = host.lower()
-    if len(lowered) > MAX_HOSTNAME or not _HOST_RE.match(lowered):
+    if len(lowered) > MAX_HOSTNAME or not _HOST_RE.fullmatch(lowered):
         raise SubjectError(
             f"invalid hostname {host!r}: use dot-separated labels of letters, digits, '-' or '_'"
         )
@@ -61,14 +61,14 @@ def validate_hostname(host: str) -> str:
 
 def validate_plane(plane: str) -> str:
     """A plane isolates one deployment (or one test) from another on a shared NATS."""
-    if not isinstance(plane, str) or not _PLANE_RE.match(plane):
+    if not isinstance(plane, str) or not _PLANE_RE.fullmatch(plane):
         raise SubjectError(f"invalid plane {plane!r}: use letters and digits only")
     return plane
 
 
 def validate_method(method: str) -> str:
     upper = method.upper() if isinstance(method, str) else ""
-    if upper != "ANY" and not _METHOD_RE.match(upper):
+    if upper != "ANY" and not _METHOD_RE.fullmatch(upper):
         raise SubjectError(f"invalid HTTP method {method!r}")
     return upper
 
@@ -80,7 +80,7 @@ def validate_port(port: int) -> int:
 
 
 def _validate_instance(instance: str) -> str:
-    if not _INSTANCE_RE.match(instance):
+    if not _INSTANCE_RE.fullmatch(instance) or instance == "all":
         raise SubjectError(f"invalid instance id {instance!r}")
     return instance
 
@@ -114,8 +114,10 @@ def _escape_token(segment: str) -> str:
             parts.append(ch)
         elif ch == ".":
             parts.append("_")
-        else:
+        elif ord(ch) <= 0xFFFF:
             parts.append(f"%{ord(ch):04x}")
+        else:  # a distinct marker keeps the escape one-to-one past the BMP
+            parts.append(f"%u{ord(ch):06x}")
     return "".join(parts)
 
 
@@ -160,13 +162,14 @@ def subscription_subject(plane: str, port: int, host: str, method: str, path: st
 
 
 def direct_subscription(plane: str, host: str, instance: str) -> str:
-    """Every request addressed to one replica, on any port and path."""
-    return f"{plane}.*.{reverse_host(host)}.~{_validate_instance(instance)}.>"
+    """Every request addressed to one replica, on any port and path (never its replies:
+    the ``|`` token follows the instance marker only in requests)."""
+    return f"{plane}.*.{reverse_host(host)}.~{_validate_instance(instance)}.|.>"
 
 
 def all_replicas_subscription(plane: str, host: str) -> str:
     """Every request addressed to all replicas of a host (``.multicast`` on endpoints)."""
-    return f"{plane}.*.{reverse_host(host)}.{ALL_REPLICAS}.>"
+    return f"{plane}.*.{reverse_host(host)}.{ALL_REPLICAS}.|.>"
 
 
 def reply_prefix(plane: str, host: str, instance: str) -> str:
@@ -190,7 +193,7 @@ def parse_route(subject: str) -> tuple[int, str] | None:
     if not sep:
         return None
     tokens = head.split(".", 2)
-    if len(tokens) < 3 or not tokens[1].isdigit():
+    if len(tokens) < 3 or not (tokens[1].isascii() and tokens[1].isdigit()):
         return None
     return int(tokens[1]), tail
 

@@ -196,6 +196,9 @@ class Server:
     ) -> None:
         key = (frame.from_instance, frame.msg_id)
         current_request.set(frame)
+        span = None
+        if frame.trace_id:
+            span = self.hub.tracer.server(frame, self.host, self.instance, spec.kind == "sink")
         out: _frames.Frame | None = None
         try:
             with scope:
@@ -221,11 +224,18 @@ class Server:
             out = _errors.fault_from_exception(
                 exc, msg_id=frame.msg_id, host=self.host, instance=self.instance, queue=queue
             )
+        except trio.Cancelled:
+            if key not in self._cancelled:  # the actor is shutting down: say so, don't go silent
+                message = f"{self.host} shut down before {spec.name} finished"
+                self._answer(reply, self._fault(frame, queue, 503, "ServiceUnavailable", message))
+            raise
         finally:
             del self._running[key]
             self._cancelled.discard(key)
             if not self._running:
                 self._idle.set()
+        if span is not None:
+            span.end_with(out)
         if out is not None:
             self._answer(reply, out)
 

@@ -44,12 +44,6 @@ def test_budget_for_uses_the_default_budget_by_default() -> None:
     assert _protocol.budget_for(1.0, math.inf) == Budget(21.0, 20_000, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: budget_for tests math.isinf(), so the -inf that trio.current_effective_deadline() "
-    "returns inside an already-cancelled scope is taken as 'no deadline' and the request goes "
-    "out with the full 20 s default budget; test `effective_deadline == math.inf` instead",
-)
 def test_budget_for_cancelled_scope_is_no_time_left() -> None:
     budget = _protocol.budget_for(100.0, -math.inf)
     assert budget.budget_ms == 0
