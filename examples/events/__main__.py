@@ -1,0 +1,5 @@
+import trio
+
+from .main import main
+
+trio.run(main)

@@ -1,0 +1,61 @@
+"""The event source: user management. It fires events and never imports (or knows) its sinks."""
+
+from __future__ import annotations
+
+import msgspec
+
+from actorbus import Actor, HTTPError, endpoint, event
+
+
+class Registration(msgspec.Struct):
+    email: str
+    user_id: str | None
+    vetoed_by: list[str]
+
+
+class Users(Actor):
+    """Owns user records; other services react to its events."""
+
+    hostname = "users.example"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users: dict[str, str] = {}  # user id -> email
+        self.registered = 0
+
+    @event
+    async def on_allow_register(self, email: str) -> bool:
+        """Asked before registering: a sink returns False to veto."""
+
+    @event
+    async def on_registered(self, user_id: str, email: str) -> None:
+        """Told after a user was registered."""
+
+    @event
+    async def on_user_deleted(self, user_id: str) -> int:
+        """Told after a user was deleted; each sink answers how many records it purged."""
+
+    @endpoint
+    async def register(self, email: str) -> Registration:
+        vetoed_by = [
+            reply.host
+            async for reply in self.on_allow_register(email=email)
+            if not reply.ok or reply.value is False
+        ]
+        if vetoed_by:
+            return Registration(email, None, sorted(vetoed_by))
+        self.registered += 1
+        user_id = f"u{self.registered}"
+        self.users[user_id] = email
+        await self.on_registered(user_id=user_id, email=email)  # fire and forget
+        return Registration(email, user_id, [])
+
+    @endpoint
+    async def delete_user(self, user_id: str) -> dict[str, int]:
+        """Deletes the user and returns what each sink purged, by sink host."""
+        if self.users.pop(user_id, None) is None:
+            raise HTTPError(404, f"no user {user_id}")
+        purged: dict[str, int] = {}
+        async for reply in self.on_user_deleted(user_id=user_id):
+            purged[reply.host] = reply.value if reply.ok else -1
+        return purged
