@@ -33,6 +33,7 @@ class Client:
         self._instance = instance
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        # Built once per proxy and name, then found as a plain attribute (the hot path).
         spec = _endpoint(self._cls, name)
         sig = spec.signature
         caller, host, instance = self._caller, self._host, self._instance
@@ -45,6 +46,7 @@ class Client:
 
         call.__name__ = name
         call.__doc__ = spec.func.__doc__
+        setattr(self, name, call)
         return call
 
     def replica(self, instance: str) -> Client:

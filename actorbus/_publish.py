@@ -50,32 +50,49 @@ class CallOptions:
 
 
 class _Mailbox:
-    """Where the reply reader drops frames for one pending call; never blocks the reader."""
+    """Where the reply reader drops frames for one pending call; never blocks the reader.
 
-    __slots__ = ("event", "items")
+    The waiting task parks with `wait_task_rescheduled` and `put` wakes it: cheaper than an
+    Event per wait, and this is the per-call hot path.
+    """
+
+    __slots__ = ("items", "waiter")
 
     def __init__(self) -> None:
         self.items: collections.deque[object] = collections.deque()
-        self.event: trio.Event | None = None
+        self.waiter: trio.lowlevel.Task | None = None
 
     def put(self, item: object) -> bool:
         if len(self.items) >= _MAILBOX_CAPACITY:
             return False
         self.items.append(item)
-        if self.event is not None:
-            self.event.set()
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            trio.lowlevel.reschedule(waiter)
         return True
 
-    async def get_until(self, deadline: float) -> object | None:
-        """The next item, or None once ``deadline`` passes. Always checkpoints."""
+    async def get(self) -> object:
+        """The next item; waits as long as it takes (callers bound it with cancel scopes)."""
         if self.items:
             await trio.lowlevel.checkpoint()
             return self.items.popleft()
-        self.event = trio.Event()
+        self.waiter = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self.waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return self.items.popleft()
+
+    async def get_until(self, deadline: float) -> object | None:
+        """The next item, or None once ``deadline`` passes. Always checkpoints."""
+        if self.items or deadline == math.inf:
+            return await self.get()
         with trio.move_on_at(deadline):
-            await self.event.wait()
-        self.event = None
-        return self.items.popleft() if self.items else None
+            return await self.get()
+        return None
 
 
 class Reply:
@@ -236,11 +253,14 @@ class Caller:
         ackers: dict[str, str] = {}
         try:
             self._send(subject, frame, unicast=instance is None)
-            with trio.move_on_at(budget.deadline) as scope:
+            # One cancel scope per call at most: the default budget's. Under the caller's own
+            # deadline the caller's scope fires by itself; the ack window only needs a timer
+            # until the first ack (co-located acks are already in the mailbox).
+            with trio.move_on_at(budget.deadline if budget.defaulted else math.inf) as scope:
                 while True:
-                    item = await box.get_until(min(gather.wake_at(now), budget.deadline))
-                    now = trio.current_time()
+                    item = await box.get_until(gather.wake_at(now))
                     if item is None:
+                        now = trio.current_time()
                         if gather.nobody(now):
                             answered = True
                             raise _errors.NoResponder(f"no responder for {host}:{port}{path}")

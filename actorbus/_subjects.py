@@ -8,6 +8,7 @@ arrive on ``plane.r.reversed-host.~instance.<msg-id>``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = [
@@ -142,6 +143,7 @@ def escape_path(path: str, *, subscription: bool = False) -> str:
     return ".".join(tokens)
 
 
+@functools.lru_cache(maxsize=4096)
 def request_subject(
     plane: str, port: int, host: str, method: str, path: str, *, instance: str | None = None
 ) -> str:
