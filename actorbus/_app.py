@@ -18,7 +18,8 @@ from ._client import Client
 from ._hub import Hub
 from ._memory import MemoryBus
 from ._publish import Caller, CallOptions, new_instance_id
-from ._transport import Transport
+from ._errors import BusError
+from ._transport import Transport, TransportError
 
 __all__ = ["App", "open_bus"]
 
@@ -123,7 +124,10 @@ class App:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
-            transport = await stack.enter_async_context(open_bus(self.bus))
+            try:
+                transport = await stack.enter_async_context(open_bus(self.bus))
+            except TransportError as exc:
+                raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
             await hub.start()
             stack.push_async_callback(_shielded, hub.aclose)
