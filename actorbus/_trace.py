@@ -21,7 +21,7 @@ import os
 import random
 import time
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 import trio
@@ -45,6 +45,12 @@ __all__ = [
 
 log = logging.getLogger("actorbus.trace")
 
+TraceId = Annotated[
+    str, msgspec.Meta(pattern="^[0-9a-f]{32}$", description="W3C trace id: 16 bytes, hex")
+]
+SpanId = Annotated[
+    str, msgspec.Meta(pattern="^[0-9a-f]{16}$", description="W3C span id: 8 bytes, hex")
+]
 Kind = Literal["call", "event", "sink", "ticker", "control"]
 Side = Literal["client", "server", "internal"]
 
@@ -73,9 +79,9 @@ class Span(msgspec.Struct, kw_only=True):
     internal (ticker). ``parent_id`` is None for the root of a trace.
     """
 
-    trace_id: str
-    span_id: str
-    parent_id: str | None = None
+    trace_id: TraceId
+    span_id: SpanId
+    parent_id: SpanId | None = None
     kind: Kind
     side: Side
     from_host: str

@@ -1,0 +1,423 @@
+"""The live tracer: spans from the bus, streamed as JSON over websockets, plus the browser page.
+
+One TCP port serves both: h11 reads each request head; a websocket upgrade is handed to
+trio-websocket (the head is replayed to it), anything else gets the static page (``GET /``), the
+span schema (``GET /schema.json``) or a 404. Each websocket client has a bounded queue: when it
+is full, that client's spans are dropped and counted, and the next message it gets is a notice
+``{"notice": "dropped", "count": N}``. Query-string filters: ``host=``, ``trace_id=``,
+``errors=1``.
+
+While at least one client is attached, the server announces itself on ``<plane>.trace-ctl``
+so the actors start publishing spans; when the last client leaves it says "off".
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import secrets
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import h11
+import msgspec
+import trio
+import trio_websocket
+
+from . import _trace
+from ._trace import Span, TraceCtl
+from ._trace_term import run_trace_client
+from ._transport import Message, Subscription, Transport
+
+__all__ = ["TracerServer", "TracerStats", "parse_listen", "run_trace_client", "serve_tracer"]
+
+log = logging.getLogger("actorbus.tracer")
+
+DEFAULT_LISTEN: Final = "127.0.0.1:4280"
+_MAX_HEAD: Final = 16 * 1024
+_HEAD_TIMEOUT: Final = 10.0
+_CLOSE_TIMEOUT: Final = 2.0
+_json: Final = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class TracerStats:
+    """A snapshot of the tracer server's counters."""
+
+    clients: int
+    spans_received: int
+    messages_sent: int
+    dropped: int
+    bad_batches: int
+    connections: int
+
+
+class _Filter:
+    __slots__ = ("errors", "host", "trace_id")
+
+    def __init__(self, query: str) -> None:
+        params = urllib.parse.parse_qs(query)
+        self.host = (params.get("host") or [""])[0].strip().lower()
+        self.trace_id = (params.get("trace_id") or [""])[0].strip().lower()
+        self.errors = (params.get("errors") or [""])[0].strip().lower() in {"1", "true", "yes"}
+
+    def wants(self, span: Span) -> bool:
+        if self.host and self.host != span.from_host and self.host != span.to_host:
+            return False
+        if self.trace_id and self.trace_id != span.trace_id:
+            return False
+        return not self.errors or span.error is not None or span.status >= 400
+
+    def describe(self) -> dict[str, Any]:
+        return {"host": self.host, "trace_id": self.trace_id, "errors": self.errors}
+
+
+class _Client:
+    """One attached websocket: its filters, its bounded queue, what it missed."""
+
+    __slots__ = ("dropped", "filter", "receive", "send", "total_dropped")
+
+    def __init__(self, query: str, size: int) -> None:
+        self.filter = _Filter(query)
+        self.send, self.receive = trio.open_memory_channel[str](size)
+        self.dropped = 0
+        self.total_dropped = 0
+
+    def offer(self, text: str) -> bool:
+        try:
+            self.send.send_nowait(text)
+        except trio.WouldBlock:
+            self.dropped += 1
+            self.total_dropped += 1
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+
+class _Replay(trio.abc.Stream):
+    """A stream whose first bytes are the ones h11 already read (handed to trio-websocket)."""
+
+    def __init__(self, stream: trio.SocketStream, head: bytes) -> None:
+        self.stream = stream
+        self._head = head
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._head:
+            await trio.lowlevel.checkpoint()
+            data, self._head = self._head, b""
+            return data
+        return await self.stream.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+def _page() -> bytes:
+    return importlib.resources.files("actorbus").joinpath("static/tracer.html").read_bytes()
+
+
+class TracerServer:
+    """Serves the live tracer for one plane of one bus (a `Transport` it does not own)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        plane: str,
+        *,
+        queue_size: int = 2048,
+        ttl: float = 6.0,
+        max_clients: int = 1000,
+    ) -> None:
+        self.transport = transport
+        self.plane = plane
+        self.queue_size = queue_size
+        self.ttl = ttl
+        self.max_clients = max_clients
+        self.id = secrets.token_hex(6)
+        self.port = 0
+        self._clients: set[_Client] = set()
+        self._subs: list[Subscription] = []
+        self._ctl = _trace.control_subject(plane)
+        self._wake = trio.Event()
+        self._clients_changed = trio.Event()
+        self._received = self._sent = self._dropped_gone = self._bad = self._conns = 0
+
+    def statistics(self) -> TracerStats:
+        dropped = self._dropped_gone + sum(c.total_dropped for c in self._clients)
+        return TracerStats(
+            clients=len(self._clients),
+            spans_received=self._received,
+            messages_sent=self._sent,
+            dropped=dropped,
+            bad_batches=self._bad,
+            connections=self._conns,
+        )
+
+    async def wait_clients(self, n: int) -> None:
+        """Return once at least ``n`` websocket clients are attached."""
+        while len(self._clients) < n:
+            await self._clients_changed.wait()
+        await trio.lowlevel.checkpoint()
+
+    def _changed(self) -> None:
+        self._wake.set()
+        self._clients_changed.set()
+        self._clients_changed = trio.Event()
+
+    # -- the bus side ----------------------------------------------------------------------
+
+    def _announce(self, op: str) -> None:
+        ctl = TraceCtl("on", self.id, self.ttl) if op == "on" else TraceCtl("off", self.id)
+        try:
+            self.transport.publish(self._ctl, _trace.encode_ctl(ctl))
+        except Exception as exc:
+            log.debug("could not announce the tracer %s: %r", op, exc)
+
+    def _on_ctl(self, msg: Message) -> None:
+        if self._clients and msg.data == _trace.encode_ctl(TraceCtl("query")):
+            self._announce("on")
+
+    def _on_spans(self, msg: Message) -> None:
+        try:
+            spans = _trace.decode_spans(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self._bad += 1
+            return
+        self._received += len(spans)
+        clients = self._clients
+        for span in spans:
+            text: str | None = None
+            for client in clients:
+                if client.filter.wants(span):
+                    if text is None:
+                        text = _json.encode(span).decode()
+                    client.offer(text)
+
+    async def _heartbeat(self) -> None:
+        """Say "on" every ttl/3 while clients are attached; "off" when the last one leaves."""
+        while True:
+            while not self._clients:
+                await self._wake.wait()
+                self._wake = trio.Event()
+            self._announce("on")
+            with trio.move_on_after(self.ttl / 3):
+                while self._clients:
+                    await self._wake.wait()
+                    self._wake = trio.Event()
+            if not self._clients:
+                self._announce("off")
+
+    # -- the HTTP side -----------------------------------------------------------------------
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4280,
+        *,
+        task_status: trio.TaskStatus[TracerServer] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run until cancelled; ``port=0`` picks a free one (then read ``self.port``)."""
+        try:
+            self._subs.append(
+                await self.transport.subscribe(_trace.span_wildcard(self.plane), self._on_spans)
+            )
+            self._subs.append(await self.transport.subscribe(self._ctl, self._on_ctl))
+            await self.transport.flush()
+            async with trio.open_nursery() as nursery:
+                listeners = await trio.open_tcp_listeners(port, host=host)
+                self.port = listeners[0].socket.getsockname()[1]
+                nursery.start_soon(self._heartbeat)
+                await nursery.start(trio.serve_listeners, self._on_connection, listeners)
+                log.info("tracer on http://%s:%d (plane %s)", host, self.port, self.plane)
+                task_status.started(self)
+        finally:
+            with trio.CancelScope(shield=True):
+                if self._clients:
+                    self._clients.clear()
+                    self._announce("off")
+                for sub in self._subs:
+                    try:
+                        await sub.unsubscribe()
+                    except Exception as exc:
+                        log.debug("could not unsubscribe: %r", exc)
+                self._subs.clear()
+
+    async def _on_connection(self, stream: trio.SocketStream) -> None:
+        self._conns += 1
+        try:
+            with trio.move_on_after(_HEAD_TIMEOUT):
+                head = await _read_head(stream)
+            if head is None:
+                return
+            conn, request, raw = head
+            respond = _responder(conn, stream)
+            if isinstance(request, int):
+                await respond(request, b"bad request\n", "text/plain")
+                return
+            target = request.target.decode("latin-1")
+            path, _, query = target.partition("?")
+            if _is_websocket(request):
+                await self._serve_websocket(_Replay(stream, raw), query)
+            elif request.method != b"GET":
+                await respond(405, b"method not allowed\n", "text/plain")
+            elif path in ("/", "/index.html", "/tracer.html"):
+                await respond(200, _page(), "text/html; charset=utf-8")
+            elif path == "/schema.json":
+                await respond(200, schema_json(), "application/json")
+            else:
+                await respond(404, b"not found\n", "text/plain")
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError) as exc:
+            log.debug("tracer connection ended: %r", exc)
+        except Exception as exc:
+            log.warning("tracer connection failed: %r", exc)
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _serve_websocket(self, stream: _Replay, query: str) -> None:
+        async with trio.open_nursery() as nursery:
+            request = await trio_websocket.wrap_server_stream(
+                nursery, stream, message_queue_size=4, max_message_size=4096
+            )
+            if len(self._clients) >= self.max_clients:
+                await request.reject(503, body=b"too many tracer clients\n")
+                nursery.cancel_scope.cancel()
+                return
+            ws = await request.accept()
+            client = _Client(query, self.queue_size)
+            self._clients.add(client)
+            self._changed()
+            try:
+                hello = {"notice": "hello", "plane": self.plane, "filter": client.filter.describe()}
+                await ws.send_message(_json.encode(hello).decode())
+                async with trio.open_nursery() as inner:
+                    inner.start_soon(self._reader, ws, inner.cancel_scope.cancel)
+                    inner.start_soon(self._writer, ws, client, inner.cancel_scope.cancel)
+            except trio_websocket.ConnectionClosed:
+                pass
+            finally:
+                self._clients.discard(client)
+                self._dropped_gone += client.total_dropped
+                client.send.close()
+                self._changed()
+                with trio.move_on_after(_CLOSE_TIMEOUT) as scope:
+                    scope.shield = True
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+
+    async def _reader(
+        self, ws: trio_websocket.WebSocketConnection, done: Callable[[], Any]
+    ) -> None:
+        """Clients have nothing to say: read (so pings and closes work) and ignore."""
+        try:
+            while True:
+                await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
+        finally:
+            done()
+
+    async def _writer(
+        self, ws: trio_websocket.WebSocketConnection, client: _Client, done: Callable[[], Any]
+    ) -> None:
+        try:
+            async for text in client.receive:
+                if client.dropped:
+                    missed, client.dropped = client.dropped, 0
+                    notice = {"notice": "dropped", "count": missed, "total": client.total_dropped}
+                    await ws.send_message(_json.encode(notice).decode())
+                await ws.send_message(text)
+                self._sent += 1
+        except trio_websocket.ConnectionClosed:
+            pass
+        finally:
+            done()
+
+
+def _is_websocket(request: h11.Request) -> bool:
+    for name, value in request.headers:
+        if name == b"upgrade" and value.lower() == b"websocket":
+            return True
+    return False
+
+
+async def _read_head(
+    stream: trio.SocketStream,
+) -> tuple[h11.Connection, h11.Request | int, bytes] | None:
+    """h11's view of the request head, and the raw bytes read so far (for a websocket to
+    replay); an int status instead of the request when it is not valid HTTP."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
+    raw = bytearray()
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            return conn, exc.error_status_hint, bytes(raw)
+        if isinstance(event, h11.Request):
+            return conn, event, bytes(raw)
+        if event is not h11.NEED_DATA:
+            return conn, 400, bytes(raw)
+        data = await stream.receive_some(4096)
+        if not data:
+            return None
+        raw += data
+        conn.receive_data(data)
+
+
+def _responder(
+    conn: h11.Connection, stream: trio.SocketStream
+) -> Callable[[int, bytes, str], Awaitable[None]]:
+    async def respond(status: int, body: bytes, ctype: str) -> None:
+        """One complete HTTP/1.1 response serialised by h11; the connection then closes."""
+        headers = [
+            ("content-type", ctype),
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+            ("cache-control", "no-store"),
+        ]
+        data = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+        data += conn.send(h11.Data(data=body)) or b""
+        data += conn.send(h11.EndOfMessage()) or b""
+        await stream.send_all(data)
+
+    return respond
+
+
+def schema_json() -> bytes:
+    """The JSON schema of `Span` (what each websocket message is, notices aside)."""
+    return msgspec.json.format(msgspec.json.encode(msgspec.json.schema(Span)), indent=2)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:4280`` for IPv6; ``:4280`` means 127.0.0.1) → (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+async def serve_tracer(
+    nats_url: str,
+    listen: str,
+    *,
+    plane: str = "",
+    queue_size: int = 2048,
+    task_status: trio.TaskStatus[TracerServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Connect to ``nats_url`` and serve the tracer on ``listen`` until cancelled (the plane
+    defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`)."""
+    from ._app import default_plane, open_bus
+
+    host, port = parse_listen(listen)
+    async with open_bus(nats_url) as transport:
+        server = TracerServer(transport, plane or default_plane(), queue_size=queue_size)
+        await server.serve(host, port, task_status=task_status)

@@ -1,0 +1,135 @@
+"""`actorbus trace`: the tree rendering, trace grouping, and the client against a live tracer."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import trio
+
+from actorbus._trace import Span, SpanError
+from actorbus._trace_term import RED, TraceBuffer, render_trace, run_trace_client
+
+from .actors import Back, Front
+from .wsutil import tracer_app
+
+
+def span(span_id: str, parent: str | None, side: str, to: str, **kw: object) -> Span:
+    fields: dict[str, object] = dict(
+        trace_id="t" * 32,
+        span_id=span_id,
+        parent_id=parent,
+        kind="call",
+        side=side,
+        from_host="front.test" if parent else "app.actorbus",
+        from_instance="i",
+        to_host=to,
+        port=443,
+        method="POST",
+        path="/x",
+        status=200,
+        start=int(span_id, 16),
+        duration_ms=1.5,
+    )
+    fields.update(kw)
+    return Span(**fields)  # type: ignore[arg-type]
+
+
+CHAIN = [
+    span("0000000000000001", None, "client", "front.test"),
+    span("0000000000000002", "0000000000000001", "server", "front.test"),
+    span("0000000000000003", "0000000000000002", "client", "back.test"),
+    span(
+        "0000000000000004",
+        "0000000000000003",
+        "server",
+        "back.test",
+        status=500,
+        error=SpanError("ValueError", "boom"),
+    ),
+]
+
+
+def test_a_trace_renders_as_an_indented_tree() -> None:
+    lines = render_trace(reversed(CHAIN), color=False)
+    assert lines[0] == "trace " + "t" * 32
+    assert len(lines) == 3  # each client span is shown with its handler on one line
+    assert lines[1].startswith("  POST front.test:443/x  200")
+    assert "handler 1.50 ms" in lines[1]
+    assert lines[2].startswith("    └ POST back.test:443/x  500")
+    assert "ValueError: boom" in lines[2]
+    assert RED not in "".join(lines)
+
+
+def test_errors_are_red_when_colour_is_on() -> None:
+    lines = render_trace(CHAIN, color=True)
+    assert RED in lines[2] and RED not in lines[1]
+
+
+def test_the_buffer_waits_for_the_root_then_settles() -> None:
+    buf = TraceBuffer(settle=0.3, max_wait=3.0)
+    for s in CHAIN[1:]:
+        buf.add(s, now=10.0)
+    assert buf.pop_ready(12.9) == []
+    buf.add(CHAIN[0], now=11.0)
+    assert buf.next_due() == 11.3
+    ready = buf.pop_ready(11.3)
+    assert len(ready) == 1 and len(ready[0]) == 4
+    orphan = span("0000000000000009", "00000000000000ff", "server", "x.test", trace_id="a" * 32)
+    buf.add(orphan, now=20.0)
+    assert buf.pop_ready(22.9) == [] and buf.pop_ready(23.0) == [[orphan]]
+
+
+class Output(io.StringIO):
+    """Captures what the client prints and wakes the test on each write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = trio.Event()
+
+    def write(self, s: str) -> int:
+        n = super().write(s)
+        self.changed.set()
+        self.changed = trio.Event()
+        return n
+
+    async def wait_for(self, text: str, count: int = 1) -> str:
+        while self.getvalue().count(text) < count:
+            await self.changed.wait()
+        return self.getvalue()
+
+
+async def test_the_client_prints_trees_and_json_lines(plane: str) -> None:
+    async with tracer_app(plane, Back(), Front()) as (app, server), trio.open_nursery() as n:
+        url = f"ws://127.0.0.1:{server.port}"
+        tree, raw = Output(), Output()
+        with trio.fail_after(20):
+            await n.start(
+                lambda task_status: run_trace_client(
+                    url, json_lines=False, out=tree, task_status=task_status
+                )
+            )
+            await n.start(
+                lambda task_status: run_trace_client(
+                    url + "/?host=back.test", json_lines=True, out=raw, task_status=task_status
+                )
+            )
+            await app.hub.tracer.wait_listening()
+            assert await app.client(Front).quad(n=2) == 8
+            text = await tree.wait_for("└ POST back.test:443/double", 2)
+            lines = await raw.wait_for('"span_id"', 4)
+        n.cancel_scope.cancel()
+    assert "POST front.test:443/quad  200" in text
+    assert "\x1b[" not in text  # not a tty: no colour
+    spans = [json.loads(line) for line in lines.splitlines() if '"span_id"' in line]
+    assert all("back.test" in (s["from_host"], s["to_host"]) for s in spans)
+
+
+async def test_nobody_listening_is_a_connection_error() -> None:
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # a port nobody listens on
+    with trio.fail_after(10), pytest.raises(ConnectionError, match="no live tracer"):
+        await run_trace_client(f"ws://127.0.0.1:{port}", json_lines=True, out=io.StringIO())
