@@ -1,0 +1,69 @@
+"""`python -m tools.bench --smoke` runs end to end and prints its JSON line (shape, not speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+REQUIRED_KEYS = {
+    "quick",
+    "smoke",
+    "reps",
+    "raw_seq_rate",
+    "raw_seq_p50_us",
+    "actorbus_seq_rate",
+    "actorbus_seq_p50_us",
+    "unicast_seq_p50_ratio",
+    "raw_pipelined_rate",
+    "actorbus_pipelined_rate",
+    "unicast_pipelined_ratio",
+    "colocated_rate",
+    "memory_rate",
+    "colocated_speedup",
+    "raw_gather10_rate",
+    "actorbus_gather10_rate",
+    "gather1_ratio",
+    "gather10_ratio",
+    "gather100_ratio",
+    "cancel_5th_hop_ms",
+    "targets",
+    "meets",
+    "versions",
+}
+MEASURED = (
+    "unicast_seq_p50_ratio",
+    "unicast_pipelined_ratio",
+    "colocated_speedup",
+    "gather10_ratio",
+    "cancel_5th_hop_ms",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.nats
+def test_bench_smoke_prints_a_json_line_with_every_figure() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) > 1, "expected a table before the JSON line"
+    figures = json.loads(lines[-1])
+    assert isinstance(figures, dict)
+    assert figures.keys() >= REQUIRED_KEYS, REQUIRED_KEYS - figures.keys()
+    assert figures["smoke"] is True and figures["quick"] is False
+    for key in MEASURED:
+        value = figures[key]
+        assert isinstance(value, int | float) and value > 0, (key, value)
+    assert figures["gather100_ratio"] is None  # not measured in smoke mode
+    assert {"nats-py", "trio", "trio-asyncio", "msgspec", "actorbus"} <= figures["versions"].keys()

@@ -1,0 +1,1 @@
+"""Developer tools for actorbus (not part of the installed package)."""
