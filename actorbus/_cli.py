@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -210,14 +211,35 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
         "--plane", opts.plane, "--log-format", args.log_format, "--log-level", args.log_level,
         "--trace-ws", "off",
     ]  # fmt: skip
+    extra = []
+    if opts.trace_ws and not opts.worker:
+        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane))
     try:
-        return await _supervisor.run(opts, classes, bus, worker_argv)
+        return await _supervisor.run(opts, classes, bus, worker_argv, extra)
     except BaseException as exc:
         leaf = _leaf(exc)
         if isinstance(leaf, TransportError | OSError):
             _error(f"bus {bus}: {leaf}")
             return EXIT_BUS
         raise
+
+
+def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[None]]:
+    """The live tracer beside ``actorbus run``: an add-on, never fatal."""
+
+    async def tracer() -> None:
+        try:
+            serve_tracer = importlib.import_module("actorbus._tracer_ws").serve_tracer
+        except ImportError as exc:
+            log.info("live tracer not available (%s)", exc)
+            return
+        try:
+            log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
+            await serve_tracer(bus, listen, plane=plane)
+        except Exception as exc:
+            log.warning("the live tracer on %s stopped: %r", listen, exc)
+
+    return tracer
 
 
 # -- call ----------------------------------------------------------------------------------
@@ -391,11 +413,10 @@ def _print_table(found: Sequence[dict[str, Any]]) -> None:
 
 def _tracer_module() -> Any:
     try:
-        from . import _tracer_ws
+        return importlib.import_module("actorbus._tracer_ws")
     except ImportError as exc:
         _error(f"the live tracer is not available in this installation ({exc})")
         return None
-    return _tracer_ws
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._actor import Actor
-from ._app import App, default_plane
+from ._app import App
 from ._targets import TargetError, load_targets
 
 if TYPE_CHECKING:
@@ -439,29 +439,16 @@ async def _kill_after(workers: Sequence[Worker], seconds: float) -> None:
 
 
 async def run(
-    opts: RunOptions, classes: Sequence[type[Actor]], bus: str, worker_argv: list[str] | None
+    opts: RunOptions,
+    classes: Sequence[type[Actor]],
+    bus: str,
+    worker_argv: list[str] | None,
+    extra: Sequence[Callable[[], Awaitable[object]]] = (),
 ) -> int:
-    """Run on ``bus``: in this process, or in workers started from ``worker_argv``."""
-    extra: list[Callable[[], Awaitable[object]]] = []
-    if opts.trace_ws and not opts.worker:
-        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane or default_plane()))
+    """Run on ``bus``: in this process, or in workers started from ``worker_argv``.
+
+    ``extra`` tasks (such as the live tracer) run beside the supervisor until it stops."""
     if opts.workers and not opts.worker:
         assert worker_argv is not None
         return await run_workers(opts, bus, worker_argv, extra)
     return await run_in_process(classes, opts, bus, extra)
-
-
-def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[None]]:
-    async def tracer() -> None:
-        try:
-            from ._tracer_ws import serve_tracer
-        except ImportError as exc:
-            log.info("live tracer not available (%s)", exc)
-            return
-        try:
-            log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(bus, listen, plane=plane)
-        except Exception as exc:
-            log.warning("the live tracer on %s stopped: %r", listen, exc)
-
-    return tracer
