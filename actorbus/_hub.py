@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 
 from . import _subjects
 from ._trace import Tracer
@@ -72,6 +73,7 @@ class Hub:
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
         self._announce = _subjects.announce_subject(self.plane)
+        self._origin = secrets.token_bytes(8)  # tells our own announcements' echo apart
         self._announce_sub: Subscription | None = None
         self.tracer = Tracer(transport, self.plane)
 
@@ -177,12 +179,13 @@ class Hub:
     def _announce_change(self) -> None:
         self._invalidate()
         try:
-            self.transport.publish(self._announce, b"")
+            self.transport.publish(self._announce, self._origin)
         except Exception as exc:  # noqa: BLE001 - a lost announce only costs a full ack window
             log.debug("could not announce a subscription change: %r", exc)
 
     def _on_announce(self, msg: Message) -> None:
-        self._invalidate()
+        if msg.data != self._origin:  # our own were applied when we made them
+            self._invalidate()
 
     def _invalidate(self) -> None:
         self.generation += 1

@@ -47,6 +47,7 @@ class CallOptions:
     hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE
     default_budget: float = _protocol.DEFAULT_BUDGET
     max_depth: int = _protocol.MAX_DEPTH
+    ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
 
 
 class _Mailbox:
@@ -136,6 +137,10 @@ class Caller:
         self._pending: dict[str, _Mailbox] = {}
         self._ids = 0
         self._started = False
+        # Calls given up before any responder acked: a late ack still gets its cancel frame.
+        self._abandoned: collections.OrderedDict[str, tuple[_frames.Request, float]] = (
+            collections.OrderedDict()
+        )
 
     async def start(self) -> None:
         await self.hub.subscribe_replies(self.reply_prefix, self._on_reply)
@@ -150,7 +155,11 @@ class Caller:
         msg_id = msg.subject.rpartition(".")[2]
         box = self._pending.get(msg_id)
         if box is None:
-            log.debug("%s: dropped a reply for unknown or finished call %s", self.host, msg_id)
+            abandoned = self._abandoned.get(msg_id)  # kept: several sinks may ack late
+            if abandoned is not None and not msg.no_responders:
+                self._cancel_late(abandoned, msg.data)
+            else:
+                log.debug("%s: dropped a reply for unknown or finished call %s", self.host, msg_id)
             return
         if not box.put(_NO_RESPONDERS if msg.no_responders else msg.data):
             log.warning("%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id)
@@ -224,6 +233,22 @@ class Caller:
                 self.hub.publish(subject, data)
             except Exception as exc:  # noqa: BLE001 - best effort; the budget bounds the rest
                 log.debug("could not send cancel for %s: %r", frame.msg_id, exc)
+
+    def _abandon(self, frame: _frames.Request, deadline: float) -> None:
+        """Remember a call given up before its ack, until its budget runs out (bounded)."""
+        now = trio.current_time()
+        abandoned = self._abandoned
+        while abandoned and (len(abandoned) >= 1024 or next(iter(abandoned.values()))[1] < now):
+            abandoned.popitem(last=False)
+        abandoned[frame.msg_id] = (frame, deadline)
+
+    def _cancel_late(self, abandoned: tuple[_frames.Request, float], data: bytes) -> None:
+        try:
+            late = _frames.decode(bytes(data))
+        except _frames.FrameError:
+            return
+        if isinstance(late, _frames.Ack):
+            self._cancel(abandoned[0], {late.from_instance: late.from_host})
 
     # -- unicast ---------------------------------------------------------------------------
 
@@ -299,8 +324,12 @@ class Caller:
             del self._pending[frame.msg_id]
             if span is not None:
                 span.end_call(ackers)
-            if not answered and ackers:
-                self._cancel(frame, ackers)
+            if not answered:
+                _late_acks(box, ackers)  # acks that arrived but were not read before the cancel
+                if ackers:
+                    self._cancel(frame, ackers)
+                else:
+                    self._abandon(frame, budget.deadline)
 
     # -- multicast -------------------------------------------------------------------------
 
@@ -328,6 +357,15 @@ async def _until_own_deadline(budget: _protocol.Budget) -> None:
     if not budget.defaulted:
         await trio.sleep_until(budget.deadline)
     raise _errors.TimeBudgetExceeded("the time budget ran out before the call")
+
+
+def _late_acks(box: _Mailbox, ackers: dict[str, str]) -> None:
+    """Collect responders (instance → host) from acks still sitting unread in ``box``."""
+    for item in box.items:
+        if isinstance(item, bytes | bytearray | memoryview):
+            frame = _decode_frame(item)
+            if isinstance(frame, _frames.Ack):
+                ackers[frame.from_instance] = frame.from_host
 
 
 def _decode_frame(data: object) -> _frames.Frame | _errors.Error:
@@ -489,7 +527,15 @@ class Gathering:
         if frame is None or gather is None:
             return
         self._caller._pending.pop(frame.msg_id, None)
+        if self._box is not None:
+            late: dict[str, str] = {}
+            _late_acks(self._box, late)
+            for instance, host in late.items():
+                gather.on_ack(instance, "")
+                self._hosts[instance] = host
         pending = gather.pending()
+        if not self.complete and self._budget is not None:
+            self._caller._abandon(frame, self._budget.deadline)  # sinks that ack from now on
         if self._span is not None:
             self._span.abandon(pending, self._hosts)
         if pending:

@@ -48,6 +48,8 @@ class Server:
         self._subs: list[LocalSubscription] = []
         self._running: dict[tuple[str, str], trio.CancelScope] = {}
         self._cancelled: set[tuple[str, str]] = set()
+        self._owed: dict[tuple[str, str], tuple[str, str, str, float]] = {}
+        self._acking = False
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -138,19 +140,42 @@ class Server:
             return
         if not self._accepting:
             return  # shutting down: no ack, so the caller looks elsewhere or fails fast
+        now = trio.current_time()
         if reply is not None:
-            ack = _frames.Ack(
-                msg_id=frame.msg_id, from_host=self.host, from_instance=self.instance, queue=queue
-            )
-            self._answer(reply, ack)
+            # Delayed ack: a reply within `ack_delay` stands in for the ack (one message
+            # fewer per call); longer handlers are acked by `_send_acks`, well inside the
+            # caller's ack window.
+            self._owed[(frame.from_instance, frame.msg_id)] = (reply, frame.msg_id, queue, now)
+            if not self._acking:
+                self._acking = True
+                self._nursery.start_soon(self._send_acks)
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         scope = trio.CancelScope(
-            deadline=_protocol.handler_deadline(
-                trio.current_time(), frame.budget_ms, self.options.hop_reserve
-            )
+            deadline=_protocol.handler_deadline(now, frame.budget_ms, self.options.hop_reserve)
         )
         self._running[(frame.from_instance, frame.msg_id)] = scope
         self._nursery.start_soon(self._handle, frame, spec, queue, reply, scope)
+
+    async def _send_acks(self) -> None:
+        """Ack every request that has been running for `ack_delay` without replying."""
+        delay = self.options.ack_delay
+        owed = self._owed
+        try:
+            while owed:
+                await trio.sleep(delay)
+                due = trio.current_time() - delay
+                for key, (reply, msg_id, queue, since) in list(owed.items()):
+                    if since <= due:
+                        del owed[key]
+                        ack = _frames.Ack(
+                            msg_id=msg_id,
+                            from_host=self.host,
+                            from_instance=self.instance,
+                            queue=queue,
+                        )
+                        self._answer(reply, ack)
+        finally:
+            self._acking = False
 
     def _fault(
         self, frame: _frames.Request, queue: str, status: int, type_: str, message: str
@@ -230,6 +255,7 @@ class Server:
                 self._answer(reply, self._fault(frame, queue, 503, "ServiceUnavailable", message))
             raise
         finally:
+            self._owed.pop(key, None)
             del self._running[key]
             self._cancelled.discard(key)
             if not self._running:
