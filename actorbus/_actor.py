@@ -118,9 +118,7 @@ class Actor:
         def fire(*args: Any, **kwargs: Any) -> Gathering:
             body = _frames.encode_body(sig.bind(args, kwargs))
             caller = self._running_caller()
-            return caller.gather(
-                host, spec.port, spec.method, spec.path, body, sig.decode_result
-            )
+            return caller.gather(host, spec.port, spec.method, spec.path, body, sig.decode_result)
 
         fire.__name__ = spec.name
         return fire
@@ -170,7 +168,12 @@ class Actor:
                 async with trio.open_nursery() as tickers:
                     for spec in type(self)._tickers:
                         tickers.start_soon(self._tick, spec)
-                    log.info("%s started (instance %s, bus %s)", host, self.instance, hub.transport.describe())
+                    log.info(
+                        "%s started (instance %s, bus %s)",
+                        host,
+                        self.instance,
+                        hub.transport.describe(),
+                    )
                     task_status.started()
                     await self._stop.wait()
                     tickers.cancel_scope.cancel()
@@ -179,7 +182,10 @@ class Actor:
                 with trio.move_on_after(grace):
                     await server.wait_idle()
                 if server.in_flight:
-                    log.warning("%s: cancelling %d handlers after the grace period", host, server.in_flight)
+                    log.warning(
+                        "%s: cancelling %d handlers after the grace period", host, server.in_flight
+                    )
+                server.cancel_running()
                 handlers.cancel_scope.cancel()
             with trio.move_on_after(grace):
                 await self.on_shutdown()

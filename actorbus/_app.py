@@ -15,10 +15,10 @@ import trio
 from . import _protocol, _subjects
 from ._actor import Actor
 from ._client import Client
+from ._errors import BusError
 from ._hub import Hub
 from ._memory import MemoryBus
 from ._publish import Caller, CallOptions, new_instance_id
-from ._errors import BusError
 from ._transport import Transport, TransportError
 
 __all__ = ["App", "open_bus"]
@@ -55,9 +55,7 @@ async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
             yield nats
         return
     else:
-        raise ValueError(
-            f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL"
-        )
+        raise ValueError(f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL")
     try:
         yield transport
     finally:
@@ -158,9 +156,10 @@ class App:
         finally:
             self._stack = None
             try:
-                return await stack.__aexit__(exc_type, exc, tb)
+                suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
                 self._hub = self._edge = self._nursery = None
+        return suppressed
 
     async def add(self, actor: Actor) -> Actor:
         """Start one more actor; returns once it is subscribed and discoverable."""

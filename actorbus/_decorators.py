@@ -46,7 +46,7 @@ class Signature:
         sig = inspect.signature(func)
         try:
             hints = typing.get_type_hints(func)
-        except Exception:  # noqa: BLE001 - unresolvable hints fall back to Any
+        except Exception:
             hints = {}
         params = list(sig.parameters.values())[1:]  # the first parameter receives the actor
         fields: list[Any] = []
@@ -76,7 +76,9 @@ class Signature:
         """Caller side: positional and keyword arguments → validated args (BadRequest if not)."""
         if args:
             if len(args) > len(self.params):
-                raise BadRequest(f"{self.name}: takes {len(self.params)} arguments, got {len(args)}")
+                raise BadRequest(
+                    f"{self.name}: takes {len(self.params)} arguments, got {len(args)}"
+                )
             for name, value in zip(self.params, args, strict=False):
                 if name in kwargs:
                     raise BadRequest(f"{self.name}: got multiple values for argument {name!r}")
@@ -96,12 +98,14 @@ class Signature:
 
     def check_result(self, value: Any) -> Any:
         """Callee side: the handler's return value must match its annotation."""
-        if not self.check_return:
+        if not self.check_return or type(value) is self.return_type:
             return value
         try:
             return msgspec.convert(value, self.return_type, from_attributes=True)
         except msgspec.ValidationError as exc:
-            raise TypeError(f"{self.name} returned a value that does not match its annotation: {exc}")
+            raise TypeError(
+                f"{self.name} returned a value that does not match its annotation: {exc}"
+            ) from None
 
     def decode_result(self, body: bytes) -> Any:
         return self._return_decoder.decode(body)
@@ -221,15 +225,15 @@ class EventDescriptor:
 
     def __repr__(self) -> str:
         owner = self.owner.__name__ if self.owner else "?"
-        return f"<event {owner}.{self.spec.name} {self.spec.method} :{self.spec.port}{self.spec.path}>"
+        return (
+            f"<event {owner}.{self.spec.name} {self.spec.method} :{self.spec.port}{self.spec.path}>"
+        )
 
 
 @overload
 def event(route: F, /) -> EventDescriptor: ...
 @overload
-def event(
-    route: str | None = None, /, *, port: int = 417
-) -> Callable[[F], EventDescriptor]: ...
+def event(route: str | None = None, /, *, port: int = 417) -> Callable[[F], EventDescriptor]: ...
 
 
 def event(route: Any = None, /, *, port: int = 417) -> Any:
@@ -305,7 +309,7 @@ class ConfigSpec(Generic[T]):
             return Any
         try:
             return typing.get_type_hints(self.owner).get(self.name, Any)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return Any
 
     @overload

@@ -1,14 +1,15 @@
 """The public error tree and its conversion to and from `Fault` frames (the single boundary).
 
-    Error                       every actorbus error
-    ├── HTTPError               raised by a handler to choose the status: HTTPError(404, "no such user")
-    ├── RemoteError             the remote handler failed: .status .remote_type .message .remote_traceback
-    ├── BadRequest              arguments failed validation (400), on the caller or reported by the callee
-    ├── NoResponder             nobody serves that endpoint (404), known fast
-    ├── TimeBudgetExceeded      the default time budget ran out (408); also a trio.TooSlowError
-    ├── CallDepthExceeded       the call chain went past the depth limit (508)
-    ├── PayloadTooLarge         a frame over the bus's max payload (413)
-    └── BusError                the bus itself failed: closed, disconnected, a reply that doesn't decode (503/502)
+Error                 every actorbus error
+├── HTTPError         raised by a handler to choose the status: HTTPError(404, "no user")
+├── RemoteError       the remote handler failed: .status .remote_type .message
+│                     .remote_traceback
+├── BadRequest        arguments failed validation (400), on the caller or the callee
+├── NoResponder       nobody serves that endpoint (404), known fast
+├── TimeBudgetExceeded  the default time budget ran out (408); also trio.TooSlowError
+├── CallDepthExceeded the call chain went past the depth limit (508)
+├── PayloadTooLarge   a frame over the bus's max payload (413)
+└── BusError          the bus failed: closed, disconnected, a reply that doesn't decode
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ __all__ = [
     "PayloadTooLarge",
     "RemoteError",
     "TimeBudgetExceeded",
-    "fault_from_exception",
     "exception_from_fault",
+    "fault_from_exception",
 ]
 
 
@@ -93,7 +94,7 @@ class NoResponder(Error):
 
 
 class TimeBudgetExceeded(Error, trio.TooSlowError):
-    """The default time budget ran out (408). A caller's own deadline fires its own scope instead."""
+    """The default time budget ran out (408); a caller's own deadline fires its own scope."""
 
     status = 408
 

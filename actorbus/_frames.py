@@ -98,7 +98,7 @@ class Cancel(_Base, tag="cancel"):
 Frame = Request | Ack | Response | Fault | Cancel
 
 _encoder: Final = msgspec.msgpack.Encoder()
-_decoder: Final = msgspec.msgpack.Decoder(Frame)
+_decoder: Final[msgspec.msgpack.Decoder[Frame]] = msgspec.msgpack.Decoder(Frame)
 
 
 def encode(frame: Frame) -> bytes:
@@ -112,7 +112,7 @@ def decode(data: bytes) -> Frame:
         return _decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise FrameError(f"malformed frame: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - defensive: decoders must never leak odd errors
+    except Exception as exc:
         raise FrameError(f"malformed frame: {exc!r}") from None
 
 

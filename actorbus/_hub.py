@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+from typing import Protocol
 
 from . import _subjects
+from ._frames import Frame, Request
 from ._trace import Tracer
 from ._transport import Deliver, Message, Subscription, Transport
 
@@ -21,10 +23,16 @@ __all__ = ["Hub", "LocalSubscription"]
 log = logging.getLogger("actorbus.hub")
 
 
+class InlineServer(Protocol):
+    """A local server that can run a co-located unicast in the caller's task."""
+
+    async def call_inline(self, frame: Request) -> Frame | None: ...
+
+
 class _Group:
     """Local members of one transport subscription."""
 
-    __slots__ = ("members", "queue", "rr", "subject", "sub")
+    __slots__ = ("members", "queue", "rr", "sub", "subject")
 
     def __init__(self, subject: str, queue: str | None) -> None:
         self.subject = subject
@@ -73,6 +81,8 @@ class Hub:
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
         self._announce = _subjects.announce_subject(self.plane)
+        self._inline: dict[str, list[InlineServer]] = {}
+        self._inline_rr = itertools.count()
         self._origin = secrets.token_bytes(8)  # tells our own announcements' echo apart
         self._announce_sub: Subscription | None = None
         self.tracer = Tracer(transport, self.plane)
@@ -140,9 +150,31 @@ class Hub:
         if sub is not None:
             await sub.unsubscribe()
 
+    # -- co-located calls -------------------------------------------------------------------
+
+    def add_inline(self, subject: str, server: InlineServer) -> None:
+        """``server`` can serve unicasts on ``subject`` in the caller's task."""
+        self._inline.setdefault(subject, []).append(server)
+
+    def remove_inline(self, subject: str, server: InlineServer) -> None:
+        servers = self._inline.get(subject)
+        if servers and server in servers:
+            servers.remove(server)
+            if not servers:
+                del self._inline[subject]
+
+    def inline_server(self, subject: str) -> InlineServer | None:
+        """A local server for a unicast on ``subject`` (round robin), or None."""
+        servers = self._inline.get(subject)
+        if not servers:
+            return None
+        return servers[next(self._inline_rr) % len(servers)]
+
     # -- publishing ------------------------------------------------------------------------
 
-    def publish_request(self, subject: str, data: bytes, reply: str | None, *, unicast: bool) -> None:
+    def publish_request(
+        self, subject: str, data: bytes, reply: str | None, *, unicast: bool
+    ) -> None:
         """A unicast to a host served in this process is delivered without the bus."""
         if unicast:
             group = self._unicast.get(subject)
@@ -180,7 +212,7 @@ class Hub:
         self._invalidate()
         try:
             self.transport.publish(self._announce, self._origin)
-        except Exception as exc:  # noqa: BLE001 - a lost announce only costs a full ack window
+        except Exception as exc:
             log.debug("could not announce a subscription change: %r", exc)
 
     def _on_announce(self, msg: Message) -> None:

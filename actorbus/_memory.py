@@ -1,4 +1,4 @@
-"""In-process transport: NATS semantics (wildcards, queue groups, no-responders) without a server."""
+"""In-process transport: NATS semantics (wildcards, queue groups, no-responders), no server."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ log = logging.getLogger("actorbus.memory")
 
 
 class _MemorySubscription(Subscription):
-    def __init__(self, transport: MemoryTransport, subject: str, queue: str | None, deliver: Deliver):
+    def __init__(
+        self, transport: MemoryTransport, subject: str, queue: str | None, deliver: Deliver
+    ):
         self.subject = subject
         self.queue = queue
         self.deliver = deliver

@@ -20,7 +20,7 @@ from ._trace import GatherSpans
 from ._transport import Message, TransportError
 from ._transport import PayloadTooLarge as _TransportTooLarge
 
-__all__ = ["Caller", "CallOptions", "Gathering", "Reply", "current_request", "new_instance_id"]
+__all__ = ["CallOptions", "Caller", "Gathering", "Reply", "current_request", "new_instance_id"]
 
 log = logging.getLogger("actorbus.call")
 
@@ -75,8 +75,8 @@ class _Mailbox:
 
     async def get(self) -> object:
         """The next item; waits as long as it takes (callers bound it with cancel scopes)."""
-        if self.items:
-            await trio.lowlevel.checkpoint()
+        if self.items:  # already delivered: a cancel check, not a full scheduler pass
+            await trio.lowlevel.checkpoint_if_cancelled()
             return self.items.popleft()
         self.waiter = trio.lowlevel.current_task()
 
@@ -162,7 +162,9 @@ class Caller:
                 log.debug("%s: dropped a reply for unknown or finished call %s", self.host, msg_id)
             return
         if not box.put(_NO_RESPONDERS if msg.no_responders else msg.data):
-            log.warning("%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id)
+            log.warning(
+                "%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id
+            )
 
     # -- building requests ---------------------------------------------------------------
 
@@ -185,7 +187,8 @@ class Caller:
         depth = _protocol.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
         if depth is None:
             raise _errors.CallDepthExceeded(
-                f"call to {host}{path} would exceed the call depth limit of {self.options.max_depth}"
+                f"call to {host}{path} would exceed the call depth limit "
+                f"of {self.options.max_depth}"
             )
         now = trio.current_time()
         budget = _protocol.budget_for(
@@ -231,7 +234,7 @@ class Caller:
             )
             try:
                 self.hub.publish(subject, data)
-            except Exception as exc:  # noqa: BLE001 - best effort; the budget bounds the rest
+            except Exception as exc:
                 log.debug("could not send cancel for %s: %r", frame.msg_id, exc)
 
     def _abandon(self, frame: _frames.Request, deadline: float) -> None:
@@ -271,6 +274,26 @@ class Caller:
         subject = _subjects.request_subject(
             self.hub.plane, port, host, method, path, instance=instance
         )
+        server = self.hub.inline_server(subject) if instance is None else None
+        if server is not None:
+            await trio.lowlevel.checkpoint()  # a call always yields, even when served inline
+            try:
+                out = await server.call_inline(frame)
+            except BaseException as exc:
+                if span is not None:
+                    span.error = exc
+                    span.end_call({})
+                raise
+            if out is not None:
+                try:
+                    return await _settle(out, decode, budget, host, path)
+                except BaseException as exc:
+                    if span is not None:
+                        span.error = exc
+                    raise
+                finally:
+                    if span is not None and isinstance(out, _frames.Response | _frames.Fault):
+                        span.end_call({out.from_instance: out.from_host})
         box = _Mailbox()
         self._pending[frame.msg_id] = box
         gather = _protocol.Gather(multicast=False, started=now, ack_window=self.options.ack_window)
@@ -301,15 +324,9 @@ class Caller:
                     if isinstance(reply, _errors.Error):
                         answered = True
                         raise reply
-                    if isinstance(reply, _frames.Response):
+                    if isinstance(reply, _frames.Response | _frames.Fault):
                         answered = True
-                        return _decode_value(decode, reply.body, host, path)
-                    if isinstance(reply, _frames.Fault):
-                        answered = True
-                        err = _errors.exception_from_fault(reply)
-                        if reply.status == 408 and not budget.defaulted:
-                            await _until_own_deadline(budget)
-                        raise err
+                        return await _settle(reply, decode, budget, host, path)
             if scope.cancelled_caught:
                 raise _errors.TimeBudgetExceeded(
                     f"{host}:{port}{path} did not answer within the default budget of "
@@ -359,6 +376,20 @@ async def _until_own_deadline(budget: _protocol.Budget) -> None:
     raise _errors.TimeBudgetExceeded("the time budget ran out before the call")
 
 
+async def _settle(
+    reply: _frames.Frame, decode: Decode, budget: _protocol.Budget, host: str, path: str
+) -> Any:
+    """A unicast's reply frame → its value, or the error the caller should see."""
+    if isinstance(reply, _frames.Response):
+        return _decode_value(decode, reply.body, host, path)
+    if isinstance(reply, _frames.Fault):
+        err = _errors.exception_from_fault(reply)
+        if reply.status == 408 and not budget.defaulted:
+            await _until_own_deadline(budget)  # the caller's own scope fires, as in any Trio code
+        raise err
+    raise _errors.BusError(f"unexpected {type(reply).__name__} frame from {host}{path}")
+
+
 def _late_acks(box: _Mailbox, ackers: dict[str, str]) -> None:
     """Collect responders (instance → host) from acks still sitting unread in ``box``."""
     for item in box.items:
@@ -380,7 +411,9 @@ def _decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> An
     try:
         return decode(bytes(body))
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _errors.BusError(f"the reply of {host}{path} does not match its type: {exc}") from None
+        raise _errors.BusError(
+            f"the reply of {host}{path} does not match its type: {exc}"
+        ) from None
 
 
 class Gathering:
@@ -508,8 +541,8 @@ class Gathering:
                 try:
                     value = self._decode(bytes(frame.body))
                 except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                    err = _errors.BusError(f"a reply from {frame.from_host} does not decode: {exc}")
-                    return Reply(frame.from_host, frame.from_instance, error=err)
+                    bad = _errors.BusError(f"a reply from {frame.from_host} does not decode: {exc}")
+                    return Reply(frame.from_host, frame.from_instance, error=bad)
                 return Reply(frame.from_host, frame.from_instance, value)
             elif isinstance(frame, _frames.Fault):
                 gather.on_reply(frame.from_instance, frame.queue)
@@ -551,7 +584,7 @@ class Gathering:
         if not self._closed and self._frame is not None:
             try:
                 self._finish()
-            except Exception:  # noqa: BLE001 - never raise from a finaliser
+            except Exception:
                 pass
 
     @property

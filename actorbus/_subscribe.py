@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import _errors, _frames, _protocol, _subjects
+from . import _errors, _frames, _protocol, _subjects, _trace
 from ._decorators import HandlerSpec
 from ._hub import Hub, LocalSubscription
 from ._publish import CallOptions, current_request
@@ -22,6 +22,20 @@ __all__ = ["Server"]
 log = logging.getLogger("actorbus.actor")
 
 Route = tuple[str, int, str, str]  # host, port, method, path
+
+
+_last_decoded: tuple[bytes, _frames.Frame] = (b"", _frames.Cancel("", "", ""))
+
+
+def _decode_shared(data: bytes) -> _frames.Frame:
+    """Decode, reusing the last result: a multicast reaching N local sinks is decoded once."""
+    global _last_decoded
+    last_data, last_frame = _last_decoded
+    if data == last_data:
+        return last_frame
+    frame = _frames.decode(data)
+    _last_decoded = (data, frame)
+    return frame
 
 
 class Server:
@@ -49,6 +63,8 @@ class Server:
         self._running: dict[tuple[str, str], trio.CancelScope] = {}
         self._cancelled: set[tuple[str, str]] = set()
         self._owed: dict[tuple[str, str], tuple[str, str, str, float]] = {}
+        self._stopping = False
+        self._inline: list[str] = []
         self._acking = False
         self._accepting = False
         self._idle = trio.Event()
@@ -101,11 +117,17 @@ class Server:
         for (host, port, method, path), queue in self._queues.items():
             subject = _subjects.subscription_subject(plane, port, host, method, path)
             self._subs.append(await hub.subscribe(subject, self._on_message, queue=queue))
+            if self._routes[(host, port, method, path)].kind == "endpoint" and queue == host:
+                hub.add_inline(subject, self)
+                self._inline.append(subject)
         await hub.transport.flush()
 
     async def stop_intake(self) -> None:
         """Stop taking new requests; handlers already running go on."""
         self._accepting = False
+        for subject in self._inline:
+            self.hub.remove_inline(subject, self)
+        self._inline.clear()
         subs, self._subs = self._subs, []
         for sub in subs:
             await sub.unsubscribe()
@@ -117,7 +139,7 @@ class Server:
 
     def _on_message(self, msg: Message) -> None:
         try:
-            frame = _frames.decode(msg.data)
+            frame = _decode_shared(msg.data)
         except _frames.FrameError as exc:
             log.warning("%s: dropped a malformed frame on %s: %s", self.host, msg.subject, exc)
             return
@@ -136,7 +158,9 @@ class Server:
         reply = None if frame.oneway else msg.reply
         queue = self._own_queue if ".~" in msg.subject else self._queues.get(route, self.host)
         if spec is None:
-            self._answer(reply, self._fault(frame, queue, 404, "NotFound", f"no handler for {route}"))
+            self._answer(
+                reply, self._fault(frame, queue, 404, "NotFound", f"no handler for {route}")
+            )
             return
         if not self._accepting:
             return  # shutting down: no ack, so the caller looks elsewhere or fails fast
@@ -149,11 +173,10 @@ class Server:
             if not self._acking:
                 self._acking = True
                 self._nursery.start_soon(self._send_acks)
-        self._idle = trio.Event() if self._idle.is_set() else self._idle
         scope = trio.CancelScope(
             deadline=_protocol.handler_deadline(now, frame.budget_ms, self.options.hop_reserve)
         )
-        self._running[(frame.from_instance, frame.msg_id)] = scope
+        self._start((frame.from_instance, frame.msg_id), scope)
         self._nursery.start_soon(self._handle, frame, spec, queue, reply, scope)
 
     async def _send_acks(self) -> None:
@@ -201,7 +224,7 @@ class Server:
                 self._answer(reply, self._to_fault(frame, too_large))
             else:
                 log.warning("%s: could not send a %s: %s", self.host, type(frame).__name__, exc)
-        except Exception as exc:  # noqa: BLE001 - the bus is gone; the caller's budget bounds it
+        except Exception as exc:
             log.warning("%s: could not reply: %r", self.host, exc)
 
     def _to_fault(self, frame: _frames.Response, exc: BaseException) -> _frames.Fault:
@@ -219,8 +242,70 @@ class Server:
         reply: str | None,
         scope: trio.CancelScope,
     ) -> None:
+        """A handler task: run, then answer on the bus (unless the caller cancelled)."""
         key = (frame.from_instance, frame.msg_id)
         current_request.set(frame)
+        out: _frames.Frame | None = None
+        try:
+            out = await self._run_handler(frame, spec, queue, scope)
+        except trio.Cancelled:
+            if key not in self._cancelled:  # the actor is shutting down: say so, don't go silent
+                message = f"{self.host} shut down before {spec.name} finished"
+                self._answer(reply, self._fault(frame, queue, 503, "ServiceUnavailable", message))
+            raise
+        finally:
+            self._done(key)
+        if out is not None:
+            self._answer(reply, out)
+
+    async def call_inline(self, frame: _frames.Request) -> _frames.Frame | None:
+        """Serve a co-located unicast in the caller's own task: no bus, no ack, no new task.
+
+        Returns the reply frame the bus would have carried (None: not served here after all).
+        The caller's cancel scope cancels the handler directly; shutdown cancels it by scope.
+        """
+        spec = self._routes.get((frame.host, frame.port, frame.method, frame.path))
+        if spec is None or not self._accepting:
+            return None
+        key = (frame.from_instance, frame.msg_id)
+        scope = trio.CancelScope(
+            deadline=_protocol.handler_deadline(
+                trio.current_time(), frame.budget_ms, self.options.hop_reserve
+            )
+        )
+        self._start(key, scope)
+        request_token = current_request.set(frame)
+        span_token = _trace.current_span.set(_trace.current_span.get())
+        try:
+            return await self._run_handler(frame, spec, _subjects.queue_for(self.host), scope)
+        finally:
+            _trace.current_span.reset(span_token)
+            current_request.reset(request_token)
+            self._done(key)
+
+    def _start(self, key: tuple[str, str], scope: trio.CancelScope) -> None:
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        self._running[key] = scope
+
+    def _done(self, key: tuple[str, str]) -> None:
+        self._owed.pop(key, None)
+        del self._running[key]
+        self._cancelled.discard(key)
+        if not self._running:
+            self._idle.set()
+
+    def cancel_running(self) -> None:
+        """Grace period over: cancel every handler still running (tasks and inline calls)."""
+        self._stopping = True
+        for scope in self._running.values():
+            scope.cancel()
+
+    async def _run_handler(
+        self, frame: _frames.Request, spec: HandlerSpec, queue: str, scope: trio.CancelScope
+    ) -> _frames.Frame | None:
+        """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
+        key = (frame.from_instance, frame.msg_id)
         span = None
         if frame.trace_id:
             span = self.hub.tracer.server(frame, self.host, self.instance, spec.kind == "sink")
@@ -236,34 +321,21 @@ class Server:
                     body=_frames.encode_body(result),
                 )
             if scope.cancelled_caught and key not in self._cancelled:
-                out = self._fault(
-                    frame,
-                    queue,
-                    408,
-                    "TimeBudgetExceeded",
-                    f"{spec.name} ran out of its time budget of {frame.budget_ms} ms",
-                )
+                if self._stopping:
+                    message = f"{self.host} shut down before {spec.name} finished"
+                    out = self._fault(frame, queue, 503, "ServiceUnavailable", message)
+                else:
+                    message = f"{spec.name} ran out of its time budget of {frame.budget_ms} ms"
+                    out = self._fault(frame, queue, 408, "TimeBudgetExceeded", message)
         except Exception as exc:
             if not isinstance(exc, _errors.Error) or exc.status >= 500:
                 log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)
             out = _errors.fault_from_exception(
                 exc, msg_id=frame.msg_id, host=self.host, instance=self.instance, queue=queue
             )
-        except trio.Cancelled:
-            if key not in self._cancelled:  # the actor is shutting down: say so, don't go silent
-                message = f"{self.host} shut down before {spec.name} finished"
-                self._answer(reply, self._fault(frame, queue, 503, "ServiceUnavailable", message))
-            raise
-        finally:
-            self._owed.pop(key, None)
-            del self._running[key]
-            self._cancelled.discard(key)
-            if not self._running:
-                self._idle.set()
         if span is not None:
             span.end_with(out)
-        if out is not None:
-            self._answer(reply, out)
+        return out
 
     async def _invoke(self, frame: _frames.Request, spec: HandlerSpec) -> Any:
         sig = spec.signature

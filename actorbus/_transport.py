@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "Deliver",
     "Message",
+    "PayloadTooLarge",
     "Subscription",
     "Transport",
     "TransportClosed",
     "TransportError",
-    "PayloadTooLarge",
-    "Deliver",
 ]
 
 

@@ -192,7 +192,6 @@ def test_transports_depend_only_on_lower_layers() -> None:
 
 
 ALLOWED_EDGE_IMPORTS = {("__main__", "_cli"), ("_cli", "_supervisor"), ("_cli", "_tracer_ws")}
-KNOWN_EDGE_VIOLATIONS = {("_supervisor", "_tracer_ws")}  # see the xfail test below
 
 
 def _edge_imports() -> set[tuple[str, str]]:
@@ -205,18 +204,12 @@ def _edge_imports() -> set[tuple[str, str]]:
 
 
 def test_nothing_imports_the_edges() -> None:
-    offenders = _edge_imports() - ALLOWED_EDGE_IMPORTS - KNOWN_EDGE_VIOLATIONS
+    offenders = _edge_imports() - ALLOWED_EDGE_IMPORTS
     assert not offenders, sorted(offenders)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LAYERING: _supervisor imports _tracer_ws (lazily, to serve the tracer from "
-    "`actorbus run`); only _cli may import the edges. Let _cli pass a tracer starter to "
-    "the supervisor instead",
-)
 def test_supervisor_does_not_import_the_tracer() -> None:
-    assert not (_edge_imports() & KNOWN_EDGE_VIOLATIONS)
+    assert ("_supervisor", "_tracer_ws") not in _edge_imports()
 
 
 def test_edge_helpers_serve_the_edges_only() -> None:

@@ -1,4 +1,4 @@
-"""Typed arguments and returns: validation on the caller (BadRequest) and chosen statuses (HTTPError)."""
+"""Typed arguments and returns: BadRequest on the caller, chosen statuses with HTTPError."""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ if __package__ in (None, ""):  # run as a script: make `examples.events` importa
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "examples.events"
 
-from actorbus import App  # noqa: E402
+from actorbus import App
 
-from .sinks import CreditCards, Files, Groups  # noqa: E402
-from .users import Users  # noqa: E402
+from .sinks import CreditCards, Files, Groups
+from .users import Users
 
 
 async def main(bus: str = "embedded") -> None:

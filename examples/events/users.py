@@ -47,7 +47,10 @@ class Users(Actor):
         self.registered += 1
         user_id = f"u{self.registered}"
         self.users[user_id] = email
-        await self.on_registered(user_id=user_id, email=email)  # fire and forget
+        # Wait until every sink has set the user up, so a delete that follows finds it all.
+        # (`await self.on_registered(...)` would fire and forget: sinks run it concurrently.)
+        async for reply in self.on_registered(user_id=user_id, email=email):
+            reply.value  # noqa: B018 - raises if a sink failed
         return Registration(email, user_id, [])
 
     @endpoint

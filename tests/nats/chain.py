@@ -76,7 +76,13 @@ class Slow(Actor):
 
 
 ACTORS: dict[str, type[Actor]] = {
-    "A": A, "B": B, "C": C, "D": D, "E": E, "Fast": Fast, "Slow": Slow,
+    "A": A,
+    "B": B,
+    "C": C,
+    "D": D,
+    "E": E,
+    "Fast": Fast,
+    "Slow": Slow,
 }
 
 

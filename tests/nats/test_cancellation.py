@@ -68,9 +68,10 @@ async def actor_processes(names: list[str], url: str, plane: str) -> AsyncIterat
 
 
 async def test_cancelling_at_a_stops_the_fifth_hop(nats_url: str, plane: str) -> None:
-    async with actor_processes(["B", "C", "D", "E"], nats_url, plane) as procs, App(
-        A(), bus=nats_url, plane=plane
-    ) as app:
+    async with (
+        actor_processes(["B", "C", "D", "E"], nats_url, plane) as procs,
+        App(A(), bus=nats_url, plane=plane) as app,
+    ):
         e = procs[-1]
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
@@ -91,8 +92,9 @@ async def test_cancelling_at_a_stops_the_fifth_hop(nats_url: str, plane: str) ->
 
 async def test_a_source_breaking_off_stops_running_sinks(nats_url: str, plane: str) -> None:
     source = Source()
-    async with actor_processes(["Fast", "Slow"], nats_url, plane) as (_, slow), App(
-        source, bus=nats_url, plane=plane
+    async with (
+        actor_processes(["Fast", "Slow"], nats_url, plane) as (_, slow),
+        App(source, bus=nats_url, plane=plane),
     ):
         with trio.fail_after(30):
             async for reply in source.on_job(n=7):
@@ -103,8 +105,9 @@ async def test_a_source_breaking_off_stops_running_sinks(nats_url: str, plane: s
 
 async def test_deadline_at_the_source_stops_the_sinks(nats_url: str, plane: str) -> None:
     source = Source()
-    async with actor_processes(["Fast", "Slow"], nats_url, plane) as (_, slow), App(
-        source, bus=nats_url, plane=plane, hop_reserve=0.005
+    async with (
+        actor_processes(["Fast", "Slow"], nats_url, plane) as (_, slow),
+        App(source, bus=nats_url, plane=plane, hop_reserve=0.005),
     ):
         with trio.fail_after(30):
             got = []

@@ -47,9 +47,10 @@ async def test_calls_fail_fast_while_the_server_is_away_and_work_when_it_is_back
 
 async def test_payloads_over_the_servers_limit(plane: str) -> None:
     with EmbeddedServer(max_payload=4096) as server:
-        async with App(Calc(), bus=server.url, plane=plane), App(
-            bus=server.url, plane=plane
-        ) as app:
+        async with (
+            App(Calc(), bus=server.url, plane=plane),
+            App(bus=server.url, plane=plane) as app,
+        ):
             assert app.transport.max_payload == 4096
             with pytest.raises(PayloadTooLarge) as info:
                 await app.client(Calc).echo(data="x" * 10_000)
@@ -66,9 +67,7 @@ async def test_replies_over_the_servers_limit(plane: str) -> None:
             return "z" * n
 
     with EmbeddedServer(max_payload=4096) as server:
-        async with App(Big(), bus=server.url, plane=plane), App(
-            bus=server.url, plane=plane
-        ) as app:
+        async with App(Big(), bus=server.url, plane=plane), App(bus=server.url, plane=plane) as app:
             with pytest.raises(RemoteError) as info:  # a small request, a huge reply
                 await app.client(Big).blow(n=10_000)
             assert info.value.status == 413

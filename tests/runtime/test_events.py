@@ -161,9 +161,7 @@ async def test_custom_port_and_path(bus: str, plane: str) -> None:
         assert [r.value for r in replies] == [42]
 
 
-async def test_breaking_off_early_cleans_up_and_cancels_running_sinks(
-    bus: str, plane: str
-) -> None:
+async def test_breaking_off_early_cleans_up_and_cancels_running_sinks(bus: str, plane: str) -> None:
     source, fast, slow = Source(), Vetoer(), Recorder()
     slow.block = True
     async with App(source, fast, slow, bus=bus, plane=plane):

@@ -44,7 +44,11 @@ async def test_no_task_or_subscription_outlives_the_app(bus: str, plane: str) ->
     before = all_tasks()
     shared = actorbus._memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
     calc = Calc()
-    async with App(calc, Calc(), bus=shared, plane=plane, grace=0.2) as app:
+
+    class Other(Calc):
+        hostname = "other.test"
+
+    async with App(calc, Other(), bus=shared, plane=plane, grace=0.2) as app:
         assert await app.client(Calc).add(a=1) == 2
 
         async def hang() -> None:
@@ -52,7 +56,8 @@ async def test_no_task_or_subscription_outlives_the_app(bus: str, plane: str) ->
                 await app.client(Calc).forever()
 
         app._nursery.start_soon(hang)  # type: ignore[union-attr]
-        await calc.started.wait()
+        with trio.fail_after(5):
+            await calc.started.wait()
         assert len(all_tasks()) > len(before)
     assert all_tasks() == before
     if bus == "memory":

@@ -189,7 +189,8 @@ SCENARIOS: dict[str, Scenario] = {
         False,
         (
             Ack("i1"),
-            Check(0.01, done=False, pending=("i1",), wake=WINDOW),
+            # an ack proves a responder: no timer is needed until the reply (or the budget)
+            Check(0.01, done=False, pending=("i1",), wake=math.inf),
             Reply("i1"),
             Check(0.02, done=True, pending=()),
         ),
