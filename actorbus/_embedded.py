@@ -78,11 +78,15 @@ class EmbeddedServer:
         *,
         max_payload: int | None = None,
         extra_args: Sequence[str] = (),
+        own_session: bool = False,
     ) -> None:
         self.host = host
         self._port = port
         self.max_payload = max_payload
         self.extra_args = tuple(extra_args)
+        #: Start the server in its own session, so a terminal's Ctrl-C does not reach it and
+        #: the supervisor can stop it last, after the actors drained (``actorbus run``).
+        self.own_session = own_session
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
         self._last_log = ""
@@ -135,7 +139,11 @@ class EmbeddedServer:
         log = (self._dir / "nats-server.log").open("wb")
         try:
             self._proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
             )
         except OSError as exc:
             log.close()

@@ -11,8 +11,6 @@ supervisor) closes, so workers never outlive a killed supervisor.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 import logging
 import os
@@ -20,8 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
-import types
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -103,40 +100,16 @@ def start_embedded() -> tuple[EmbeddedServer, bool]:
     """
     from ._embedded import EmbeddedServer, EmbeddedServerError
 
-    with _own_session():
-        if port_free("127.0.0.1", DEFAULT_PORT):
-            server = EmbeddedServer("127.0.0.1", DEFAULT_PORT)
-            try:
-                server.start()
-                return server, True
-            except EmbeddedServerError as exc:
-                log.debug("port %d went away: %s", DEFAULT_PORT, exc)
-        server = EmbeddedServer("127.0.0.1", 0)
-        server.start()
-        return server, False
-
-
-@contextlib.contextmanager
-def _own_session() -> Iterator[None]:
-    """While starting the embedded server, its Popen starts a new session.
-
-    `EmbeddedServer` has no option for it yet, so its module's view of ``subprocess`` is
-    swapped for the duration of the (synchronous, single-threaded) start.
-    """
-    from . import _embedded
-
-    real = getattr(_embedded, "subprocess", None)
-    if real is not subprocess or sys.platform == "win32":
-        yield
-        return
-    shim = types.ModuleType("subprocess")
-    shim.__dict__.update(subprocess.__dict__)
-    shim.Popen = functools.partial(subprocess.Popen, start_new_session=True)  # type: ignore[attr-defined]
-    _embedded.subprocess = shim  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        _embedded.subprocess = subprocess  # type: ignore[attr-defined]
+    if port_free("127.0.0.1", DEFAULT_PORT):
+        server = EmbeddedServer("127.0.0.1", DEFAULT_PORT, own_session=True)
+        try:
+            server.start()
+            return server, True
+        except EmbeddedServerError as exc:
+            log.debug("port %d went away: %s", DEFAULT_PORT, exc)
+    server = EmbeddedServer("127.0.0.1", 0, own_session=True)
+    server.start()
+    return server, False
 
 
 # -- signals ------------------------------------------------------------------------------
