@@ -17,7 +17,7 @@ from ._errors import PayloadTooLarge as PayloadTooLarge
 from ._errors import RemoteError as RemoteError
 from ._errors import TimeBudgetExceeded as TimeBudgetExceeded
 from ._publish import Gathering as Gathering
-from ._publish import Reply as Reply
+from ._replies import Reply as Reply
 from ._version import __version__ as __version__
 
 __all__ = [

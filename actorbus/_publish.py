@@ -7,15 +7,25 @@ import contextvars
 import logging
 import math
 import secrets
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 import trio
 
 from . import _errors, _frames, _protocol, _subjects
 from ._hub import Hub
+from ._replies import (
+    NO_RESPONDERS,
+    Decode,
+    Mailbox,
+    Reply,
+    decode_frame,
+    late_acks,
+    settle,
+    until_own_deadline,
+)
 from ._trace import GatherSpans
 from ._transport import Message, TransportError
 from ._transport import PayloadTooLarge as _TransportTooLarge
@@ -28,9 +38,6 @@ log = logging.getLogger("actorbus.call")
 current_request: contextvars.ContextVar[_frames.Request | None] = contextvars.ContextVar(
     "actorbus_current_request", default=None
 )
-
-_NO_RESPONDERS: Final = object()
-_MAILBOX_CAPACITY: Final = 1024
 
 
 def new_instance_id() -> str:
@@ -50,81 +57,6 @@ class CallOptions:
     ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
 
 
-class _Mailbox:
-    """Where the reply reader drops frames for one pending call; never blocks the reader.
-
-    The waiting task parks with `wait_task_rescheduled` and `put` wakes it: cheaper than an
-    Event per wait, and this is the per-call hot path.
-    """
-
-    __slots__ = ("items", "waiter")
-
-    def __init__(self) -> None:
-        self.items: collections.deque[object] = collections.deque()
-        self.waiter: trio.lowlevel.Task | None = None
-
-    def put(self, item: object) -> bool:
-        if len(self.items) >= _MAILBOX_CAPACITY:
-            return False
-        self.items.append(item)
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            trio.lowlevel.reschedule(waiter)
-        return True
-
-    async def get(self) -> object:
-        """The next item; waits as long as it takes (callers bound it with cancel scopes)."""
-        if self.items:  # already delivered: a cancel check, not a full scheduler pass
-            await trio.lowlevel.checkpoint_if_cancelled()
-            return self.items.popleft()
-        self.waiter = trio.lowlevel.current_task()
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self.waiter = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        return self.items.popleft()
-
-    async def get_until(self, deadline: float) -> object | None:
-        """The next item, or None once ``deadline`` passes. Always checkpoints."""
-        if self.items or deadline == math.inf:
-            return await self.get()
-        with trio.move_on_at(deadline):
-            return await self.get()
-        return None
-
-
-class Reply:
-    """One responder's answer in a multicast: ``.ok``, ``.value`` (raises if not ok), ``.error``."""
-
-    __slots__ = ("_value", "error", "host", "instance")
-
-    def __init__(self, host: str, instance: str, value: Any = None, error: Exception | None = None):
-        self.host = host
-        self.instance = instance
-        self._value = value
-        self.error = error
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def value(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self._value
-
-    def __repr__(self) -> str:
-        inner = f"value={self._value!r}" if self.error is None else f"error={self.error!r}"
-        return f"<Reply {self.host}/{self.instance} {inner}>"
-
-
-Decode = Callable[[bytes], Any]
-
-
 class Caller:
     """The outbound side of one identity (an actor instance or an App's edge)."""
 
@@ -134,7 +66,7 @@ class Caller:
         self.instance = instance
         self.options = options
         self.reply_prefix = _subjects.reply_prefix(hub.plane, host, instance)
-        self._pending: dict[str, _Mailbox] = {}
+        self._pending: dict[str, Mailbox] = {}
         self._ids = 0
         self._started = False
         # Calls given up before any responder acked: a late ack still gets its cancel frame.
@@ -161,7 +93,7 @@ class Caller:
             else:
                 log.debug("%s: dropped a reply for unknown or finished call %s", self.host, msg_id)
             return
-        if not box.put(_NO_RESPONDERS if msg.no_responders else msg.data):
+        if not box.put(NO_RESPONDERS if msg.no_responders else msg.data):
             log.warning(
                 "%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id
             )
@@ -270,7 +202,7 @@ class Caller:
         frame, budget, now = self._prepare(host, port, method, path, body, multicast=False)
         span = self.hub.tracer.client(frame) if frame.span_id else None
         if budget.budget_ms <= self.options.hop_reserve * 1000:
-            await _until_own_deadline(budget)
+            await until_own_deadline(budget)
         subject = _subjects.request_subject(
             self.hub.plane, port, host, method, path, instance=instance
         )
@@ -286,7 +218,7 @@ class Caller:
                 raise
             if out is not None:
                 try:
-                    return await _settle(out, decode, budget, host, path)
+                    return await settle(out, decode, budget, host, path)
                 except BaseException as exc:
                     if span is not None:
                         span.error = exc
@@ -294,7 +226,7 @@ class Caller:
                 finally:
                     if span is not None and isinstance(out, _frames.Response | _frames.Fault):
                         span.end_call({out.from_instance: out.from_host})
-        box = _Mailbox()
+        box = Mailbox()
         self._pending[frame.msg_id] = box
         gather = _protocol.Gather(multicast=False, started=now, ack_window=self.options.ack_window)
         answered = False
@@ -313,10 +245,10 @@ class Caller:
                             answered = True
                             raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
                         continue
-                    if item is _NO_RESPONDERS:
+                    if item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
-                    reply = _decode_frame(item)
+                    reply = decode_frame(item)
                     if isinstance(reply, _frames.Ack):
                         gather.on_ack(reply.from_instance, reply.queue)
                         ackers[reply.from_instance] = reply.from_host
@@ -326,7 +258,7 @@ class Caller:
                         raise reply
                     if isinstance(reply, _frames.Response | _frames.Fault):
                         answered = True
-                        return await _settle(reply, decode, budget, host, path)
+                        return await settle(reply, decode, budget, host, path)
             if scope.cancelled_caught:
                 raise _errors.TimeBudgetExceeded(
                     f"{host}:{port}{path} did not answer within the default budget of "
@@ -342,7 +274,7 @@ class Caller:
             if span is not None:
                 span.end_call(ackers)
             if not answered:
-                _late_acks(box, ackers)  # acks that arrived but were not read before the cancel
+                late_acks(box, ackers)  # acks that arrived but were not read before the cancel
                 if ackers:
                     self._cancel(frame, ackers)
                 else:
@@ -369,53 +301,6 @@ class Caller:
         return Gathering(self, subject, (host, port, method, path, body), decode)
 
 
-async def _until_own_deadline(budget: _protocol.Budget) -> None:
-    """The caller's own deadline is about to fire: let it, rather than report a remote timeout."""
-    if not budget.defaulted:
-        await trio.sleep_until(budget.deadline)
-    raise _errors.TimeBudgetExceeded("the time budget ran out before the call")
-
-
-async def _settle(
-    reply: _frames.Frame, decode: Decode, budget: _protocol.Budget, host: str, path: str
-) -> Any:
-    """A unicast's reply frame → its value, or the error the caller should see."""
-    if isinstance(reply, _frames.Response):
-        return _decode_value(decode, reply.body, host, path)
-    if isinstance(reply, _frames.Fault):
-        err = _errors.exception_from_fault(reply)
-        if reply.status == 408 and not budget.defaulted:
-            await _until_own_deadline(budget)  # the caller's own scope fires, as in any Trio code
-        raise err
-    raise _errors.BusError(f"unexpected {type(reply).__name__} frame from {host}{path}")
-
-
-def _late_acks(box: _Mailbox, ackers: dict[str, str]) -> None:
-    """Collect responders (instance → host) from acks still sitting unread in ``box``."""
-    for item in box.items:
-        if isinstance(item, bytes | bytearray | memoryview):
-            frame = _decode_frame(item)
-            if isinstance(frame, _frames.Ack):
-                ackers[frame.from_instance] = frame.from_host
-
-
-def _decode_frame(data: object) -> _frames.Frame | _errors.Error:
-    assert isinstance(data, bytes | bytearray | memoryview)
-    try:
-        return _frames.decode(bytes(data))
-    except _frames.FrameError as exc:
-        return _errors.BusError(f"a reply did not decode: {exc}")
-
-
-def _decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> Any:
-    try:
-        return decode(bytes(body))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _errors.BusError(
-            f"the reply of {host}{path} does not match its type: {exc}"
-        ) from None
-
-
 class Gathering:
     """The replies of one multicast, as an async iterator that yields each `Reply` on arrival.
 
@@ -440,7 +325,7 @@ class Gathering:
         self._frame: _frames.Request | None = None
         self._gather: _protocol.Gather | None = None
         self._budget: _protocol.Budget | None = None
-        self._box: _Mailbox | None = None
+        self._box: Mailbox | None = None
         self._hosts: dict[str, str] = {}
         self._generation = 0
         self._closed = False
@@ -489,7 +374,7 @@ class Gathering:
             ack_window=caller.options.ack_window,
             expected=hub.responders(self._subject),
         )
-        self._frame, self._budget, self._box = frame, budget, _Mailbox()
+        self._frame, self._budget, self._box = frame, budget, Mailbox()
         caller._pending[frame.msg_id] = self._box
         if frame.span_id:
             self._span = hub.tracer.gather(frame, self._subject)
@@ -525,10 +410,10 @@ class Gathering:
             item = await box.get_until(min(gather.wake_at(now), budget.deadline))
             if item is None:
                 continue
-            if item is _NO_RESPONDERS:
+            if item is NO_RESPONDERS:
                 gather.on_no_responders()
                 continue
-            frame = _decode_frame(item)
+            frame = decode_frame(item)
             if isinstance(frame, _errors.Error):
                 return Reply("", "", error=frame)
             if isinstance(frame, _frames.Ack):
@@ -562,7 +447,7 @@ class Gathering:
         self._caller._pending.pop(frame.msg_id, None)
         if self._box is not None:
             late: dict[str, str] = {}
-            _late_acks(self._box, late)
+            late_acks(self._box, late)
             for instance, host in late.items():
                 gather.on_ack(instance, "")
                 self._hosts[instance] = host

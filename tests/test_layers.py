@@ -31,6 +31,7 @@ RUNTIME = {
     "_decorators",
     "_subscribe",
     "_publish",
+    "_replies",
     "_client",
     "_control",
     "_hub",

@@ -1,0 +1,149 @@
+"""What comes back from a call: `Reply`, the per-call mailbox, and reply frames made values."""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+import trio
+
+from . import _errors, _frames, _protocol
+
+__all__ = [
+    "NO_RESPONDERS",
+    "Decode",
+    "Mailbox",
+    "Reply",
+    "decode_frame",
+    "decode_value",
+    "late_acks",
+    "settle",
+    "until_own_deadline",
+]
+
+Decode = Callable[[bytes], Any]
+
+NO_RESPONDERS: Final = object()
+_MAILBOX_CAPACITY: Final = 1024
+
+
+class Mailbox:
+    """Where the reply reader drops frames for one pending call; never blocks the reader.
+
+    The waiting task parks with `wait_task_rescheduled` and `put` wakes it: cheaper than an
+    Event per wait, and this is the per-call hot path.
+    """
+
+    __slots__ = ("items", "waiter")
+
+    def __init__(self) -> None:
+        self.items: collections.deque[object] = collections.deque()
+        self.waiter: trio.lowlevel.Task | None = None
+
+    def put(self, item: object) -> bool:
+        if len(self.items) >= _MAILBOX_CAPACITY:
+            return False
+        self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            trio.lowlevel.reschedule(waiter)
+        return True
+
+    async def get(self) -> object:
+        """The next item; waits as long as it takes (callers bound it with cancel scopes)."""
+        if self.items:  # already delivered: a cancel check, not a full scheduler pass
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return self.items.popleft()
+        self.waiter = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self.waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return self.items.popleft()
+
+    async def get_until(self, deadline: float) -> object | None:
+        """The next item, or None once ``deadline`` passes. Always checkpoints."""
+        if self.items or deadline == math.inf:
+            return await self.get()
+        with trio.move_on_at(deadline):
+            return await self.get()
+        return None
+
+
+class Reply:
+    """One responder's answer in a multicast: ``.ok``, ``.value`` (raises if not ok), ``.error``."""
+
+    __slots__ = ("_value", "error", "host", "instance")
+
+    def __init__(self, host: str, instance: str, value: Any = None, error: Exception | None = None):
+        self.host = host
+        self.instance = instance
+        self._value = value
+        self.error = error
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self._value
+
+    def __repr__(self) -> str:
+        inner = f"value={self._value!r}" if self.error is None else f"error={self.error!r}"
+        return f"<Reply {self.host}/{self.instance} {inner}>"
+
+
+async def until_own_deadline(budget: _protocol.Budget) -> None:
+    """The caller's own deadline is about to fire: let it, rather than report a remote timeout."""
+    if not budget.defaulted:
+        await trio.sleep_until(budget.deadline)
+    raise _errors.TimeBudgetExceeded("the time budget ran out before the call")
+
+
+async def settle(
+    reply: _frames.Frame, decode: Decode, budget: _protocol.Budget, host: str, path: str
+) -> Any:
+    """A unicast's reply frame → its value, or the error the caller should see."""
+    if isinstance(reply, _frames.Response):
+        return decode_value(decode, reply.body, host, path)
+    if isinstance(reply, _frames.Fault):
+        err = _errors.exception_from_fault(reply)
+        if reply.status == 408 and not budget.defaulted:
+            await until_own_deadline(budget)  # the caller's own scope fires, as in any Trio code
+        raise err
+    raise _errors.BusError(f"unexpected {type(reply).__name__} frame from {host}{path}")
+
+
+def late_acks(box: Mailbox, ackers: dict[str, str]) -> None:
+    """Collect responders (instance → host) from acks still sitting unread in ``box``."""
+    for item in box.items:
+        if isinstance(item, bytes | bytearray | memoryview):
+            frame = decode_frame(item)
+            if isinstance(frame, _frames.Ack):
+                ackers[frame.from_instance] = frame.from_host
+
+
+def decode_frame(data: object) -> _frames.Frame | _errors.Error:
+    assert isinstance(data, bytes | bytearray | memoryview)
+    try:
+        return _frames.decode(bytes(data))
+    except _frames.FrameError as exc:
+        return _errors.BusError(f"a reply did not decode: {exc}")
+
+
+def decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> Any:
+    try:
+        return decode(bytes(body))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _errors.BusError(
+            f"the reply of {host}{path} does not match its type: {exc}"
+        ) from None
