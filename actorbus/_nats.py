@@ -23,10 +23,8 @@ How the two event loops meet (see ``reference/perf-baseline.md``):
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import logging
-import os
 import ssl
 from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import asynccontextmanager
@@ -39,6 +37,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as _NatsSubscription
 
+from ._nats_settings import (
+    NatsConnectError,
+    creds_file,
+    redact,
+    scrub,
+    server_urls,
+    tls_context,
+    url_secrets,
+)
 from ._transport import (
     Deliver,
     Message,
@@ -67,10 +74,6 @@ _PENDING_LIMIT = 16 * 1024 * 1024
 #: Start of the header block of a "no responders" status message sent by nats-server.
 _NO_RESPONDERS = b"NATS/1.0 503"
 _AUTH_MARKERS = ("authorization", "authentication", "permissions violation")
-
-
-class NatsConnectError(TransportError):
-    """The first connection to NATS could not be made (bad settings, unreachable, refused)."""
 
 
 # -- nats-py internals this module relies on ------------------------------------------------
@@ -173,79 +176,6 @@ async def _resume(coro: Coroutine[Any, Any, T], first: Any) -> T:
     return result
 
 
-# -- settings --------------------------------------------------------------------------------
-
-
-def _redact(url: str) -> str:
-    """``nats://user:pw@host:4222`` → ``nats://***@host:4222``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    _, at, hostpart = rest.rpartition("@")
-    if not at:
-        return url
-    return f"{scheme}{sep}***@{hostpart}"
-
-
-def _secrets(urls: list[str]) -> list[str]:
-    found: list[str] = []
-    for url in urls:
-        rest = url.partition("://")[2] or url
-        userinfo, at, _ = rest.rpartition("@")
-        if at:
-            found += [part for part in userinfo.split(":") if part]
-            found.append(userinfo)
-    return sorted(set(found), key=len, reverse=True)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _server_urls(url: str | None) -> list[str]:
-    raw = url if url is not None else os.environ.get("NATS_URL", "")
-    urls = [part.strip() for part in raw.split(",") if part.strip()]
-    if not urls:
-        raise NatsConnectError("no NATS server given: pass a URL or set NATS_URL")
-    return urls
-
-
-def _tls_context(
-    tls: ssl.SSLContext | None, ca: str | None, cert: str | None, key: str | None
-) -> ssl.SSLContext | None:
-    if tls is not None:
-        return tls
-    ca = ca or os.environ.get("NATS_CA") or None
-    cert = cert or os.environ.get("NATS_CERT") or None
-    key = key or os.environ.get("NATS_KEY") or None
-    if not (ca or cert or key):
-        return None
-    if key and not cert:
-        raise NatsConnectError("a TLS key was given without a TLS certificate (tls_cert)")
-    try:
-        context = ssl.create_default_context(cafile=ca)
-        if cert:
-            context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise NatsConnectError(f"cannot load the TLS files: {exc}") from exc
-    return context
-
-
-def _creds_file(creds: str | None) -> str | None:
-    creds = creds or os.environ.get("NATS_CREDS") or None
-    if creds is None:
-        return None
-    if not os.path.isfile(creds):
-        raise NatsConnectError(f"NATS credentials file not found: {creds}")
-    if importlib.util.find_spec("nkeys") is None:
-        raise NatsConnectError(
-            "NATS credentials files need the nkeys package (pip install 'nats-py[nkeys]')"
-        )
-    return creds
-
-
 def _is_auth_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, nats.errors.Error) and any(m in text for m in _AUTH_MARKERS)
@@ -292,8 +222,8 @@ class NatsTransport(Transport):
     ) -> None:
         self._loop = loop
         self._urls = urls
-        self._public_urls = [_redact(u) for u in urls]
-        self._secrets = _secrets(urls)
+        self._public_urls = [redact(u) for u in urls]
+        self._secrets = url_secrets(urls)
         self._name = name
         self._connect_timeout = connect_timeout
         self._creds = creds
@@ -363,7 +293,7 @@ class NatsTransport(Transport):
         ) from failure
 
     def _scrub(self, exc: BaseException) -> str:
-        return _scrub(str(exc) or type(exc).__name__, self._secrets)
+        return scrub(str(exc) or type(exc).__name__, self._secrets)
 
     def _changed(self) -> None:
         self._state_changed.set()
@@ -627,11 +557,11 @@ async def connect_nats(
         raise RuntimeError("connect_nats() needs a running trio_asyncio loop; use open_nats()")
     transport = NatsTransport(
         loop,
-        _server_urls(url),
+        server_urls(url),
         name=name,
         connect_timeout=connect_timeout,
-        creds=_creds_file(creds),
-        tls=_tls_context(tls, tls_ca, tls_cert, tls_key),
+        creds=creds_file(creds),
+        tls=tls_context(tls, tls_ca, tls_cert, tls_key),
         reconnect_wait=reconnect_wait,
     )
     await transport._connect()

@@ -24,8 +24,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "actorbus"
 
 WIRE_AND_PROTOCOL = {"_subjects", "_frames", "_protocol"}
-TRANSPORT = {"_transport", "_memory", "_nats", "_embedded"}
-CONCRETE_TRANSPORTS = {"_memory", "_nats", "_embedded"}
+TRANSPORT = {"_transport", "_memory", "_nats", "_nats_settings", "_embedded"}
+CONCRETE_TRANSPORTS = {"_memory", "_nats", "_nats_settings", "_embedded"}
 RUNTIME = {
     "_actor",
     "_decorators",
