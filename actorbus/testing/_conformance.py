@@ -8,12 +8,12 @@ import trio
 
 from .._transport import Message, PayloadTooLarge, Transport, TransportClosed
 
-__all__ = ["check_transport"]
+__all__ = ["Inbox", "check_transport"]
 
 Connect = Callable[[], Awaitable[Transport]]
 
 
-class _Inbox:
+class Inbox:
     """Collects delivered messages; `wait_for(n)` waits on a condition, never on a sleep."""
 
     def __init__(self) -> None:
@@ -24,8 +24,8 @@ class _Inbox:
         self.messages.append(msg)
         self._changed.set()
 
-    async def wait_for(self, count: int) -> list[Message]:
-        with trio.fail_after(5):
+    async def wait_for(self, count: int, timeout: float = 5) -> list[Message]:
+        with trio.fail_after(timeout):
             while len(self.messages) < count:
                 self._changed = trio.Event()
                 await self._changed.wait()
@@ -61,7 +61,7 @@ async def check_transport(connect: Connect) -> None:
 
 
 async def _check_delivery(a: Transport, b: Transport) -> None:
-    inbox = _Inbox()
+    inbox = Inbox()
     await b.subscribe("ct.deliver.x", inbox)
     await _settle(b)
     a.publish("ct.deliver.x", b"\x00payload\xff", reply="ct.deliver.reply")
@@ -73,7 +73,7 @@ async def _check_delivery(a: Transport, b: Transport) -> None:
 
 
 async def _check_wildcards(a: Transport, b: Transport) -> None:
-    star, tail = _Inbox(), _Inbox()
+    star, tail = Inbox(), Inbox()
     await b.subscribe("ct.wild.*.end", star)
     await b.subscribe("ct.wild.>", tail)
     await _settle(b)
@@ -91,7 +91,7 @@ async def _check_wildcards(a: Transport, b: Transport) -> None:
 
 
 async def _check_queue_groups(a: Transport, b: Transport) -> None:
-    group, other, plain = _Inbox(), _Inbox(), _Inbox()
+    group, other, plain = Inbox(), Inbox(), Inbox()
     members: dict[str, int] = {"a": 0, "b": 0}
 
     def member(name: str) -> Callable[[Message], None]:
@@ -119,7 +119,7 @@ async def _check_queue_groups(a: Transport, b: Transport) -> None:
 
 
 async def _check_no_responders(a: Transport, b: Transport) -> None:
-    replies = _Inbox()
+    replies = Inbox()
     await a.subscribe("ct.nr.reply.*", replies)
     await _settle(a)
     a.publish("ct.nr.nobody.listens", b"?", reply="ct.nr.reply.1")
@@ -129,7 +129,7 @@ async def _check_no_responders(a: Transport, b: Transport) -> None:
 
 
 async def _check_unsubscribe(a: Transport, b: Transport) -> None:
-    gone, stays = _Inbox(), _Inbox()
+    gone, stays = Inbox(), Inbox()
     sub = await b.subscribe("ct.unsub", gone)
     await b.subscribe("ct.unsub", stays)
     await _settle(b)
@@ -145,7 +145,7 @@ async def _check_unsubscribe(a: Transport, b: Transport) -> None:
 
 
 async def _check_order(a: Transport, b: Transport) -> None:
-    inbox = _Inbox()
+    inbox = Inbox()
     await b.subscribe("ct.order", inbox)
     await _settle(b)
     n = 500

@@ -18,28 +18,9 @@ from actorbus import _embedded, _nats
 from actorbus._embedded import EmbeddedServer, EmbeddedServerError, find_nats_server, open_embedded
 from actorbus._nats import NatsConnectError, NatsTransport, open_nats
 from actorbus._transport import Message, PayloadTooLarge, Transport, TransportClosed, TransportError
-from actorbus.testing import check_transport
+from actorbus.testing import Inbox, check_transport
 
 pytestmark = pytest.mark.nats
-
-
-class Inbox:
-    """Collects delivered messages; `wait_for(n)` waits on a condition, bounded."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._changed = trio.Event()
-
-    def __call__(self, msg: Message) -> None:
-        self.messages.append(msg)
-        self._changed.set()
-
-    async def wait_for(self, count: int, timeout: float = 5) -> list[Message]:
-        with trio.fail_after(timeout):
-            while len(self.messages) < count:
-                self._changed = trio.Event()
-                await self._changed.wait()
-        return self.messages
 
 
 def free_port() -> int:
