@@ -65,7 +65,7 @@ class Server:
         self._owed: dict[tuple[str, str], tuple[str, str, str, float]] = {}
         self._stopping = False
         self._inline: list[str] = []
-        self._acking = False
+        self._ack_wakeup: trio.Event | None = None
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -102,6 +102,7 @@ class Server:
         """Subscribe everything; from here on the actor is discoverable."""
         plane, hub = self.hub.plane, self.hub
         self._accepting = True
+        self._nursery.start_soon(self._send_acks)
         self._subs.append(
             await hub.subscribe(
                 _subjects.direct_subscription(plane, self.host, self.instance),
@@ -170,9 +171,9 @@ class Server:
             # fewer per call); longer handlers are acked by `_send_acks`, well inside the
             # caller's ack window.
             self._owed[(frame.from_instance, frame.msg_id)] = (reply, frame.msg_id, queue, now)
-            if not self._acking:
-                self._acking = True
-                self._nursery.start_soon(self._send_acks)
+            if self._ack_wakeup is not None:
+                self._ack_wakeup.set()
+                self._ack_wakeup = None
         scope = trio.CancelScope(
             deadline=_protocol.handler_deadline(now, frame.budget_ms, self.options.hop_reserve)
         )
@@ -180,25 +181,25 @@ class Server:
         self._nursery.start_soon(self._handle, frame, spec, queue, reply, scope)
 
     async def _send_acks(self) -> None:
-        """Ack every request that has been running for `ack_delay` without replying."""
+        """Ack every request that has been running for `ack_delay` without replying.
+
+        One long-lived task per server, parked while nothing is owed (no timer, no respawn).
+        """
         delay = self.options.ack_delay
         owed = self._owed
-        try:
-            while owed:
-                await trio.sleep(delay)
-                due = trio.current_time() - delay
-                for key, (reply, msg_id, queue, since) in list(owed.items()):
-                    if since <= due:
-                        del owed[key]
-                        ack = _frames.Ack(
-                            msg_id=msg_id,
-                            from_host=self.host,
-                            from_instance=self.instance,
-                            queue=queue,
-                        )
-                        self._answer(reply, ack)
-        finally:
-            self._acking = False
+        while True:
+            if not owed:
+                self._ack_wakeup = wakeup = trio.Event()
+                await wakeup.wait()
+            await trio.sleep(delay)
+            due = trio.current_time() - delay
+            for key, (reply, msg_id, queue, since) in list(owed.items()):
+                if since <= due:
+                    del owed[key]
+                    ack = _frames.Ack(
+                        msg_id=msg_id, from_host=self.host, from_instance=self.instance, queue=queue
+                    )
+                    self._answer(reply, ack)
 
     def _fault(
         self, frame: _frames.Request, queue: str, status: int, type_: str, message: str
