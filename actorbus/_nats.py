@@ -26,7 +26,7 @@ import asyncio
 import inspect
 import logging
 import ssl
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -69,6 +69,8 @@ _ATTEMPT_TIMEOUT = 2.0
 #: Bound on `flush` (PING/PONG round trip) and on the other control operations, in seconds.
 _FLUSH_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 2.0
+#: An unanswered PING inside `flush` is sent again after this many seconds.
+_PING_RETRY = 1.0
 #: nats-py's outbound buffer; past it, a publish hands its tail to an asyncio task.
 _PENDING_LIMIT = 16 * 1024 * 1024
 #: Start of the header block of a "no responders" status message sent by nats-server.
@@ -419,20 +421,24 @@ class NatsTransport(Transport):
             return
         # Our own PING future: nats-py's flush() cancels its future on timeout or cancellation,
         # and a late PONG then kills its read loop. This one is never cancelled.
-        pong: asyncio.Future[Any] = self._loop.create_future()
-        await self._call(nc._send_ping(pong))
-        wake = trio.Event()  # set by the PONG, or by a connection state change
-        pong.add_done_callback(lambda _: wake.set())
-        self._wakers.add(wake)
-        try:
-            with trio.move_on_after(_FLUSH_TIMEOUT):
-                await wake.wait()
-        finally:
-            self._wakers.discard(wake)
-        if pong.done():
-            return
-        if not nc.is_connected or self._closed:
-            raise self._not_connected("flush interrupted")
+        # A PING sent while nats-py finishes a reconnect can lose its PONG future (nats-py
+        # resets its PONG queue), so an unanswered PING is sent again, within the bound.
+        with trio.move_on_after(_FLUSH_TIMEOUT):
+            while True:
+                pong: asyncio.Future[Any] = self._loop.create_future()
+                await self._call(nc._send_ping(pong))
+                wake = trio.Event()  # set by the PONG, or by a connection state change
+                pong.add_done_callback(_setter(wake))
+                self._wakers.add(wake)
+                try:
+                    with trio.move_on_after(_PING_RETRY):
+                        await wake.wait()
+                finally:
+                    self._wakers.discard(wake)
+                if pong.done():
+                    return
+                if not nc.is_connected or self._closed:
+                    raise self._not_connected("flush interrupted")
         raise TransportError(f"NATS server at {self.describe()} did not answer a PING in time")
 
     def _send_in_context(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -525,6 +531,15 @@ class NatsTransport(Transport):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self.connected else "disconnected"
         return f"<NatsTransport {self.describe()} {state}>"
+
+
+def _setter(event: trio.Event) -> Callable[[object], None]:
+    """A done-callback that sets ``event`` (bound now, not late like a lambda in a loop)."""
+
+    def done(_: object) -> None:
+        event.set()
+
+    return done
 
 
 def _log_task_failure(task: asyncio.Task[Any]) -> None:
