@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from typing import Any
@@ -103,13 +105,18 @@ async def _drain(stream: trio.abc.ReceiveStream) -> None:
 
 
 async def test_the_page_draws_live_spans(plane: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="actorbus-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as it exits: don't let the
+    # temporary directory's cleanup race them into a failure.
+    with tempfile.TemporaryDirectory(
+        prefix="actorbus-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         async with tracer_app(plane, Back(), Front()) as (app, server), trio.open_nursery() as n:
             proc = await trio.lowlevel.open_process(
                 [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                start_new_session=True,  # its helpers share the group: killed with it below
             )
             try:
                 with trio.fail_after(60):
@@ -158,6 +165,8 @@ async def test_the_page_draws_live_spans(plane: str) -> None:
                     await proc.wait()
                 if proc.returncode is None:
                     proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # leftover helper processes
                 n.cancel_scope.cancel()
     assert traces == 2
     assert sorted((r[0], r[1]) for r in rows) == sorted((s["span_id"], s["side"]) for s in sent)
