@@ -1,7 +1,8 @@
 """Per-process routing above the transport.
 
 One transport subscription per (subject, queue) however many local actors share it, with local
-fan-out; co-located unicast calls and their replies skip the bus entirely; a process-wide
+fan-out; co-located unicast calls run inline in the caller's task and replies to local callers
+skip the bus; a process-wide
 "known responders" cache for multicast, invalidated whenever any process announces that its
 subscriptions changed.
 """
@@ -14,7 +15,7 @@ import secrets
 from typing import Protocol
 
 from . import _subjects
-from ._frames import Frame, Request
+from ._frames import Fault, Request, Response
 from ._trace import Tracer
 from ._transport import Deliver, Message, Subscription, Transport
 
@@ -26,7 +27,11 @@ log = logging.getLogger("actorbus.hub")
 class InlineServer(Protocol):
     """A local server that can run a co-located unicast in the caller's task."""
 
-    async def call_inline(self, frame: Request) -> Frame | None: ...
+    instance: str
+
+    def serves_inline(self, frame: Request) -> bool: ...
+
+    async def call_inline(self, frame: Request) -> Response | Fault: ...
 
 
 class _Group:
@@ -76,7 +81,6 @@ class Hub:
         self.plane = _subjects.validate_plane(plane)
         self.generation = 0
         self._groups: dict[tuple[str, str | None], _Group] = {}
-        self._unicast: dict[str, _Group] = {}
         self._replies: dict[str, Deliver] = {}
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
@@ -114,8 +118,6 @@ class Hub:
             except BaseException:
                 del self._groups[key]
                 raise
-            if queue is not None and "*" not in subject and ">" not in subject:
-                self._unicast[subject] = group
         else:
             group.members.append(deliver)
         if announce:
@@ -130,8 +132,6 @@ class Hub:
             group.members.remove(deliver)
         if not group.members:
             del self._groups[key]
-            if self._unicast.get(group.subject) is group:
-                del self._unicast[group.subject]
             if group.sub is not None:
                 await group.sub.unsubscribe()
         if announce:
@@ -172,17 +172,6 @@ class Hub:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish_request(
-        self, subject: str, data: bytes, reply: str | None, *, unicast: bool
-    ) -> None:
-        """A unicast to a host served in this process is delivered without the bus."""
-        if unicast:
-            group = self._unicast.get(subject)
-            if group is not None and group.members:
-                group.deliver(Message(subject, data, reply))
-                return
-        self.transport.publish(subject, data, reply=reply)
-
     def publish_reply(self, subject: str, data: bytes) -> None:
         """Acks and replies to a caller in this process are handed over directly."""
         deliver = self._replies.get(subject.rpartition(".")[0])
@@ -191,8 +180,8 @@ class Hub:
             return
         self.transport.publish(subject, data)
 
-    def publish(self, subject: str, data: bytes) -> None:
-        self.transport.publish(subject, data)
+    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+        self.transport.publish(subject, data, reply=reply)
 
     # -- known responders (multicast) ------------------------------------------------------
 

@@ -145,11 +145,11 @@ class Caller:
             self.hub.tracer.stamp(frame)
         return frame, budget, now
 
-    def _send(self, subject: str, frame: _frames.Request, *, unicast: bool) -> None:
+    def _send(self, subject: str, frame: _frames.Request) -> None:
         data = _frames.encode(frame)
         reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
         try:
-            self.hub.publish_request(subject, data, reply, unicast=unicast)
+            self.hub.publish(subject, data, reply=reply)
         except _TransportTooLarge as exc:
             raise _errors.PayloadTooLarge(f"request to {frame.host}{frame.path}: {exc}") from None
         except TransportError as exc:
@@ -209,30 +209,23 @@ class Caller:
         server = self.hub.inline_server(subject) if instance is None else None
         if server is not None:
             await trio.lowlevel.checkpoint()  # a call always yields, even when served inline
-            try:
-                out = await server.call_inline(frame)
-            except BaseException as exc:
-                if span is not None:
-                    span.error = exc
-                    span.end_call({})
-                raise
-            if out is not None:
+            if server.serves_inline(frame):
                 try:
-                    return await settle(out, decode, budget, host, path)
+                    return await settle(await server.call_inline(frame), decode, budget, host, path)
                 except BaseException as exc:
                     if span is not None:
                         span.error = exc
                     raise
                 finally:
-                    if span is not None and isinstance(out, _frames.Response | _frames.Fault):
-                        span.end_call({out.from_instance: out.from_host})
+                    if span is not None:
+                        span.end_call({server.instance: host})
         box = Mailbox()
         self._pending[frame.msg_id] = box
         gather = _protocol.Gather(multicast=False, started=now, ack_window=self.options.ack_window)
         answered = False
         ackers: dict[str, str] = {}
         try:
-            self._send(subject, frame, unicast=instance is None)
+            self._send(subject, frame)
             # One cancel scope per call at most: the default budget's. Under the caller's own
             # deadline the caller's scope fires by itself; the ack window only needs a timer
             # until the first ack (co-located acks are already in the mailbox).
@@ -241,11 +234,9 @@ class Caller:
                     item = await box.get_until(gather.wake_at(now))
                     if item is None:
                         now = trio.current_time()
-                        if gather.nobody(now):
-                            answered = True
-                            raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
-                        continue
-                    if item is NO_RESPONDERS:
+                        if not gather.nobody(now):
+                            continue
+                    if item is None or item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
                     reply = decode_frame(item)
@@ -347,7 +338,7 @@ class Gathering:
         if frame.span_id:
             self._caller.hub.tracer.fired(frame, self._subject)
         self._closed = True
-        self._caller._send(self._subject, frame, unicast=False)
+        self._caller._send(self._subject, frame)
 
     async def __aenter__(self) -> Gathering:
         """Send the request now; replies are read by iterating inside the block."""
@@ -379,7 +370,7 @@ class Gathering:
         if frame.span_id:
             self._span = hub.tracer.gather(frame, self._subject)
         try:
-            caller._send(self._subject, frame, unicast=False)
+            caller._send(self._subject, frame)
         except BaseException:
             self._finish()
             raise
@@ -419,22 +410,21 @@ class Gathering:
             if isinstance(frame, _frames.Ack):
                 gather.on_ack(frame.from_instance, frame.queue)
                 self._hosts[frame.from_instance] = frame.from_host
-            elif isinstance(frame, _frames.Response):
+            elif isinstance(frame, _frames.Response | _frames.Fault):
                 gather.on_reply(frame.from_instance, frame.queue)
                 if self._span is not None:
                     self._span.reply(frame)
-                try:
-                    value = self._decode(bytes(frame.body))
-                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                    bad = _errors.BusError(f"a reply from {frame.from_host} does not decode: {exc}")
-                    return Reply(frame.from_host, frame.from_instance, error=bad)
-                return Reply(frame.from_host, frame.from_instance, value)
-            elif isinstance(frame, _frames.Fault):
-                gather.on_reply(frame.from_instance, frame.queue)
-                if self._span is not None:
-                    self._span.reply(frame)
-                err = _errors.exception_from_fault(frame)
-                return Reply(frame.from_host, frame.from_instance, error=err)
+                return self._reply(frame)
+
+    def _reply(self, frame: _frames.Response | _frames.Fault) -> Reply:
+        host, instance = frame.from_host, frame.from_instance
+        if isinstance(frame, _frames.Fault):
+            return Reply(host, instance, error=_errors.exception_from_fault(frame))
+        try:
+            return Reply(host, instance, self._decode(bytes(frame.body)))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            bad = _errors.BusError(f"a reply from {host} does not decode: {exc}")
+            return Reply(host, instance, error=bad)
 
     def _finish(self) -> None:
         """Drop the demux entry and cancel the responders still working. Idempotent, sync."""

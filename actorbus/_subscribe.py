@@ -214,6 +214,12 @@ class Server:
             message=message,
         )
 
+    def _shutdown_fault(
+        self, frame: _frames.Request, spec: HandlerSpec, queue: str
+    ) -> _frames.Fault:
+        message = f"{self.host} shut down before {spec.name} finished"
+        return self._fault(frame, queue, 503, "ServiceUnavailable", message)
+
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
             return
@@ -251,23 +257,26 @@ class Server:
             out = await self._run_handler(frame, spec, queue, scope)
         except trio.Cancelled:
             if key not in self._cancelled:  # the actor is shutting down: say so, don't go silent
-                message = f"{self.host} shut down before {spec.name} finished"
-                self._answer(reply, self._fault(frame, queue, 503, "ServiceUnavailable", message))
+                self._answer(reply, self._shutdown_fault(frame, spec, queue))
             raise
         finally:
             self._done(key)
         if out is not None:
             self._answer(reply, out)
 
-    async def call_inline(self, frame: _frames.Request) -> _frames.Frame | None:
+    def serves_inline(self, frame: _frames.Request) -> bool:
+        """True when `call_inline` can serve ``frame`` now (routed here, not shutting down)."""
+        return (
+            self._accepting and (frame.host, frame.port, frame.method, frame.path) in self._routes
+        )
+
+    async def call_inline(self, frame: _frames.Request) -> _frames.Response | _frames.Fault:
         """Serve a co-located unicast in the caller's own task: no bus, no ack, no new task.
 
-        Returns the reply frame the bus would have carried (None: not served here after all).
+        Returns the reply frame the bus would have carried; call only after `serves_inline`.
         The caller's cancel scope cancels the handler directly; shutdown cancels it by scope.
         """
-        spec = self._routes.get((frame.host, frame.port, frame.method, frame.path))
-        if spec is None or not self._accepting:
-            return None
+        spec = self._routes[(frame.host, frame.port, frame.method, frame.path)]
         key = (frame.from_instance, frame.msg_id)
         scope = trio.CancelScope(
             deadline=_protocol.handler_deadline(
@@ -278,7 +287,9 @@ class Server:
         request_token = current_request.set(frame)
         span_token = _trace.current_span.set(_trace.current_span.get())
         try:
-            return await self._run_handler(frame, spec, _subjects.queue_for(self.host), scope)
+            out = await self._run_handler(frame, spec, _subjects.queue_for(self.host), scope)
+            assert out is not None  # only a cancel frame silences a handler; inline calls get none
+            return out
         finally:
             _trace.current_span.reset(span_token)
             current_request.reset(request_token)
@@ -304,13 +315,13 @@ class Server:
 
     async def _run_handler(
         self, frame: _frames.Request, spec: HandlerSpec, queue: str, scope: trio.CancelScope
-    ) -> _frames.Frame | None:
+    ) -> _frames.Response | _frames.Fault | None:
         """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
         key = (frame.from_instance, frame.msg_id)
         span = None
         if frame.trace_id:
             span = self.hub.tracer.server(frame, self.host, self.instance, spec.kind == "sink")
-        out: _frames.Frame | None = None
+        out: _frames.Response | _frames.Fault | None = None
         try:
             with scope:
                 result = await self._invoke(frame, spec)
@@ -323,8 +334,7 @@ class Server:
                 )
             if scope.cancelled_caught and key not in self._cancelled:
                 if self._stopping:
-                    message = f"{self.host} shut down before {spec.name} finished"
-                    out = self._fault(frame, queue, 503, "ServiceUnavailable", message)
+                    out = self._shutdown_fault(frame, spec, queue)
                 else:
                     message = f"{spec.name} ran out of its time budget of {frame.budget_ms} ms"
                     out = self._fault(frame, queue, 408, "TimeBudgetExceeded", message)

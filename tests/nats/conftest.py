@@ -18,3 +18,10 @@ def nats_server() -> Iterator[EmbeddedServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddedServer]:
+    """A private server, for tests that stop or restart it."""
+    with EmbeddedServer() as srv:
+        yield srv

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
@@ -29,13 +29,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@pytest.fixture
-def server() -> Iterator[EmbeddedServer]:
-    """A private server, for tests that stop or restart it."""
-    with EmbeddedServer() as srv:
-        yield srv
 
 
 @asynccontextmanager

@@ -3,8 +3,6 @@ nobody listening, a URL where nothing listens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import trio
 
@@ -16,27 +14,17 @@ from ..runtime.actors import Calc
 pytestmark = pytest.mark.nats
 
 
-@pytest.fixture
-def own_server() -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 async def test_calls_fail_fast_while_the_server_is_away_and_work_when_it_is_back(
-    own_server: EmbeddedServer, plane: str
+    server: EmbeddedServer, plane: str
 ) -> None:
-    url = own_server.url
+    url = server.url
     async with App(Calc(), bus=url, plane=plane) as served, App(bus=url, plane=plane) as app:
         assert await app.client(Calc).add(a=1) == 2
-        await trio.to_thread.run_sync(own_server.stop)
+        await trio.to_thread.run_sync(server.stop)
         await app.transport.wait_disconnected()  # type: ignore[attr-defined]
         with trio.fail_after(2), pytest.raises(BusError, match="not connected"):
             await app.client(Calc).add(a=1)
-        await trio.to_thread.run_sync(own_server.start)  # same port
+        await trio.to_thread.run_sync(server.start)  # same port
         with trio.fail_after(20):
             await app.transport.wait_connected()  # type: ignore[attr-defined]
             await served.transport.wait_connected()  # type: ignore[attr-defined]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import resource
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from actorbus import Actor, App, Error, endpoint, event, sink
 from .common import (
     PAYLOAD,
     PIPELINE_DEPTH,
+    cpu_seconds,
     emit,
     now_ns,
     read_command,
@@ -39,11 +39,6 @@ from .common import (
 )
 
 Op = Callable[[], Awaitable[None]]
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def next_command() -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ can take commands. Anything else a worker prints (or logs to stderr) is ignored.
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import sys
 import time
@@ -87,3 +88,9 @@ def median(values: Sequence[float]) -> float:
 
 def now_ns() -> int:
     return time.perf_counter_ns()
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (getrusage), for CPU µs per operation."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

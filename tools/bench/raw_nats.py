@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +26,7 @@ from .common import (
     PAYLOAD,
     PIPELINE_DEPTH,
     RAW_ECHO_SUBJECT,
+    cpu_seconds,
     emit,
     now_ns,
     raw_gather_subject,
@@ -36,11 +36,6 @@ from .common import (
 )
 
 Op = Callable[[], Awaitable[None]]
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def next_command() -> dict[str, Any] | None:
