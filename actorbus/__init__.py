@@ -1,24 +1,28 @@
 """actorbus: actors as classes on Trio, talking over NATS (or an in-process memory bus)."""
 
-from ._actor import Actor as Actor
 from ._app import App as App
-from ._decorators import config as config
-from ._decorators import endpoint as endpoint
-from ._decorators import event as event
-from ._decorators import sink as sink
-from ._decorators import ticker as ticker
-from ._errors import BadRequest as BadRequest
-from ._errors import BusError as BusError
-from ._errors import CallDepthExceeded as CallDepthExceeded
-from ._errors import Error as Error
-from ._errors import HTTPError as HTTPError
-from ._errors import NoResponder as NoResponder
-from ._errors import PayloadTooLarge as PayloadTooLarge
-from ._errors import RemoteError as RemoteError
-from ._errors import TimeBudgetExceeded as TimeBudgetExceeded
-from ._publish import Gathering as Gathering
-from ._replies import Reply as Reply
+from ._runtime.actor import Actor as Actor
+from ._runtime.caller import Gathering as Gathering
+from ._runtime.declarations import config as config
+from ._runtime.declarations import endpoint as endpoint
+from ._runtime.declarations import event as event
+from ._runtime.declarations import sink as sink
+from ._runtime.declarations import ticker as ticker
+from ._runtime.errors import BadRequest as BadRequest
+from ._runtime.errors import BusError as BusError
+from ._runtime.errors import CallDepthExceeded as CallDepthExceeded
+from ._runtime.errors import Error as Error
+from ._runtime.errors import HTTPError as HTTPError
+from ._runtime.errors import NoResponder as NoResponder
+from ._runtime.errors import PayloadTooLarge as PayloadTooLarge
+from ._runtime.errors import RemoteError as RemoteError
+from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
+from ._runtime.replies import Reply as Reply
 from ._version import __version__ as __version__
+from .transport import MemoryBus as MemoryBus
+from .transport import Message as Message
+from .transport import Subscription as Subscription
+from .transport import Transport as Transport
 
 __all__ = [
     "Actor",
@@ -29,11 +33,15 @@ __all__ = [
     "Error",
     "Gathering",
     "HTTPError",
+    "MemoryBus",
+    "Message",
     "NoResponder",
     "PayloadTooLarge",
     "RemoteError",
     "Reply",
+    "Subscription",
     "TimeBudgetExceeded",
+    "Transport",
     "__version__",
     "config",
     "endpoint",

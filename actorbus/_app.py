@@ -12,14 +12,16 @@ from typing import Any, TypeVar
 
 import trio
 
-from . import _protocol, _subjects
-from ._actor import Actor
-from ._client import Client
-from ._errors import BusError
-from ._hub import Hub
-from ._memory import MemoryBus
-from ._publish import Caller, CallOptions, new_instance_id
-from ._transport import Transport, TransportError
+from ._runtime.actor import Actor
+from ._runtime.caller import Caller
+from ._runtime.context import CallOptions, new_instance_id
+from ._runtime.errors import BusError
+from ._runtime.hub import Hub
+from ._runtime.proxies import Client
+from ._transport.base import Transport, TransportError
+from ._transport.memory import MemoryBus
+from ._wire import protocol as _protocol
+from ._wire import subjects as _subjects
 
 __all__ = ["App", "open_bus"]
 
@@ -42,14 +44,14 @@ async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
     elif bus == "memory":
         transport = MemoryBus().connect()
     elif bus == "embedded":
-        from ._embedded import open_embedded
-        from ._nats import open_nats
+        from ._transport.embedded import open_embedded
+        from ._transport.natspy import open_nats
 
         async with open_embedded() as server, open_nats(server.url) as nats:
             yield nats
         return
     elif isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}:
-        from ._nats import open_nats
+        from ._transport.natspy import open_nats
 
         async with open_nats(bus) as nats:
             yield nats

@@ -1,13 +1,14 @@
-"""The layers of DESIGN.md, kept honest by walking every module's imports with ``ast``.
+"""The layers, derived from the packages and kept honest by walking every module's imports.
 
-Every import counts: top-level, inside functions (lazy) and under ``TYPE_CHECKING``.
+    edges      actorbus._cli  (command line, supervisor, targets)   actorbus.__main__
+               actorbus._tracer (websocket server, terminal view)   actorbus.testing
+    app        actorbus._app (the one place that names concrete transports)
+    runtime    actorbus._runtime
+    transport  actorbus._transport
+    wire       actorbus._wire (pure: stdlib and msgspec only)
 
-    edges      _cli, _supervisor, _tracer_ws, __main__, testing/ (helpers: _targets, _trace_term)
-    app        _app (the one place that names concrete transports)
-    runtime    _actor, _decorators, _subscribe, _publish, _client, _control, _hub, _errors, ...
-    transport  _transport (the interface) <- _memory, _nats, _embedded
-    protocol   _protocol
-    wire       _frames, _subjects
+A module may import its own package and the packages of lower levels, never a higher or a
+sibling one. Every import counts: top-level, inside functions (lazy) and under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
@@ -22,31 +23,27 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "actorbus"
+MAX_LINES = 500
 
-WIRE_AND_PROTOCOL = {"_subjects", "_frames", "_protocol"}
-TRANSPORT = {"_transport", "_memory", "_nats", "_nats_settings", "_embedded"}
-CONCRETE_TRANSPORTS = {"_memory", "_nats", "_nats_settings", "_embedded"}
-RUNTIME = {
-    "_actor",
-    "_decorators",
-    "_subscribe",
-    "_publish",
-    "_replies",
-    "_client",
-    "_control",
-    "_hub",
-    "_errors",
-    "_trace",
-    "_config",
-    "_logging",
-}
-APP = {"_app"}
-EDGE_ROOTS = {"_cli", "_supervisor", "_tracer_ws"}  # nothing imports these (but see below)
-EDGE_HELPERS = {"_targets", "_trace_term"}  # used by the edges only
-EDGES = EDGE_ROOTS | EDGE_HELPERS | {"__main__"}
-EDGE_ONLY_LIBRARIES = {"trio_websocket", "h11"}
-PLUMBING = {"__init__", "_version"}
+#: Lowest first. Units on one level may not import each other, except where ``EXTRA`` says.
+LEVELS: list[set[str]] = [
+    {"_version", "_groups"},
+    {"_wire"},
+    {"_transport"},
+    {"_runtime"},
+    {"transport"},
+    {"_app"},
+    {"__init__"},
+    {"_tracer", "testing"},
+    {"_cli"},
+    {"__main__"},
+]
+#: The command line starts the live tracer and hands it to the supervisor.
+EXTRA = {("_cli", "_tracer")}
 ASYNCIO_WORLD = {"nats", "asyncio", "trio_asyncio"}
+ASYNCIO_MODULES = {"actorbus._transport.natspy"}
+EDGE_ONLY_LIBRARIES = {"trio_websocket", "h11"}
+CONCRETE_TRANSPORTS = {"memory", "natspy", "embedded", "settings"}
 
 
 def _module_name(path: Path) -> str:
@@ -59,7 +56,7 @@ def _module_name(path: Path) -> str:
 
 @cache
 def _modules() -> dict[str, Path]:
-    """``actorbus._frames`` → its file, for every module of the package (sub-packages too)."""
+    """``actorbus._wire.frames`` → its file, for every module of the package."""
     return {_module_name(p): p for p in sorted(PKG.rglob("*.py")) if "__pycache__" not in p.parts}
 
 
@@ -82,39 +79,33 @@ def _imports(module: str) -> frozenset[str]:
                 target = ".".join([*base, node.module] if node.module else base)
             else:
                 target = node.module or ""
-            if node.module:  # ``from . import _x`` names submodules, not the package itself
+            if node.module:  # ``from . import x`` names submodules, not the package itself
                 found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
     return frozenset(found)
 
 
-def _internal(module: str) -> set[str]:
-    """The actorbus modules (first level below the package: ``_frames``, ``testing``) imported.
+def _unit(dotted: str) -> str:
+    """A module's layer unit: ``actorbus._wire.frames`` → ``_wire``, ``actorbus`` → ``__init__``."""
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
-    ``import actorbus`` itself counts as ``__init__``.
-    """
-    out = set()
-    for name in _imports(module):
-        parts = name.split(".")
-        if parts[0] != "actorbus":
-            continue
-        out.add(parts[1] if len(parts) > 1 else "__init__")
-    out.discard(module.split(".")[1] if "." in module else "__init__")
-    return out
+
+def _level(unit: str) -> int:
+    for i, units in enumerate(LEVELS):
+        if unit in units:
+            return i
+    raise KeyError(unit)
+
+
+def _internal(module: str) -> set[str]:
+    """The units (``_wire``, ``_app`` …) a module imports, its own unit left out."""
+    own = _unit(module)
+    return {_unit(n) for n in _imports(module) if n.split(".")[0] == "actorbus"} - {own}
 
 
 def _external(module: str) -> set[str]:
     return {name.split(".")[0] for name in _imports(module) if name.split(".")[0] != "actorbus"}
-
-
-def _short(module: str) -> str:
-    """``actorbus._frames`` → ``_frames``; ``actorbus.testing._plugin`` → ``testing``."""
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else "__init__"
-
-
-def _top_modules() -> list[str]:
-    return [m for m in _modules() if m.count(".") == 1 and not m.startswith("actorbus.testing")]
 
 
 # -- the walker itself ------------------------------------------------------------------------
@@ -122,121 +113,91 @@ def _top_modules() -> list[str]:
 
 def test_the_walker_sees_the_package() -> None:
     mods = _modules()
-    for name in ("actorbus", "actorbus._frames", "actorbus._subjects", "actorbus._protocol"):
+    for name in ("actorbus", "actorbus._wire.frames", "actorbus._wire.subjects"):
         assert name in mods
     assert "actorbus.testing._plugin" in mods
-    # Relative imports resolve to absolute names (a walker that sees nothing proves nothing).
-    assert "actorbus._actor" in _imports("actorbus")
-    assert "msgspec" in _external("actorbus._frames")
+    assert "actorbus._runtime.actor" in _imports("actorbus")
+    assert "msgspec" in _external("actorbus._wire.frames")
     assert "trio" in _external("actorbus._app")
     assert "_transport" in _internal("actorbus.testing._conformance")
+    assert "_wire" in _internal("actorbus._runtime.caller")
 
 
 def test_every_module_belongs_to_a_layer() -> None:
-    known = WIRE_AND_PROTOCOL | TRANSPORT | RUNTIME | APP | EDGES | PLUMBING
-    unknown = sorted(_short(m) for m in _top_modules() if _short(m) not in known)
-    assert not unknown, f"add {unknown} to a layer in tests/test_layers.py (see DESIGN.md)"
+    unknown = set()
+    for m in _modules():
+        try:
+            _level(_unit(m))
+        except KeyError:
+            unknown.add(_unit(m))
+    assert not unknown, f"put {sorted(unknown)} in a layer package (see docs/design.md)"
 
 
 # -- the rules --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(WIRE_AND_PROTOCOL))
-def test_wire_and_protocol_import_only_stdlib_and_msgspec(name: str) -> None:
-    module = f"actorbus.{name}"
-    if module not in _modules():
-        pytest.fail(f"{module} is missing")
-    foreign = {m for m in _external(module) if m not in sys.stdlib_module_names} - {"msgspec"}
-    assert not foreign, f"{module} imports {sorted(foreign)}"
-    assert not ({"trio", "asyncio"} & _external(module)), module
-    others = _internal(module) - WIRE_AND_PROTOCOL
-    assert not others, f"{module} imports actorbus modules {sorted(others)}"
+def test_imports_point_down_only() -> None:
+    offenders = {}
+    for m in _modules():
+        own = _level(_unit(m))
+        bad = sorted(u for u in _internal(m) if _level(u) >= own and (_unit(m), u) not in EXTRA)
+        if bad:
+            offenders[m] = bad
+    assert not offenders, f"imports that point up or sideways: {offenders}"
 
 
-def test_only_nats_module_touches_asyncio_world() -> None:
+def test_wire_is_pure() -> None:
+    for m in _modules():
+        if _unit(m) != "_wire":
+            continue
+        foreign = {x for x in _external(m) if x not in sys.stdlib_module_names} - {"msgspec"}
+        assert not foreign, f"{m} imports {sorted(foreign)}"
+        assert not ({"trio", "asyncio", "socket", "threading"} & _external(m)), m
+
+
+def test_only_the_natspy_client_touches_asyncio_world() -> None:
     offenders = {
         m: sorted(_external(m) & ASYNCIO_WORLD)
         for m in _modules()
-        if m != "actorbus._nats" and _external(m) & ASYNCIO_WORLD
+        if m not in ASYNCIO_MODULES and _external(m) & ASYNCIO_WORLD
     }
     assert not offenders, offenders
 
 
 def test_runtime_never_names_a_concrete_transport() -> None:
-    offenders = {
-        m: sorted(_internal(m) & CONCRETE_TRANSPORTS)
-        for m in _modules()
-        if _short(m) in RUNTIME | WIRE_AND_PROTOCOL and _internal(m) & CONCRETE_TRANSPORTS
-    }
-    assert not offenders, f"only _app and testing/ may import {sorted(CONCRETE_TRANSPORTS)}"
-
-
-def test_runtime_does_not_reach_up() -> None:
-    """Runtime modules depend on transport, protocol and wire; never on the app or the edges."""
-    above = APP | EDGES | {"testing", "__init__"}
-    offenders = {
-        m: sorted(_internal(m) & above)
-        for m in _modules()
-        if _short(m) in RUNTIME and _internal(m) & above
-    }
-    assert not offenders, offenders
-
-
-def test_transports_depend_only_on_lower_layers() -> None:
-    allowed = TRANSPORT | WIRE_AND_PROTOCOL
-    offenders = {
-        m: sorted(_internal(m) - allowed)
-        for m in _modules()
-        if _short(m) in TRANSPORT and _internal(m) - allowed
-    }
-    assert not offenders, offenders
-
-
-ALLOWED_EDGE_IMPORTS = {("__main__", "_cli"), ("_cli", "_supervisor"), ("_cli", "_tracer_ws")}
-
-
-def _edge_imports() -> set[tuple[str, str]]:
-    return {
-        (_short(m), edge)
-        for m in _modules()
-        for edge in _internal(m) & (EDGE_ROOTS | {"__main__"})
-        if _short(m) != edge
-    }
-
-
-def test_nothing_imports_the_edges() -> None:
-    offenders = _edge_imports() - ALLOWED_EDGE_IMPORTS
-    assert not offenders, sorted(offenders)
-
-
-def test_supervisor_does_not_import_the_tracer() -> None:
-    assert ("_supervisor", "_tracer_ws") not in _edge_imports()
-
-
-def test_edge_helpers_serve_the_edges_only() -> None:
     offenders = sorted(
-        (m, helper)
+        (m, n)
         for m in _modules()
-        for helper in _internal(m) & EDGE_HELPERS
-        if _short(m) not in EDGES
+        if _unit(m) == "_runtime"
+        for n in _imports(m)
+        if n.startswith("actorbus._transport.") and n.split(".")[2] in CONCRETE_TRANSPORTS
     )
-    assert not offenders, offenders
+    assert not offenders, f"only _app, the edges and testing/ name concrete transports: {offenders}"
 
 
 def test_websocket_libraries_stay_at_the_edges() -> None:
     offenders = {
         m: sorted(_external(m) & EDGE_ONLY_LIBRARIES)
         for m in _modules()
-        if _short(m) not in EDGES and _external(m) & EDGE_ONLY_LIBRARIES
+        if _unit(m) not in {"_tracer", "_cli"} and _external(m) & EDGE_ONLY_LIBRARIES
     }
     assert not offenders, offenders
 
 
-def test_nothing_below_the_edges_imports_testing() -> None:
-    offenders = sorted(
-        m for m in _modules() if _short(m) not in EDGES | {"testing"} and "testing" in _internal(m)
-    )
-    assert not offenders, offenders
+def test_supervisor_does_not_import_the_tracer() -> None:
+    assert "_tracer" not in {_unit(n) for n in _imports("actorbus._cli.supervisor")}
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_no_module_is_over_the_line_limit(module: str) -> None:
+    lines = len(_modules()[module].read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{module}: {lines} lines (limit {MAX_LINES}); split it by concern"
+
+
+def test_the_rules_can_fail() -> None:
+    """A fake upward import is caught (a walker that sees nothing proves nothing)."""
+    assert _level("_wire") < _level("_runtime") < _level("_app") < _level("_cli")
+    assert "_runtime" in _internal("actorbus._app")
 
 
 # -- at run time ------------------------------------------------------------------------------
@@ -249,5 +210,5 @@ def test_import_actorbus_stays_out_of_asyncio_world() -> None:
     ).stdout
     loaded = set(json.loads(out))
     assert "actorbus" in loaded and "trio" in loaded
-    heavy = sorted(m for m in loaded if m.split(".")[0] in {"trio_asyncio", "nats"})
-    assert not heavy, f"`import actorbus` loads {heavy}; import them lazily inside _nats"
+    heavy = sorted(m for m in loaded if m.split(".")[0] in {"trio_asyncio", "nats", "asyncio"})
+    assert not heavy, f"`import actorbus` loads {heavy}; import them lazily inside natspy"

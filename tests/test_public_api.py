@@ -1,4 +1,4 @@
-"""The public surface: ``actorbus.__all__`` against the contract in shared/API.md."""
+"""The public surface: ``actorbus.__all__`` against the documented contract (README.md, docs/design.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import actorbus
 
 PKG = Path(__file__).resolve().parents[1] / "actorbus"
 
-# The names shared/API.md fixes; users (and acceptance tests) import them from `actorbus`.
+# The names the public contract fixes; users (and acceptance tests) import them from `actorbus`.
 CONTRACT = [
     "Actor",
     "endpoint",
@@ -136,15 +136,19 @@ def test_plugin_is_active(pytestconfig: pytest.Config) -> None:
 
 
 def test_modules_are_private() -> None:
-    """Only ``actorbus`` and ``actorbus.testing`` are public; every other module is ``_name``."""
+    """Public: ``actorbus``, ``actorbus.transport`` and ``actorbus.testing``. Everything else lives
+    in a ``_private`` package or module, whatever its own name inside that package."""
     public = []
     for path in sorted(PKG.rglob("*.py")):
-        if "__pycache__" in path.parts:
+        rel = path.relative_to(PKG)
+        if "__pycache__" in rel.parts or path.name in ("__init__.py", "__main__.py"):
             continue
-        if path.name in ("__init__.py", "__main__.py"):
-            continue
-        if not path.name.startswith("_"):
-            public.append(str(path.relative_to(PKG)))
+        if rel.parts[0] == "testing" and len(rel.parts) > 1:
+            hidden = path.name.startswith("_")
+        else:
+            hidden = rel.parts[0].startswith("_")
+        if not hidden and str(rel) != "transport.py":
+            public.append(str(rel))
     assert not public, f"modules not in __all__ must be underscore-private: {public}"
     packages = sorted(p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists())
     assert [p for p in packages if not p.startswith("_")] == ["testing"]
@@ -157,3 +161,21 @@ def test_testing_is_the_public_helper_package() -> None:
     for name in testing.__all__:
         assert not name.startswith("_")
         assert callable(getattr(testing, name)), name
+
+
+def test_transport_authors_api() -> None:
+    """What ``App(bus=...)`` accepts and `actorbus.testing.check_transport` checks is public."""
+    import actorbus.transport as transport
+
+    for name in ("Transport", "Message", "Subscription", "MemoryBus"):
+        assert getattr(actorbus, name) is getattr(transport, name)
+    assert transport.__all__ == sorted(transport.__all__)
+    for name in transport.__all__:
+        assert not getattr(transport, name).__module__.startswith("actorbus.transport")
+
+
+async def test_app_runs_on_a_public_memory_bus() -> None:
+    bus = actorbus.MemoryBus()
+    async with actorbus.App(bus=bus) as one, actorbus.App(bus=bus) as two:
+        assert isinstance(one.transport, actorbus.Transport)
+        assert isinstance(two.transport, actorbus.Transport)

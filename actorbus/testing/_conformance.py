@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from .._transport import Message, PayloadTooLarge, Transport, TransportClosed
+from .._transport.base import Message, PayloadTooLarge, Transport, TransportClosed
 
 __all__ = ["Inbox", "check_transport"]
 

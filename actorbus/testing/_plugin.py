@@ -43,7 +43,7 @@ async def app(plane: str) -> AsyncIterator[App]:
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
-    from .._embedded import EmbeddedServer
+    from .._transport.embedded import EmbeddedServer
 
     server = EmbeddedServer()
     server.start()

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from actorbus import App, RemoteError
-from actorbus._frames import encode_body
+from actorbus._wire.frames import encode_body
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]
 HERE = Path(__file__).parent

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from actorbus import App
-from actorbus._frames import encode_body
+from actorbus._wire.frames import encode_body
 
 from .helpers import ACTORS, actorbus, actorbus_env, ping, run_args, running, wait_for_ping
 

@@ -11,11 +11,11 @@ import pytest
 import trio
 
 from actorbus import App
-from actorbus._cli import build_body, main, parse_target, parse_value
-from actorbus._control import micro_name
-from actorbus._supervisor import Backoff
-from actorbus._targets import TargetError, load_targets
-from actorbus._transport import Message
+from actorbus._cli.main import build_body, main, parse_target, parse_value
+from actorbus._cli.supervisor import Backoff
+from actorbus._cli.targets import TargetError, load_targets
+from actorbus._runtime.control import micro_name
+from actorbus._transport.base import Message
 
 from .cli_actors import Flaky, Slow
 from .helpers import ACTORS
@@ -120,6 +120,6 @@ def test_load_targets_file_class_and_folder(tmp_path: Path) -> None:
 def test_trace_without_the_tracer_module(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "actorbus._tracer_ws", None)
+    monkeypatch.setitem(sys.modules, "actorbus._tracer.server", None)
     assert main(["trace"]) == 2
     assert "live tracer is not available" in capsys.readouterr().err

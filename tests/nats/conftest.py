@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actorbus._embedded import EmbeddedServer
+from actorbus._transport.embedded import EmbeddedServer
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,22 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import pytest
 import trio
 
-from actorbus import _embedded, _nats
-from actorbus._embedded import EmbeddedServer, EmbeddedServerError, find_nats_server, open_embedded
-from actorbus._nats import NatsConnectError, NatsTransport, open_nats
-from actorbus._transport import Message, PayloadTooLarge, Transport, TransportClosed, TransportError
+from actorbus._transport import embedded as _embedded
+from actorbus._transport import natspy as _nats
+from actorbus._transport.base import (
+    Message,
+    PayloadTooLarge,
+    Transport,
+    TransportClosed,
+    TransportError,
+)
+from actorbus._transport.embedded import (
+    EmbeddedServer,
+    EmbeddedServerError,
+    find_nats_server,
+    open_embedded,
+)
+from actorbus._transport.natspy import NatsConnectError, NatsTransport, open_nats
 from actorbus.testing import Inbox, check_transport
 
 pytestmark = pytest.mark.nats

@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from actorbus import App, BusError, PayloadTooLarge, RemoteError, endpoint
-from actorbus._embedded import EmbeddedServer
+from actorbus._transport.embedded import EmbeddedServer
 
 from ..runtime.actors import Calc
 

@@ -41,7 +41,7 @@ async def test_bad_arguments_raise_bad_request_on_the_caller(
 
 async def test_untyped_caller_gets_bad_request_from_the_callee(bus: str, plane: str) -> None:
     async with App(Calc(), bus=bus, plane=plane) as app:
-        body = actorbus._frames.encode_body({"a": "x"})  # type: ignore[attr-defined]
+        body = actorbus._wire.frames.encode_body({"a": "x"})  # type: ignore[attr-defined]
         with pytest.raises(BadRequest):
             await app.caller.call("calc.test", 443, "POST", "/add", body, lambda b: b)
 
@@ -91,7 +91,7 @@ async def test_no_responder_is_fast(bus: str, plane: str) -> None:
 
 async def test_ack_window_catches_a_silent_subscriber(app: App) -> None:
     """A subscriber that never acks (stuck or not an actor) → NoResponder after the ack window."""
-    subject = actorbus._subjects.subscription_subject(  # type: ignore[attr-defined]
+    subject = actorbus._wire.subjects.subscription_subject(  # type: ignore[attr-defined]
         app.plane, 443, "calc.test", "POST", "/add"
     )
     await app.transport.subscribe(subject, lambda msg: None, queue="calc.test")
@@ -166,7 +166,7 @@ async def test_failing_on_startup_raises_from_add(app: App) -> None:
 
 
 async def test_graceful_exit_answers_requests_in_flight(bus: str, plane: str) -> None:
-    shared = actorbus._memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
+    shared = actorbus._transport.memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
     calc = Calc()
     async with App(bus=shared, plane=plane) as client_app:
         results: list[str] = []
@@ -192,7 +192,7 @@ async def test_graceful_exit_answers_requests_in_flight(bus: str, plane: str) ->
 
 async def test_grace_period_then_cancel(plane: str) -> None:
     calc = Calc()
-    shared = actorbus._memory.MemoryBus()  # type: ignore[attr-defined]
+    shared = actorbus._transport.memory.MemoryBus()  # type: ignore[attr-defined]
     async with App(bus=shared, plane=plane) as client_app:
         errors: list[RemoteError] = []
 
@@ -224,7 +224,7 @@ async def test_add_while_running_and_remove(app: App) -> None:
 
 async def test_malformed_frames_are_dropped_and_the_actor_keeps_serving(app: App) -> None:
     await app.add(Calc())
-    subject = actorbus._subjects.request_subject(  # type: ignore[attr-defined]
+    subject = actorbus._wire.subjects.request_subject(  # type: ignore[attr-defined]
         app.plane, 443, "calc.test", "POST", "/add"
     )
     for garbage in (b"", b"\xc1", b"\x92\x01\x02", b"not msgpack at all"):
@@ -234,7 +234,7 @@ async def test_malformed_frames_are_dropped_and_the_actor_keeps_serving(app: App
 
 
 async def test_oversized_payloads_are_refused_cleanly(plane: str) -> None:
-    small = actorbus._memory.MemoryBus(max_payload=2000)  # type: ignore[attr-defined]
+    small = actorbus._transport.memory.MemoryBus(max_payload=2000)  # type: ignore[attr-defined]
     async with App(Calc(), bus=small, plane=plane) as app:
         # co-located calls skip the bus; a second App makes the request cross it
         async with App(bus=small, plane=plane) as other:

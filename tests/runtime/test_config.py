@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from actorbus import Actor, App, config, endpoint
-from actorbus._config import ConfigError, env_name, load_file, resolve
+from actorbus._runtime.config import ConfigError, env_name, load_file, resolve
 
 
 class Settings(Actor):

@@ -138,7 +138,7 @@ async def test_a_new_sink_is_not_missed(bus: str, plane: str) -> None:
 
 
 async def test_sink_in_another_app_on_the_same_bus(bus: str, plane: str) -> None:
-    shared = actorbus._memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
+    shared = actorbus._transport.memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
     source = Source()
     async with App(source, bus=shared, plane=plane), App(Recorder(), bus=shared, plane=plane):
         replies = await collect(source.on_thing(thing="remote"))

@@ -1,4 +1,4 @@
-from actorbus._memory import MemoryBus
+from actorbus._transport.memory import MemoryBus
 from actorbus.testing import check_transport
 
 

@@ -42,7 +42,7 @@ def child_processes() -> list[str]:
 
 async def test_no_task_or_subscription_outlives_the_app(bus: str, plane: str) -> None:
     before = all_tasks()
-    shared = actorbus._memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
+    shared = actorbus._transport.memory.MemoryBus() if bus == "memory" else bus  # type: ignore[attr-defined]
     calc = Calc()
 
     class Other(Calc):

@@ -8,8 +8,7 @@ import pytest
 import trio
 
 from actorbus import App
-from actorbus._memory import MemoryBus, MemoryTransport
-from actorbus._trace import (
+from actorbus._runtime.spans import (
     Span,
     TraceCtl,
     control_subject,
@@ -17,7 +16,8 @@ from actorbus._trace import (
     encode_ctl,
     span_wildcard,
 )
-from actorbus._transport import Deliver, Message, Subscription, Transport
+from actorbus._transport.base import Deliver, Message, Subscription, Transport
+from actorbus._transport.memory import MemoryBus, MemoryTransport
 
 
 class SpanListener:

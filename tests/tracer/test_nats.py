@@ -8,9 +8,9 @@ import trio
 
 from actorbus import App
 from actorbus._app import open_bus
-from actorbus._trace import span_wildcard
-from actorbus._tracer_ws import TracerServer, serve_tracer
-from actorbus._transport import Message
+from actorbus._runtime.spans import span_wildcard
+from actorbus._tracer.server import TracerServer, serve_tracer
+from actorbus._transport.base import Message
 
 from .actors import Back, Front
 from .wsutil import spans, ws_client

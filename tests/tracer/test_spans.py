@@ -7,9 +7,9 @@ import re
 import trio
 
 from actorbus import App
-from actorbus._frames import EMPTY_BODY
-from actorbus._memory import MemoryBus
-from actorbus._trace import Span
+from actorbus._runtime.spans import Span
+from actorbus._transport.memory import MemoryBus
+from actorbus._wire.frames import EMPTY_BODY
 
 from .actors import Audit, Back, Files, Front, Ticking, Users
 from .conftest import CountingTransport, SpanListener
@@ -169,7 +169,7 @@ async def test_no_listener_publishes_nothing(autojump_clock: trio.abc.Clock, pla
 
 async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: str) -> None:
     """A tracer that crashed (no "off", no heartbeat) stops the flow once its ttl passes."""
-    from actorbus._trace import TraceCtl, control_subject, encode_ctl
+    from actorbus._runtime.spans import TraceCtl, control_subject, encode_ctl
 
     bus = MemoryBus()
     spy = CountingTransport(bus.connect())
@@ -190,7 +190,7 @@ async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: 
 
 async def test_a_query_from_a_new_hub_finds_running_tracers(plane: str) -> None:
     """A hub that starts after the tracer announced itself asks, and learns at once."""
-    from actorbus._trace import TraceCtl, control_subject, encode_ctl
+    from actorbus._runtime.spans import TraceCtl, control_subject, encode_ctl
 
     bus = MemoryBus()
     tracer_side = bus.connect()

@@ -8,8 +8,8 @@ import json
 import pytest
 import trio
 
-from actorbus._trace import Span, SpanError
-from actorbus._trace_term import RED, TraceBuffer, render_trace, run_trace_client
+from actorbus._runtime.spans import Span, SpanError
+from actorbus._tracer.terminal import RED, TraceBuffer, render_trace, run_trace_client
 
 from .actors import Back, Front
 from .wsutil import tracer_app

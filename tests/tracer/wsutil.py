@@ -12,8 +12,8 @@ import trio
 import trio_websocket
 
 from actorbus import App
-from actorbus._memory import MemoryBus
-from actorbus._tracer_ws import TracerServer
+from actorbus._tracer.server import TracerServer
+from actorbus._transport.memory import MemoryBus
 
 
 @asynccontextmanager

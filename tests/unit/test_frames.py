@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorbus import _frames
-from actorbus._frames import Ack, Cancel, Fault, FrameError, Request, Response
+from actorbus._wire import frames as _frames
+from actorbus._wire.frames import Ack, Cancel, Fault, FrameError, Request, Response
 
 FRAME_TYPES = (Request, Ack, Response, Fault, Cancel)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorbus import _protocol
-from actorbus._protocol import Budget, Gather
+from actorbus._wire import protocol as _protocol
+from actorbus._wire.protocol import Budget, ResponderTally
 
 # -- budgets ----------------------------------------------------------------------------------
 
@@ -343,7 +343,7 @@ SCENARIOS: dict[str, Scenario] = {
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_gather(name: str) -> None:
     scenario = SCENARIOS[name]
-    gather = Gather(
+    gather = ResponderTally(
         multicast=scenario.multicast,
         started=T0,
         ack_window=WINDOW,
@@ -374,7 +374,7 @@ def test_gather(name: str) -> None:
 
 
 def test_responders_are_the_queues_that_answered() -> None:
-    gather = Gather(multicast=True, started=T0, ack_window=WINDOW)
+    gather = ResponderTally(multicast=True, started=T0, ack_window=WINDOW)
     assert gather.responders() == frozenset()
     gather.on_ack("i1", "files.example")
     gather.on_ack("i2", "files.example")
@@ -384,14 +384,16 @@ def test_responders_are_the_queues_that_answered() -> None:
 
 def test_learned_responders_finish_the_next_gather_early() -> None:
     """What one gather learned (its responders) lets the next one finish without the window."""
-    first = Gather(multicast=True, started=T0, ack_window=WINDOW)
+    first = ResponderTally(multicast=True, started=T0, ack_window=WINDOW)
     for inst, queue in (("i1", "files.example"), ("i2", "audit.example")):
         first.on_ack(inst, queue)
         first.on_reply(inst, queue)
     assert not first.done(T0 + 0.01)
     assert first.done(T0 + WINDOW)
 
-    second = Gather(multicast=True, started=T0, ack_window=WINDOW, expected=first.responders())
+    second = ResponderTally(
+        multicast=True, started=T0, ack_window=WINDOW, expected=first.responders()
+    )
     for inst, queue in (("i4", "audit.example"), ("i5", "files.example")):
         second.on_reply(inst, queue)
     assert second.done(T0 + 0.01)
@@ -403,7 +405,7 @@ def test_learned_responders_finish_the_next_gather_early() -> None:
     st.floats(min_value=0, max_value=10),
 )
 def test_multicast_invariants(events: list[tuple[str, str]], at: float) -> None:
-    gather = Gather(multicast=True, started=T0, ack_window=WINDOW)
+    gather = ResponderTally(multicast=True, started=T0, ack_window=WINDOW)
     for kind, instance in events:
         if kind == "ack":
             gather.on_ack(instance, instance + ".example")

@@ -1,6 +1,6 @@
 """The subject grammar (wire layer): synchronous, table-driven, no trio, no server.
 
-Tables follow Microbus's ``connector/subjects_test.go`` (see shared/reference/microbus.md §2.3),
+Tables follow the subject grammar of Microbus (see docs/design.md, "Subjects"),
 adapted to actorbus: instance and "all replicas" tokens carry a ``~`` marker, and reply inboxes
 end with the message id.
 """
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorbus import _subjects as subj
-from actorbus._subjects import SubjectError
+from actorbus._wire import subjects as subj
+from actorbus._wire.subjects import SubjectError
 
 # -- strategies -------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from actorbus._embedded import EmbeddedServer, find_nats_server
+from actorbus._transport.embedded import EmbeddedServer, find_nats_server
 
 from .common import GATHER_SIZES, PAYLOAD_SIZE, PIPELINE_DEPTH, median
 from .runner import BenchError, Worker, wait_ready

@@ -35,9 +35,9 @@ import trio_websocket  # noqa: E402
 
 from actorbus import Actor, App, endpoint  # noqa: E402
 from actorbus._app import open_bus  # noqa: E402
-from actorbus._embedded import open_embedded  # noqa: E402
-from actorbus._memory import MemoryBus  # noqa: E402
-from actorbus._tracer_ws import TracerServer  # noqa: E402
+from actorbus._tracer.server import TracerServer  # noqa: E402
+from actorbus._transport.embedded import open_embedded  # noqa: E402
+from actorbus._transport.memory import MemoryBus  # noqa: E402
 
 
 class Echo(Actor):

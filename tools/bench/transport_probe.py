@@ -107,8 +107,8 @@ def run_actorbus(url: str, messages: int, rounds: int, direct: bool) -> dict[str
     import trio
 
     _add_repo_to_path()
-    from actorbus import _nats
-    from actorbus._transport import Message
+    from actorbus._transport import natspy as _nats
+    from actorbus._transport.base import Message
 
     _nats._DIRECT_DELIVERY = direct
 
@@ -191,7 +191,7 @@ def main() -> None:
         return
 
     _add_repo_to_path()
-    from actorbus._embedded import EmbeddedServer
+    from actorbus._transport.embedded import EmbeddedServer
 
     impls = ["raw", "actorbus", "actorbus-cb"]
     runs: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}

@@ -14,10 +14,10 @@ import logging
 import secrets
 from typing import Protocol
 
-from . import _subjects
-from ._frames import Fault, Request, Response
-from ._trace import Tracer
-from ._transport import Deliver, Message, Subscription, Transport
+from .._transport.base import Deliver, Message, Subscription, Transport
+from .._wire import subjects as _subjects
+from .._wire.frames import Fault, Request, Response
+from .spans import Tracer
 
 __all__ = ["Hub", "LocalSubscription"]
 

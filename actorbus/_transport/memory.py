@@ -7,8 +7,8 @@ import logging
 
 import trio
 
-from . import _subjects
-from ._transport import (
+from .._wire import subjects as _subjects
+from .base import (
     Deliver,
     Message,
     PayloadTooLarge,

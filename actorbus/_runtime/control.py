@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._decorators import HandlerSpec
-from ._transport import Message, Subscription
+from .._transport.base import Message, Subscription
+from .._wire.subjects import CONTROL_PORT
+from .declarations import HandlerSpec
 
 if TYPE_CHECKING:
-    from ._actor import Actor
-    from ._hub import Hub
+    from .actor import Actor
+    from .hub import Hub
 
 __all__ = ["CONTROL_PORT", "PingInfo", "ServiceApi", "control_routes", "micro_name"]
 
-CONTROL_PORT = 888
 
 log = logging.getLogger("actorbus.control")
 
@@ -158,7 +158,7 @@ class ServiceApi:
         return None
 
     def _endpoints(self) -> list[dict[str, Any]]:
-        from . import _subjects
+        from .._wire import subjects as _subjects
 
         cls = type(self.actor)
         host = self.actor.host()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _frames
-from ._decorators import HandlerSpec
-from ._publish import Caller, Gathering
+from .._wire import frames as _frames
+from .caller import Caller, Gathering
+from .declarations import HandlerSpec
 
 if TYPE_CHECKING:
-    from ._actor import Actor
+    from .actor import Actor
 
 __all__ = ["Client", "MulticastClient"]
 
@@ -74,9 +74,9 @@ class MulticastClient:
         sig = spec.signature
         caller, host = self._caller, self._cls.host()
 
-        def gather(*args: Any, **kwargs: Any) -> Gathering:
+        def multicast_call(*args: Any, **kwargs: Any) -> Gathering:
             body = _frames.encode_body(sig.bind(args, kwargs))
-            return caller.gather(
+            return caller.multicast(
                 host,
                 spec.port,
                 spec.method,
@@ -86,5 +86,5 @@ class MulticastClient:
                 every_replica=True,
             )
 
-        gather.__name__ = name
-        return gather
+        multicast_call.__name__ = name
+        return multicast_call

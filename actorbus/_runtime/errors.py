@@ -18,7 +18,7 @@ import traceback as _tb
 
 import trio
 
-from . import _frames
+from .._wire import frames as _frames
 
 __all__ = [
     "BadRequest",

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 import trio
 
-from ._version import __version__
+from .._groups import leaf
+from .._version import __version__
 
 __all__ = ["main"]
 
@@ -122,13 +123,6 @@ def _error(message: str) -> None:
     print(f"actorbus: {message}", file=sys.stderr, flush=True)
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    """The one exception inside (nested) single-member exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _bus_url(args: argparse.Namespace) -> str:
     return str(args.nats or os.environ.get("NATS_URL") or DEFAULT_NATS)
 
@@ -137,9 +131,10 @@ def _bus_url(args: argparse.Namespace) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import _config, _supervisor
-    from ._app import default_plane
-    from ._logging import PROCESS_TAG_ENV, setup_logging
+    from .._app import default_plane
+    from .._runtime import config as _config
+    from .._runtime.logs import PROCESS_TAG_ENV, setup_logging
+    from . import supervisor as _supervisor
 
     if args.worker:
         os.environ[PROCESS_TAG_ENV] = args.worker
@@ -202,8 +197,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
-    from . import _supervisor
-    from ._transport import TransportError
+    from .._transport.base import TransportError
+    from . import supervisor as _supervisor
 
     worker_argv = [
         sys.executable, "-m", "actorbus", "run", *opts.targets,
@@ -217,9 +212,9 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
     try:
         return await _supervisor.run(opts, classes, bus, worker_argv, extra)
     except BaseException as exc:
-        leaf = _leaf(exc)
-        if isinstance(leaf, TransportError | OSError):
-            _error(f"bus {bus}: {leaf}")
+        cause = leaf(exc)
+        if isinstance(cause, TransportError | OSError):
+            _error(f"bus {bus}: {cause}")
             return EXIT_BUS
         raise
 
@@ -229,7 +224,7 @@ def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[No
 
     async def tracer() -> None:
         try:
-            serve_tracer = importlib.import_module("actorbus._tracer_ws").serve_tracer
+            serve_tracer = importlib.import_module("actorbus._tracer.server").serve_tracer
         except ImportError as exc:
             log.info("live tracer not available (%s)", exc)
             return
@@ -302,7 +297,7 @@ def _cmd_call(args: argparse.Namespace) -> int:
 async def _call(
     app: Any, args: argparse.Namespace, host: str, port: int, path: str, body: Any
 ) -> int:
-    from ._frames import encode_body
+    from .._wire.frames import encode_body
 
     with _timeout(args.timeout):
         value = await app.caller.call(
@@ -321,9 +316,9 @@ def _print_json(value: Any) -> None:
 
 def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     """Open an App (no actors) on the bus, run ``fn``, map errors to exit codes."""
-    from ._app import App
-    from ._errors import Error, NoResponder, RemoteError
-    from ._transport import TransportError
+    from .._app import App
+    from .._runtime.errors import Error, NoResponder, RemoteError
+    from .._transport.base import TransportError
 
     async def inner() -> int:
         async with App(bus=_bus_url(args), plane=args.plane, hostname="cli.actorbus") as app:
@@ -334,7 +329,7 @@ def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
         try:
             return trio.run(inner)
         except BaseExceptionGroup as group:
-            raise _leaf(group) from None
+            raise leaf(group) from None
     except NoResponder as exc:
         _error(f"404 no responder: {exc}")
         return EXIT_NO_RESPONDER
@@ -360,12 +355,12 @@ def _cmd_ping(args: argparse.Namespace) -> int:
 
 
 async def _ping(app: Any, args: argparse.Namespace) -> int:
-    from ._control import CONTROL_PORT
-    from ._frames import EMPTY_BODY
+    from .._wire.frames import EMPTY_BODY
+    from .._wire.subjects import CONTROL_PORT
 
     found: list[dict[str, Any]] = []
     with _timeout(args.timeout) if args.timeout is not None else contextlib.nullcontext():
-        gathering = app.caller.gather(
+        gathering = app.caller.multicast(
             args.host, CONTROL_PORT, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
         )
         async for reply in gathering:
@@ -413,7 +408,7 @@ def _print_table(found: Sequence[dict[str, Any]]) -> None:
 
 def _tracer_module() -> Any:
     try:
-        return importlib.import_module("actorbus._tracer_ws")
+        return importlib.import_module("actorbus._tracer.server")
     except ImportError as exc:
         _error(f"the live tracer is not available in this installation ({exc})")
         return None
@@ -434,12 +429,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _cmd_tracer(args: argparse.Namespace) -> int:
-    from ._logging import setup_logging
+    from .._runtime.logs import setup_logging
 
     module = _tracer_module()
     if module is None:
         return EXIT_USAGE
-    from ._app import default_plane
+    from .._app import default_plane
 
     setup_logging()
     plane = args.plane or default_plane()

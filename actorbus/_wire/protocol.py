@@ -14,7 +14,7 @@ __all__ = [
     "DEFAULT_HOP_RESERVE",
     "MAX_DEPTH",
     "Budget",
-    "Gather",
+    "ResponderTally",
     "budget_for",
     "handler_deadline",
     "next_depth",
@@ -54,7 +54,7 @@ def next_depth(current: int, limit: int = MAX_DEPTH) -> int | None:
     return nxt if nxt <= limit else None
 
 
-class Gather:
+class ResponderTally:
     """Tracks one call's acks and replies until it is done.
 
     Unicast: done at the first reply; an ack (or reply) within the window proves a responder;

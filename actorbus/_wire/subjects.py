@@ -13,6 +13,9 @@ import re
 
 __all__ = [
     "ALL_REPLICAS",
+    "CONTROL_PORT",
+    "EVENT_PORT",
+    "REQUEST_PORT",
     "SubjectError",
     "all_replicas_subscription",
     "announce_subject",
@@ -33,6 +36,10 @@ __all__ = [
 ]
 
 ALL_REPLICAS = "~all"
+#: Default ports, as in Microbus: requests, events (so ACLs can tell them apart), control.
+REQUEST_PORT = 443
+EVENT_PORT = 417
+CONTROL_PORT = 888
 _HOST_RE = re.compile(r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)*$")
 _PLANE_RE = re.compile(r"^[0-9a-zA-Z]+$")
 _METHOD_RE = re.compile(r"^[A-Z]+$")

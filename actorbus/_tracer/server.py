@@ -26,10 +26,10 @@ import msgspec
 import trio
 import trio_websocket
 
-from . import _trace
-from ._trace import Span, TraceCtl
-from ._trace_term import run_trace_client
-from ._transport import Message, Subscription, Transport
+from .._runtime import spans as _trace
+from .._runtime.spans import Span, TraceCtl
+from .._transport.base import Message, Subscription, Transport
+from .terminal import run_trace_client
 
 __all__ = ["TracerServer", "TracerStats", "parse_listen", "run_trace_client", "serve_tracer"]
 
@@ -122,7 +122,7 @@ class _Replay(trio.abc.Stream):
 
 
 def _page() -> bytes:
-    return importlib.resources.files("actorbus").joinpath("static/tracer.html").read_bytes()
+    return importlib.resources.files("actorbus._tracer").joinpath("static/tracer.html").read_bytes()
 
 
 class TracerServer:
@@ -415,7 +415,7 @@ async def serve_tracer(
 ) -> None:
     """Connect to ``nats_url`` and serve the tracer on ``listen`` until cancelled (the plane
     defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`)."""
-    from ._app import default_plane, open_bus
+    from .._app import default_plane, open_bus
 
     host, port = parse_listen(listen)
     async with open_bus(nats_url) as transport:

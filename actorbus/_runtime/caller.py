@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import collections
-import contextvars
 import logging
 import math
-import secrets
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import trio
 
-from . import _errors, _frames, _protocol, _subjects
-from ._hub import Hub
-from ._replies import (
+from .._transport.base import Message, TransportError
+from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._wire import frames as _frames
+from .._wire import protocol as _protocol
+from .._wire import subjects as _subjects
+from . import errors as _errors
+from .context import CallOptions, current_request
+from .hub import Hub
+from .replies import (
     NO_RESPONDERS,
     Decode,
     Mailbox,
@@ -26,35 +29,11 @@ from ._replies import (
     settle,
     until_own_deadline,
 )
-from ._trace import GatherSpans
-from ._transport import Message, TransportError
-from ._transport import PayloadTooLarge as _TransportTooLarge
+from .spans import MulticastSpans
 
-__all__ = ["CallOptions", "Caller", "Gathering", "Reply", "current_request", "new_instance_id"]
+__all__ = ["Caller", "Gathering", "Reply"]
 
 log = logging.getLogger("actorbus.call")
-
-#: The request being handled by the current task (None outside handlers).
-current_request: contextvars.ContextVar[_frames.Request | None] = contextvars.ContextVar(
-    "actorbus_current_request", default=None
-)
-
-
-def new_instance_id() -> str:
-    """10 lower-case base32 characters, as Microbus."""
-    alphabet = "0123456789abcdefghijklmnopqrstuv"
-    return "".join(alphabet[b & 31] for b in secrets.token_bytes(10))
-
-
-@dataclass(frozen=True, slots=True)
-class CallOptions:
-    """Tunables shared by every caller and server of an App."""
-
-    ack_window: float = _protocol.DEFAULT_ACK_WINDOW
-    hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE
-    default_budget: float = _protocol.DEFAULT_BUDGET
-    max_depth: int = _protocol.MAX_DEPTH
-    ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
 
 
 class Caller:
@@ -221,7 +200,9 @@ class Caller:
                         span.end_call({server.instance: host})
         box = Mailbox()
         self._pending[frame.msg_id] = box
-        gather = _protocol.Gather(multicast=False, started=now, ack_window=self.options.ack_window)
+        tally = _protocol.ResponderTally(
+            multicast=False, started=now, ack_window=self.options.ack_window
+        )
         answered = False
         ackers: dict[str, str] = {}
         try:
@@ -231,17 +212,17 @@ class Caller:
             # until the first ack (co-located acks are already in the mailbox).
             with trio.move_on_at(budget.deadline if budget.defaulted else math.inf) as scope:
                 while True:
-                    item = await box.get_until(gather.wake_at(now))
+                    item = await box.get_until(tally.wake_at(now))
                     if item is None:
                         now = trio.current_time()
-                        if not gather.nobody(now):
+                        if not tally.nobody(now):
                             continue
                     if item is None or item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
                     reply = decode_frame(item)
                     if isinstance(reply, _frames.Ack):
-                        gather.on_ack(reply.from_instance, reply.queue)
+                        tally.on_ack(reply.from_instance, reply.queue)
                         ackers[reply.from_instance] = reply.from_host
                         continue
                     if isinstance(reply, _errors.Error):
@@ -273,7 +254,7 @@ class Caller:
 
     # -- multicast -------------------------------------------------------------------------
 
-    def gather(
+    def multicast(
         self,
         host: str,
         port: int,
@@ -314,7 +295,7 @@ class Gathering:
         self._target = target
         self._decode = decode
         self._frame: _frames.Request | None = None
-        self._gather: _protocol.Gather | None = None
+        self._tally: _protocol.ResponderTally | None = None
         self._budget: _protocol.Budget | None = None
         self._box: Mailbox | None = None
         self._hosts: dict[str, str] = {}
@@ -322,7 +303,7 @@ class Gathering:
         self._closed = False
         self.complete = False
         self.cut_short = False
-        self._span: GatherSpans | None = None
+        self._span: MulticastSpans | None = None
 
     # fire and forget
     def __await__(self) -> Generator[Any, None, None]:
@@ -359,7 +340,7 @@ class Gathering:
         frame, budget, now = caller._prepare(host, port, method, path, body, multicast=True)
         hub = caller.hub
         self._generation = hub.generation
-        self._gather = _protocol.Gather(
+        self._tally = _protocol.ResponderTally(
             multicast=True,
             started=now,
             ack_window=caller.options.ack_window,
@@ -368,7 +349,7 @@ class Gathering:
         self._frame, self._budget, self._box = frame, budget, Mailbox()
         caller._pending[frame.msg_id] = self._box
         if frame.span_id:
-            self._span = hub.tracer.gather(frame, self._subject)
+            self._span = hub.tracer.multicast(frame, self._subject)
         try:
             caller._send(self._subject, frame)
         except BaseException:
@@ -380,17 +361,17 @@ class Gathering:
             raise StopAsyncIteration
         if self._frame is None:
             self._start()
-        gather, budget, box = self._gather, self._budget, self._box
-        assert gather is not None and budget is not None and box is not None
+        tally, budget, box = self._tally, self._budget, self._box
+        assert tally is not None and budget is not None and box is not None
         hub = self._caller.hub
         while True:
             now = trio.current_time()
             if hub.generation != self._generation:
-                gather.invalidate()
-            if gather.done(now):
+                tally.invalidate()
+            if tally.done(now):
                 self.complete = True
-                if gather.expected is None:
-                    hub.learn_responders(self._subject, gather.responders(), self._generation)
+                if tally.expected is None:
+                    hub.learn_responders(self._subject, tally.responders(), self._generation)
                 self._finish()
                 raise StopAsyncIteration
             if now >= budget.deadline:
@@ -398,20 +379,20 @@ class Gathering:
                 hub.forget_responders(self._subject)
                 self._finish()
                 raise StopAsyncIteration
-            item = await box.get_until(min(gather.wake_at(now), budget.deadline))
+            item = await box.get_until(min(tally.wake_at(now), budget.deadline))
             if item is None:
                 continue
             if item is NO_RESPONDERS:
-                gather.on_no_responders()
+                tally.on_no_responders()
                 continue
             frame = decode_frame(item)
             if isinstance(frame, _errors.Error):
                 return Reply("", "", error=frame)
             if isinstance(frame, _frames.Ack):
-                gather.on_ack(frame.from_instance, frame.queue)
+                tally.on_ack(frame.from_instance, frame.queue)
                 self._hosts[frame.from_instance] = frame.from_host
             elif isinstance(frame, _frames.Response | _frames.Fault):
-                gather.on_reply(frame.from_instance, frame.queue)
+                tally.on_reply(frame.from_instance, frame.queue)
                 if self._span is not None:
                     self._span.reply(frame)
                 return self._reply(frame)
@@ -431,17 +412,17 @@ class Gathering:
         if self._closed:
             return
         self._closed = True
-        frame, gather = self._frame, self._gather
-        if frame is None or gather is None:
+        frame, tally = self._frame, self._tally
+        if frame is None or tally is None:
             return
         self._caller._pending.pop(frame.msg_id, None)
         if self._box is not None:
             late: dict[str, str] = {}
             late_acks(self._box, late)
             for instance, host in late.items():
-                gather.on_ack(instance, "")
+                tally.on_ack(instance, "")
                 self._hosts[instance] = host
-        pending = gather.pending()
+        pending = tally.pending()
         if not self.complete and self._budget is not None:
             self._caller._abandon(frame, self._budget.deadline)  # sinks that ack from now on
         if self._span is not None:

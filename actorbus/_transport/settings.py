@@ -7,7 +7,7 @@ import importlib.util
 import os
 import ssl
 
-from ._transport import TransportError
+from .base import TransportError
 
 __all__ = [
     "NatsConnectError",

@@ -14,8 +14,8 @@ from typing import Any, Generic, Literal, TypeVar, overload
 
 import msgspec
 
-from . import _subjects
-from ._errors import BadRequest
+from .._wire import subjects as _subjects
+from .errors import BadRequest
 
 __all__ = [
     "ConfigSpec",
@@ -179,10 +179,12 @@ def _check_handler(func: object, what: str) -> Callable[..., Awaitable[Any]]:
 @overload
 def endpoint(route: F, /) -> F: ...
 @overload
-def endpoint(route: str | None = None, /, *, port: int = 443) -> Callable[[F], F]: ...
+def endpoint(
+    route: str | None = None, /, *, port: int = _subjects.REQUEST_PORT
+) -> Callable[[F], F]: ...
 
 
-def endpoint(route: Any = None, /, *, port: int = 443) -> Any:
+def endpoint(route: Any = None, /, *, port: int = _subjects.REQUEST_PORT) -> Any:
     """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443."""
     if callable(route):
         return endpoint()(route)
@@ -233,10 +235,12 @@ class EventDescriptor:
 @overload
 def event(route: F, /) -> EventDescriptor: ...
 @overload
-def event(route: str | None = None, /, *, port: int = 417) -> Callable[[F], EventDescriptor]: ...
+def event(
+    route: str | None = None, /, *, port: int = _subjects.EVENT_PORT
+) -> Callable[[F], EventDescriptor]: ...
 
 
-def event(route: Any = None, /, *, port: int = 417) -> Any:
+def event(route: Any = None, /, *, port: int = _subjects.EVENT_PORT) -> Any:
     """Declare an event on its source: bare means ``POST /<kebab-name>`` on port 417."""
     if callable(route):
         return event()(route)

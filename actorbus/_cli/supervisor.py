@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ._actor import Actor
-from ._app import App
-from ._targets import TargetError, load_targets
+from .._app import App
+from .._runtime.actor import Actor
+from .targets import TargetError, load_targets
 
 if TYPE_CHECKING:
-    from ._embedded import EmbeddedServer
+    from .._transport.embedded import EmbeddedServer
 
 __all__ = ["Backoff", "RunOptions", "TargetError", "load_targets", "run"]
 
@@ -98,7 +98,7 @@ def start_embedded() -> tuple[EmbeddedServer, bool]:
     in its own session, so a terminal's Ctrl-C (sent to the whole foreground process group)
     leaves the bus up while the actors drain; it is stopped after them.
     """
-    from ._embedded import EmbeddedServer, EmbeddedServerError
+    from .._transport.embedded import EmbeddedServer, EmbeddedServerError
 
     if port_free("127.0.0.1", DEFAULT_PORT):
         server = EmbeddedServer("127.0.0.1", DEFAULT_PORT, own_session=True)

@@ -26,9 +26,10 @@ from typing import Annotated, Final, Literal
 import msgspec
 import trio
 
-from . import _subjects
-from ._frames import Fault, Frame, Request, Response
-from ._transport import Message, Subscription, Transport
+from .._transport.base import Message, Subscription, Transport
+from .._wire import subjects as _subjects
+from .._wire.frames import Fault, Frame, Request, Response
+from .._wire.subjects import CONTROL_PORT
 
 __all__ = [
     "Span",
@@ -59,7 +60,6 @@ current_span: contextvars.ContextVar[tuple[str, str] | None] = contextvars.Conte
     "actorbus_current_span", default=None
 )
 
-CONTROL_PORT: Final = 888
 _MAX_BUFFER: Final = 4096  # spans waiting for the next flush, per hub
 _rng = random.Random(os.urandom(16))
 
@@ -203,7 +203,7 @@ class OpenSpan:
             self.end(*_error_of(self.error))
 
 
-class GatherSpans:
+class MulticastSpans:
     """Client spans of one multicast: one per responder, ended by its reply."""
 
     __slots__ = ("_done", "_t0", "base", "tracer")
@@ -359,10 +359,10 @@ class Tracer:
         kind: Kind = "call" if f".{_subjects.ALL_REPLICAS}." in subject else "event"
         OpenSpan(self, self._client_span(frame, kind)).end(202)
 
-    def gather(self, frame: Request, subject: str) -> GatherSpans:
+    def multicast(self, frame: Request, subject: str) -> MulticastSpans:
         """The caller's side of a multicast: one span per responder."""
         kind: Kind = "call" if f".{_subjects.ALL_REPLICAS}." in subject else "event"
-        return GatherSpans(self, self._client_span(frame, kind))
+        return MulticastSpans(self, self._client_span(frame, kind))
 
     def _client_span(self, frame: Request, kind: Kind) -> Span:
         ctx = current_span.get()

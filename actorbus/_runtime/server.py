@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import _errors, _frames, _protocol, _subjects, _trace
-from ._decorators import HandlerSpec
-from ._hub import Hub, LocalSubscription
-from ._publish import CallOptions, current_request
-from ._transport import Message
-from ._transport import PayloadTooLarge as _TransportTooLarge
+from .._transport.base import Message
+from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._wire import frames as _frames
+from .._wire import protocol as _protocol
+from .._wire import subjects as _subjects
+from . import errors as _errors
+from . import spans as _trace
+from .context import CallOptions, current_request
+from .declarations import HandlerSpec
+from .hub import Hub, LocalSubscription
 
 if TYPE_CHECKING:
-    from ._actor import Actor
+    from .actor import Actor
 
 __all__ = ["Server"]
 

@@ -2,8 +2,8 @@
 
 Records get ``host`` and ``instance`` (the actor whose task logs) and, inside a handler,
 ``msg_id``, ``trace_id`` and ``from_host`` of the call being handled (read from
-``actorbus._publish.current_request``). ``--log-format json`` writes them as one JSON object per
-line; the text format appends them in brackets.
+``current_request``). ``--log-format json`` writes them as one JSON object per line; the text
+format appends them in brackets.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Final, Literal, TextIO
 
 import msgspec
 
-from . import _frames
-from ._publish import current_request
+from .._wire import frames as _frames
+from .context import current_request
 
 __all__ = ["ContextFilter", "JsonFormatter", "TextFormatter", "bind_actor", "setup_logging"]
 

@@ -4,7 +4,7 @@ This is the only actorbus module that imports ``nats``, ``asyncio`` or ``trio_as
 imports it at package import time (the app's bus factory imports it lazily), because importing
 trio_asyncio patches asyncio for the whole process.
 
-How the two event loops meet (see ``reference/perf-baseline.md``):
+How the two event loops meet:
 
 - **Publish** drives nats-py's ``publish()`` coroutine inline from the calling Trio task
   (``coro.send(None)``, about 1 µs). nats-py normally completes it without suspending: it
@@ -37,16 +37,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as _NatsSubscription
 
-from ._nats_settings import (
-    NatsConnectError,
-    creds_file,
-    redact,
-    scrub,
-    server_urls,
-    tls_context,
-    url_secrets,
-)
-from ._transport import (
+from .._groups import sole_exception
+from .base import (
     Deliver,
     Message,
     PayloadTooLarge,
@@ -54,6 +46,15 @@ from ._transport import (
     Transport,
     TransportClosed,
     TransportError,
+)
+from .settings import (
+    NatsConnectError,
+    creds_file,
+    redact,
+    scrub,
+    server_urls,
+    tls_context,
+    url_secrets,
 )
 
 __all__ = ["NatsConnectError", "NatsTransport", "connect_nats", "open_nats"]
@@ -641,7 +642,7 @@ async def open_nats(
     except BaseExceptionGroup as group:
         # The loop's nurseries are an implementation detail: let a single error (ours or the
         # caller's) come out as itself, not wrapped in an exception group.
-        single = _sole_exception(group)
+        single = sole_exception(group)
         if single is None:
             raise
         context = single.__context__
@@ -649,11 +650,3 @@ async def open_nats(
             raise single  # as itself: keeps its own cause and traceback
         finally:
             single.__context__ = context
-
-
-def _sole_exception(exc: BaseException) -> BaseException | None:
-    while isinstance(exc, BaseExceptionGroup):
-        if len(exc.exceptions) != 1:
-            return None
-        exc = exc.exceptions[0]
-    return exc

@@ -10,11 +10,13 @@ from typing import Any, ClassVar, TypeVar
 
 import trio
 
-from . import _frames, _subjects
-from ._client import Client
-from ._decorators import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
-from ._hub import Hub
-from ._publish import Caller, CallOptions, Gathering, new_instance_id
+from .._wire import frames as _frames
+from .._wire import subjects as _subjects
+from .caller import Caller, Gathering
+from .context import CallOptions, new_instance_id
+from .declarations import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
+from .hub import Hub
+from .proxies import Client
 
 __all__ = ["Actor", "ActorStats"]
 
@@ -118,7 +120,9 @@ class Actor:
         def fire(*args: Any, **kwargs: Any) -> Gathering:
             body = _frames.encode_body(sig.bind(args, kwargs))
             caller = self._running_caller()
-            return caller.gather(host, spec.port, spec.method, spec.path, body, sig.decode_result)
+            return caller.multicast(
+                host, spec.port, spec.method, spec.path, body, sig.decode_result
+            )
 
         fire.__name__ = spec.name
         return fire
@@ -131,8 +135,8 @@ class Actor:
 
     def _load_config(self) -> None:
         """Resolve ``config`` values: argument, then environment, then config file (`_config`)."""
-        from ._config import resolve
-        from ._logging import bind_actor
+        from .config import resolve
+        from .logs import bind_actor
 
         bind_actor(self.host(), self.instance)
         self._config_values.update(resolve(type(self), self._config_input))
@@ -145,8 +149,8 @@ class Actor:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from ._control import ServiceApi, control_routes
-        from ._subscribe import Server
+        from .control import ServiceApi, control_routes
+        from .server import Server
 
         if self._caller is not None or self._stopped.is_set():
             raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
@@ -204,7 +208,7 @@ class Actor:
         Beats missed while the process was stalled are counted as skips, not run back to back.
         Exceptions are logged and counted in ``stats.tick_errors``; they never stop the ticker.
         """
-        from ._logging import bind_actor
+        from .logs import bind_actor
 
         name = spec.name
         host = self.host()

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from ._actor import Actor
+from .._runtime.actor import Actor
 
 __all__ = ["TargetError", "load_targets"]
 

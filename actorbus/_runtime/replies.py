@@ -10,7 +10,9 @@ from typing import Any, Final
 import msgspec
 import trio
 
-from . import _errors, _frames, _protocol
+from .._wire import frames as _frames
+from .._wire import protocol as _protocol
+from . import errors as _errors
 
 __all__ = [
     "NO_RESPONDERS",

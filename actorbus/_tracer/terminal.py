@@ -16,7 +16,7 @@ from typing import Final, TextIO
 import msgspec
 import trio
 
-from ._trace import Span
+from .._runtime.spans import Span
 
 __all__ = ["TraceBuffer", "render_trace", "run_trace_client"]
 

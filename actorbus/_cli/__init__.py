@@ -1,0 +1,5 @@
+"""The command line edge: ``actorbus run/call/ping/trace``, the supervisor and target loading."""
+
+from .main import main
+
+__all__ = ["main"]

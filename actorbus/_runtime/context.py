@@ -1,0 +1,34 @@
+"""What every caller and server of one App shares: its options, the request being handled, ids."""
+
+from __future__ import annotations
+
+import contextvars
+import secrets
+from dataclasses import dataclass
+
+from .._wire import frames as _frames
+from .._wire import protocol as _protocol
+
+__all__ = ["CallOptions", "current_request", "new_instance_id"]
+
+#: The request being handled by the current task (None outside handlers).
+current_request: contextvars.ContextVar[_frames.Request | None] = contextvars.ContextVar(
+    "actorbus_current_request", default=None
+)
+
+
+def new_instance_id() -> str:
+    """10 lower-case base32 characters, as Microbus."""
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    return "".join(alphabet[b & 31] for b in secrets.token_bytes(10))
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Tunables shared by every caller and server of an App."""
+
+    ack_window: float = _protocol.DEFAULT_ACK_WINDOW
+    hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE
+    default_budget: float = _protocol.DEFAULT_BUDGET
+    max_depth: int = _protocol.MAX_DEPTH
+    ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window

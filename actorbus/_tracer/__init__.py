@@ -1,0 +1,1 @@
+"""The live tracer edge: websocket server, terminal view and the browser page."""

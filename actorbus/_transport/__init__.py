@@ -1,0 +1,1 @@
+"""The transport layer: one small interface (bytes + subjects) and its implementations."""
