@@ -1,4 +1,4 @@
-"""The public surface: ``actorbus.__all__`` against the documented contract (README.md, docs/design.md)."""
+"""The public surface: ``actorbus.__all__`` against the documented contract."""
 
 from __future__ import annotations
 
