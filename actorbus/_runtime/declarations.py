@@ -53,18 +53,20 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__qualname__", None) or repr(hint)
 
 
-def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    """The resolved type hints of ``func``; a TypeError naming the hint that fails."""
-    try:
-        return typing.get_type_hints(func)
-    except Exception:
-        pass
+def resolve_hints(func: Callable[..., Any], names: list[str]) -> dict[str, Any]:
+    """The resolved type hints of ``names`` (parameters or ``return``) of ``func``; a TypeError
+    naming the hint that fails."""
+    annotations = getattr(func, "__annotations__", {})
     globalns = getattr(func, "__globals__", {})
-    for name, hint in getattr(func, "__annotations__", {}).items():
+    hints: dict[str, Any] = {}
+    for name in names:
+        if name not in annotations:
+            continue
+        hint = annotations[name]
         what = "the return annotation" if name == "return" else f"parameter {name!r}"
         probe = types.SimpleNamespace(__annotations__={name: hint})
         try:
-            typing.get_type_hints(probe, globalns=globalns)
+            hints[name] = typing.get_type_hints(probe, globalns=globalns)[name]
         except NameError as exc:
             raise UnresolvedHint(
                 f"{func.__qualname__}: {what}: type hint {hint!r} cannot be resolved ({exc})"
@@ -73,7 +75,7 @@ def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
             raise TypeError(
                 f"{func.__qualname__}: {what}: invalid type hint {hint!r} ({exc})"
             ) from None
-    raise TypeError(f"{func.__qualname__}: its type hints cannot be resolved")
+    return hints
 
 
 def _schema_hook(hint: Any) -> dict[str, Any]:
@@ -105,8 +107,8 @@ class Signature:
     def __init__(self, func: Callable[..., Any]) -> None:
         self.name = func.__qualname__
         sig = inspect.signature(func)
-        hints = resolve_hints(func)
         params = list(sig.parameters.values())[1:]  # the first parameter receives the actor
+        hints = resolve_hints(func, [*(p.name for p in params), "return"])
         fields: list[Any] = []
         self.schemas: dict[str, dict[str, Any]] = {}
         for p in params:
