@@ -14,6 +14,10 @@ import trio
 from .common import EXIT_NO_RESPONDER, CliError, bus_url, probe_bus, valid_plane
 from .describe import check_route, fetch_descriptions, format_descriptions, parse_pair, print_json
 
+#: A person waits at the command line: give a busy actor more time to acknowledge than the
+#: runtime's default (nobody subscribed still fails at once, from nats-server's no-responders).
+CLI_ACK_WINDOW = 1.0
+
 __all__ = ["build_body", "cmd_call", "cmd_describe", "cmd_ping", "parse_target", "parse_value"]
 
 
@@ -123,7 +127,8 @@ def run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
 
     async def inner() -> int:
         await probe_bus(url)
-        async with App(bus=url, plane=plane, hostname="cli.actorbus") as app:
+        edge = App(bus=url, plane=plane, hostname="cli.actorbus", ack_window=CLI_ACK_WINDOW)
+        async with edge as app:
             result: int = await fn(app, args, *rest)
             return result
 
