@@ -144,7 +144,8 @@ def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict
     host = desc.get("host")
     handlers: list[dict[str, Any]] = list(desc.get("handlers", []))
     endpoints = [h for h in handlers if h.get("kind") == "endpoint"]
-    same_path = [h for h in endpoints if h.get("path") == path]
+    routes = [h for h in handlers if h.get("kind") in ("endpoint", "event")]
+    same_path = [h for h in routes if h.get("path") == path]
     for h in same_path:
         if h.get("port") == port and h.get("method") == method:
             return h

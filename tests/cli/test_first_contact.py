@@ -199,6 +199,9 @@ async def test_call_and_describe_use_the_schema(nats_url: str, plane: str) -> No
         assert code == 3
         assert "it serves: POST /lookup, GET /hello" in one_line(err)
 
+        code, out, err = await cli("call", "members.cli.test:888/ping", "--method", "GET")
+        assert code == 0 and json.loads(out)["host"] == "members.cli.test", err
+
         code, out, err = await cli("call", "nobody.cli.test/x")
         assert code == 3 and "no actor answers on nobody.cli.test" in one_line(err)
 
