@@ -88,6 +88,10 @@ def json_schema(hint: Any, where: str) -> dict[str, Any]:
     """The JSON Schema of a type, or a TypeError saying the type cannot travel on the bus."""
     try:
         return msgspec.json.schema(hint, schema_hook=_schema_hook)
+    except NameError as exc:  # a type inside it (a Struct field) names something not defined yet
+        raise UnresolvedHint(
+            f"{where}: type {_type_name(hint)} cannot be resolved ({exc})"
+        ) from None
     except (TypeError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1]
         raise TypeError(

@@ -30,6 +30,24 @@ class DefinedLater(msgspec.Struct):
     n: int
 
 
+class Outer(msgspec.Struct):
+    inner: InnerLater
+
+
+class UsesOuter(Actor):
+    """A Struct defined before the class has a field typed by one defined after it."""
+
+    hostname = "outer.example"
+
+    @endpoint
+    async def take(self, arg: Outer) -> Outer:
+        return arg
+
+
+class InnerLater(msgspec.Struct):
+    n: int
+
+
 @pytest.mark.parametrize(
     ("hostname", "problem"),
     [("Bad_Host!", "invalid hostname 'Bad_Host!'"), ("Upper.Example", "use lower case")],
@@ -125,6 +143,11 @@ def test_sink_mismatch_found_after_forward_reference() -> None:
 
         @sink(Source.on_thing)
         async def wrong(self: Any, m: int) -> None: ...
+
+
+async def test_forward_reference_inside_a_struct() -> None:
+    async with App(UsesOuter()) as app:
+        assert await app.client(UsesOuter).take(arg=Outer(InnerLater(1))) == Outer(InnerLater(1))
 
 
 async def test_forward_reference_validates() -> None:
