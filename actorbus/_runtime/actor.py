@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import trio
 
@@ -15,8 +15,12 @@ from .._wire import subjects as _subjects
 from .caller import Caller, Gathering
 from .context import CallOptions, new_instance_id
 from .declarations import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
+from .guard import WireGuard
 from .hub import Hub
 from .proxies import Client
+
+if TYPE_CHECKING:
+    from .server import Server
 
 __all__ = ["Actor", "ActorStats"]
 
@@ -32,6 +36,9 @@ class ActorStats:
     ticks: dict[str, int] = field(default_factory=dict)
     tick_skips: dict[str, int] = field(default_factory=dict)
     tick_errors: dict[str, int] = field(default_factory=dict)
+    #: Frames refused or dropped, by kind: malformed, mismatch, duplicate, unauthenticated,
+    #: unmatched, overloaded, dropped, internal (see the README's "Hostile input").
+    wire: dict[str, int] = field(default_factory=dict)
 
 
 class Actor:
@@ -40,6 +47,11 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
+    #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
+    max_concurrent: ClassVar[int] = 100
+    #: Calls each handler lets wait once it is at its bound; past that, callers get
+    #: `Overloaded` (503) at once and fire-and-forget requests are dropped and counted.
+    max_queued: ClassVar[int] = 100
 
     _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
     _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
@@ -51,6 +63,12 @@ class Actor:
         super().__init_subclass__(**kwargs)
         if "hostname" in cls.__dict__:
             cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
+        for name, least in (("max_concurrent", 1), ("max_queued", 0)):
+            value = cls.__dict__.get(name, least)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(
+                    f"{cls.__name__}.{name} must be an integer >= {least}, got {value!r}"
+                )
         handlers: dict[str, HandlerSpec] = {}
         events: dict[str, EventDescriptor] = {}
         tickers: dict[str, TickerSpec] = {}
@@ -89,6 +107,7 @@ class Actor:
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
+        self._server: Server | None = None
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -96,10 +115,12 @@ class Actor:
     # -- hooks -----------------------------------------------------------------------------
 
     async def on_startup(self) -> None:
-        """Runs before the actor's endpoints are subscribed; raise to refuse to start."""
+        """Runs before the actor's endpoints are subscribed; raise to refuse to start
+        (``App.add`` then raises that exception, and nothing of the actor keeps running)."""
 
     async def on_shutdown(self) -> None:
-        """Runs after in-flight handlers finished (or were cancelled)."""
+        """Runs after in-flight handlers finished (or were cancelled); an exception here is
+        logged, and the actor still stops cleanly."""
 
     # -- calling others ----------------------------------------------------------------------
 
@@ -156,15 +177,22 @@ class Actor:
             raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
         host = self.host()
         self._load_config()
-        caller = Caller(hub, host, self.instance, options)
+        guard = WireGuard(host, self.stats.wire)
+        caller = Caller(hub, host, self.instance, options, guard)
         await caller.start()
         self._caller = caller
+        started = False
         try:
-            await self.on_startup()
+            try:
+                await self.on_startup()
+            except Exception as exc:
+                exc.add_note(f"{host}: on_startup failed, so the actor was not started")
+                raise
             async with trio.open_nursery() as handlers:
                 server = Server(
-                    self, hub, host, self.instance, options, handlers, control_routes(self)
+                    self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
+                self._server = server
                 await server.start()
                 service_api = ServiceApi(self, hub)
                 await service_api.start()
@@ -179,6 +207,7 @@ class Actor:
                         hub.transport.describe(),
                     )
                     task_status.started()
+                    started = True
                     await self._stop.wait()
                     tickers.cancel_scope.cancel()
                 await service_api.aclose()
@@ -192,7 +221,22 @@ class Actor:
                 server.cancel_running()
                 handlers.cancel_scope.cancel()
             with trio.move_on_after(grace):
-                await self.on_shutdown()
+                try:
+                    await self.on_shutdown()
+                except Exception as exc:
+                    log.error("%s: on_shutdown raised %r", host, exc, exc_info=exc)
+        except Exception as exc:
+            if not started:
+                raise  # App.add raises it: the actor never ran
+            # A failure stays in its actor: it stops (handlers cancelled, no on_shutdown),
+            # its siblings and the App go on; `actorbus run` restarts it.
+            log.error(
+                "%s (instance %s) failed and was stopped: %r",
+                host,
+                self.instance,
+                exc,
+                exc_info=exc,
+            )
         finally:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
