@@ -230,11 +230,14 @@ class Actor:
                 raise  # App.add raises it: the actor never ran
             # A failure stays in its actor: it stops (handlers cancelled, no on_shutdown),
             # its siblings and the App go on; `actorbus run` restarts it.
+            cause: BaseException = exc
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]  # the one error of a nursery, not its group
             log.error(
                 "%s (instance %s) failed and was stopped: %r",
                 host,
                 self.instance,
-                exc,
+                cause,
                 exc_info=exc,
             )
         finally:
