@@ -237,6 +237,11 @@ class Caller:
                         now = trio.current_time()
                         if not tally.nobody(now):
                             continue
+                    if item is NO_RESPONDERS and ackers:
+                        # nats-server says "no responders" only when nobody got the request:
+                        # after an ack, that status was forged by a peer.
+                        self.guard.count("unauthenticated", f"no-responders after an ack of {path}")
+                        continue
                     if item is None or item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
@@ -400,7 +405,10 @@ class Gathering:
             if item is None:
                 continue
             if item is NO_RESPONDERS:
-                tally.on_no_responders()
+                if tally.acked:  # forged: the server sends it only when nobody got the request
+                    self._caller.guard.count("unauthenticated", f"no-responders on {self._subject}")
+                else:
+                    tally.on_no_responders()
                 continue
             frame = item
             if isinstance(frame, _frames.Ack):

@@ -21,11 +21,13 @@ from tools.fuzz.harness import (
     batch_of,
     count_tasks,
     fire,
+    fire_raw,
     leftovers,
     rss_bytes,
     settle,
     target_of,
 )
+from tools.fuzz.rawnats import RawNats
 
 INBOX = "r.test.fuzzer.~fuzz0000"
 
@@ -165,3 +167,31 @@ async def test_each_kind_alone(kind: str, plane: str) -> None:
         assert count_tasks() == idle
         assert set(leftovers(actor).values()) == {0}
         assert actor.stats.wire["internal"] == 0
+
+
+@pytest.mark.nats
+async def test_header_blocks_of_any_size_and_shape(nats_url: str, plane: str) -> None:
+    """NATS headers a client library would never write: huge, forged statuses, garbage."""
+    rng = random.Random(417)
+    actor = FuzzTarget()
+    async with (
+        App(actor, bus=nats_url, plane=plane),
+        App(bus=nats_url, plane=plane, hostname="fuzzer.test") as attacker,
+    ):
+        target = target_of(actor, plane, f"{plane}.{INBOX}")
+        with trio.fail_after(30):
+            await settle(attacker, actor)
+        idle = count_tasks()
+        raw = await RawNats.connect(nats_url)
+        try:
+            for _ in range(3):
+                with trio.fail_after(60):
+                    await fire_raw(raw, batch_of(target, rng, 150, KINDS), rng)
+                    await settle(attacker, actor)
+                assert count_tasks() == idle
+                assert set(leftovers(actor).values()) == {0}
+        finally:
+            await raw.aclose()
+        assert actor.stats.wire["internal"] == 0
+        assert actor.stats.wire["malformed"] > 0  # the messages did reach the actor
+        assert await attacker.client(FuzzTarget).add(a=2) == 3

@@ -4,10 +4,12 @@ cancels and forged replies."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from actorbus import Actor, App, MemoryBus, endpoint, event, sink
 from actorbus._wire import frames as _frames
+from tools.fuzz.rawnats import RawNats
 
 from .peers import Spy, frames_in, inbox_of, request, round_trip, subject
 
@@ -175,3 +177,46 @@ async def test_replies_to_nobody_are_dropped_and_counted(
         await round_trip(peer)  # served by the same App, after both
         assert spy.stats.wire["unmatched"] == 1
         assert spy.stats.wire["malformed"] == 1
+
+
+@pytest.mark.nats
+async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
+    nats_url: str, plane: str
+) -> None:
+    spy = Spy()
+    async with (
+        App(spy, bus=nats_url, plane=plane),
+        App(bus=nats_url, plane=plane) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        result: list[str] = []
+
+        async def victim() -> None:
+            result.append(await peer.client(Spy).slow(tag="v"))
+
+        server = spy._server
+        assert server is not None
+        acked = trio.Event()
+        send = server._answer
+
+        def answer(reply: str | None, frame: _frames.Frame) -> None:
+            send(reply, frame)
+            if isinstance(frame, _frames.Ack):
+                acked.set()
+
+        server._answer = answer  # type: ignore[method-assign]
+        nursery.start_soon(victim)
+        with trio.fail_after(10):
+            await acked.wait()  # the handler is slow: it was acked after 20 ms
+        await round_trip(peer)  # ... and the ack reached the caller before this reply did
+        raw = await RawNats.connect(nats_url)
+        try:
+            reply_to = f"{peer.caller.reply_prefix}.{spy.seen[0].msg_id}"
+            await raw.hpub(reply_to, b"NATS/1.0 503\r\n\r\n", b"", None)
+            await raw.ping()
+        finally:
+            await raw.aclose()
+        await round_trip(peer)
+        assert peer.caller.guard.counts["unauthenticated"] == 1
+        spy.release["v"].set()
+    assert result == ["v"]

@@ -6,7 +6,8 @@
 Every batch is checked (see `tools.fuzz.harness`): the actor still answers, its tasks are back
 to idle. The JSON line has frames sent, crashes (the actor stopped, or its receive path hit a
 bug), leaked tasks, RSS before and after, whether it still answers, what it counted, and how
-many log lines the attack cost.
+many log lines the attack cost. On NATS every fifth batch is written by hand (`RawNats`), each
+message with a header block that is huge, empty, a forged status, or garbage.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from .harness import (
     batch_of,
     count_tasks,
     fire,
+    fire_raw,
     leftovers,
     rss_bytes,
     settle,
     target_of,
 )
+from .rawnats import RawNats
 
 
 class _LineCounter(logging.Handler):
@@ -82,10 +85,16 @@ async def run(frames: int, batch: int, bus_spec: str, seed: int) -> dict[str, ob
         report.idle_tasks = count_tasks()
         report.rss_before_mb = round(rss_bytes() / 2**20, 1)
         lines.lines = 0
+        # On NATS, every fifth batch goes out by hand with odd header blocks (HPUB).
+        raw = await RawNats.connect(bus) if isinstance(bus, str) else None
         start = time.perf_counter()
         while report.frames < frames:
             shots = batch_of(target, rng, min(batch, frames - report.frames), KINDS)
-            report.frames += fire(attacker.transport, shots)
+            if raw is not None and report.batches % 5 == 4:
+                with trio.fail_after(120):
+                    report.frames += await fire_raw(raw, shots, rng)
+            else:
+                report.frames += fire(attacker.transport, shots)
             report.batches += 1
             with trio.fail_after(120):
                 await settle(attacker, target_actor)
@@ -98,6 +107,8 @@ async def run(frames: int, batch: int, bus_spec: str, seed: int) -> dict[str, ob
         report.rss_after_mb = round(rss_bytes() / 2**20, 1)
         with trio.fail_after(30):
             report.still_answering = await attacker.client(FuzzTarget).add(a=41) == 42
+        if raw is not None:
+            await raw.aclose()
         report.counted = dict(target_actor.stats.wire)
         report.crashes += report.counted.get("internal", 0)
         held = leftovers(target_actor)

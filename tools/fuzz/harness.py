@@ -21,6 +21,7 @@ from actorbus import Actor, App, Overloaded, endpoint, event, sink
 from actorbus._transport.base import Transport
 
 from .generators import Route, Shot, Target
+from .rawnats import RawNats, header_block
 
 __all__ = [
     "FuzzSource",
@@ -29,6 +30,7 @@ __all__ = [
     "batch_of",
     "count_tasks",
     "fire",
+    "fire_raw",
     "leftovers",
     "rss_bytes",
     "settle",
@@ -102,6 +104,17 @@ def fire(transport: Transport, batch: Iterable[Shot]) -> int:
     for shot in batch:
         transport.publish(shot.subject, shot.data, reply=shot.reply)
         n += 1
+    return n
+
+
+async def fire_raw(raw: RawNats, batch: Iterable[Shot], rng: random.Random) -> int:
+    """Publish a batch by hand, each message with a header block of some size or shape, and
+    return once the server has routed them all (so a later call is ordered after them)."""
+    n = 0
+    for shot in batch:
+        await raw.hpub(shot.subject, header_block(rng), shot.data, shot.reply)
+        n += 1
+    await raw.ping()
     return n
 
 
