@@ -21,7 +21,7 @@ KINDS: Final[dict[str, int]] = {
     "malformed": logging.WARNING,  # not a frame, a frame of the wrong kind, impossible fields
     "mismatch": logging.WARNING,  # a request whose routing fields disagree with its subject
     "duplicate": logging.WARNING,  # a request whose call is already running or queued
-    "unauthenticated": logging.WARNING,  # an ack or reply with the wrong call token
+    "unauthenticated": logging.WARNING,  # wrong call token; a no-responders status after an ack
     "unmatched": logging.INFO,  # a cancel, ack or reply for no call of ours (late or forged)
     "overloaded": logging.WARNING,  # refused with 503: the handler's bound and queue are full
     "dropped": logging.WARNING,  # a fire-and-forget request past the bound, dropped

@@ -7,9 +7,11 @@ import threading
 
 import pytest
 import trio
+import trio.testing
 
 from actorbus import Actor, App, MemoryBus, Overloaded, RemoteError, endpoint, event, sink
 from actorbus._wire import frames as _frames
+from tools.fuzz.harness import count_tasks
 
 from ..runtime.actors import Calc
 from .peers import Spy, frames_in, inbox_of, request, round_trip, subject
@@ -135,15 +137,18 @@ async def test_events_past_the_bound_are_dropped_and_counted(
 ) -> None:
     source, sink_ = Source(), SlowSink()
     async with App(sink_, bus=shared, plane=plane), App(source, bus=shared, plane=plane) as app:
-        before = len(trio.lowlevel.current_root_task().child_nurseries)
+        await round_trip(app, SlowSink)  # type: ignore[arg-type]
+        await trio.testing.wait_all_tasks_blocked()
+        idle = count_tasks()
         for i in range(50):
             await source.on_thing(n=i)  # fire and forget
         await round_trip(app, SlowSink)  # type: ignore[arg-type]
         assert sink_.stats.wire["dropped"] == 45  # 2 running + 3 waiting kept
         server = sink_._server
         assert server is not None and server.in_flight == 5
-        assert sink_.running == 2  # the flood never became 50 tasks
-        assert len(trio.lowlevel.current_root_task().child_nurseries) == before
+        assert sink_.running == 2
+        await trio.testing.wait_all_tasks_blocked()
+        assert count_tasks() == idle + 2  # the flood never became 50 tasks
         sink_.release.set()
         with trio.fail_after(10):
             await server.wait_idle()
