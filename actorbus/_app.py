@@ -78,7 +78,8 @@ class App:
     """Runs actors on a bus: ``async with App(Users(), bus="memory") as app: ...``.
 
     Leaving the block shuts the actors down gracefully: they stop taking new requests, running
-    handlers get ``grace`` seconds to finish, then they are cancelled.
+    handlers get ``grace`` seconds to finish, then they are cancelled. ``max_budget`` caps the
+    time budget an inbound request brings from the wire (seconds, default 60).
     """
 
     def __init__(

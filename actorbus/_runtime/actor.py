@@ -243,7 +243,7 @@ class Actor:
         finally:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
-            self._caller = None
+            self._caller = self._server = None
             self._stopped.set()
 
     def _request_stop(self) -> None:
