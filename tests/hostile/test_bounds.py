@@ -14,13 +14,13 @@ from actorbus._wire import frames as _frames
 from tools.fuzz.harness import count_tasks
 
 from ..runtime.actors import Calc
-from .peers import Spy, frames_in, inbox_of, request, round_trip, subject
+from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
 
 
 async def test_the_budget_from_the_wire_is_capped(shared: str | MemoryBus, plane: str) -> None:
     async with (
         App(Calc(), bus=shared, plane=plane, max_budget=0.5),
-        App(bus=shared, plane=plane) as peer,
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
     ):
         prefix, inbox = await inbox_of(peer)
         for i, path in enumerate(["/remaining", "/forever"]):
@@ -80,7 +80,10 @@ async def test_past_the_bound_callers_are_refused_at_once(
     shared: str | MemoryBus, plane: str
 ) -> None:
     narrow = Narrow()
-    async with App(narrow, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(narrow, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         client = peer.client(Narrow)
         async with trio.open_nursery() as nursery:
             for _ in range(5):  # 2 run, 3 wait in line
@@ -104,7 +107,7 @@ async def test_a_handlers_own_bound(shared: str | MemoryBus, plane: str) -> None
     narrow = Narrow()
     async with (
         App(narrow, bus=shared, plane=plane),
-        App(bus=shared, plane=plane) as peer,
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
         trio.open_nursery() as nursery,
     ):
         for _ in range(4):  # 1 runs, 3 wait
@@ -177,7 +180,10 @@ async def test_a_plain_def_handler_runs_in_a_thread(shared: str | MemoryBus, pla
             return "hi"
 
     actor = Blocking()
-    async with App(actor, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(actor, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         client = peer.client(Blocking)
         async with trio.open_nursery() as nursery:
             result: list[int] = []
@@ -213,7 +219,7 @@ async def test_a_plain_def_handler_counts_against_its_bound(plane: str) -> None:
     actor = Blocking()
     async with (
         App(actor, bus=bus, plane=plane),
-        App(bus=bus, plane=plane) as peer,
+        App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(peer.client(Blocking).block)
@@ -237,7 +243,10 @@ def test_bounds_are_validated_when_declared() -> None:
 async def test_stats_on_the_control_plane(plane: str) -> None:
     spy = Spy()
     bus = MemoryBus()
-    async with App(spy, bus=bus, plane=plane), App(bus=bus, plane=plane) as peer:
+    async with (
+        App(spy, bus=bus, plane=plane),
+        App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         peer.transport.publish(subject(peer, "spy.test", "/slow"), b"\xc1junk")
         await round_trip(peer)
         stats = await peer.caller.call(
@@ -246,3 +255,28 @@ async def test_stats_on_the_control_plane(plane: str) -> None:
         assert stats["host"] == "spy.test"
         assert stats["wire"]["malformed"] == 1
         assert stats["in_flight"] == 1  # the stats call itself
+
+
+async def test_ten_thousand_one_way_requests_with_a_huge_budget(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    """The flood from the issue: it held 10,009 tasks and 60 MB; now 100 run, 100 wait."""
+    calc = Calc()
+    async with (
+        App(calc, bus=shared, plane=plane, grace=0.1),  # `forever` only stops when cancelled
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        await trio.testing.wait_all_tasks_blocked()
+        idle = count_tasks()
+        where = subject(peer, "calc.test", "/forever")
+        for i in range(10_000):
+            frame = request(
+                "calc.test", "/forever", {}, msg_id=f"{i:x}", oneway=True, budget_ms=2**63 - 1
+            )
+            peer.transport.publish(where, _frames.encode(frame))
+        with trio.fail_after(30):
+            await peer.transport.flush()
+            assert await peer.client(Calc).add(a=1) == 2  # other endpoints still answer
+        assert calc.stats.wire["dropped"] == 10_000 - Calc.max_concurrent - Calc.max_queued
+        await trio.testing.wait_all_tasks_blocked()
+        assert count_tasks() == idle + Calc.max_concurrent

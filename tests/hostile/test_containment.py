@@ -10,7 +10,7 @@ import trio
 
 from actorbus import App, Error, MemoryBus
 
-from .peers import Spy, round_trip, subject
+from .peers import PEER_ACK_WINDOW, Spy, round_trip, subject
 
 
 class FailsToStart(Spy):
@@ -89,7 +89,10 @@ async def test_a_flood_of_bad_frames_is_counted_and_logged_once_a_second(
 ) -> None:
     caplog.set_level(logging.INFO, logger="actorbus")
     spy, bus = Spy(), MemoryBus()
-    async with App(spy, bus=bus, plane=plane), App(bus=bus, plane=plane) as peer:
+    async with (
+        App(spy, bus=bus, plane=plane),
+        App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         start = time.monotonic()
         for i in range(300):
             peer.transport.publish(subject(peer, "spy.test", "/slow"), bytes([0xC1, i % 256]))

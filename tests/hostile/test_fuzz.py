@@ -29,6 +29,8 @@ from tools.fuzz.harness import (
 )
 from tools.fuzz.rawnats import RawNats
 
+from .peers import PEER_ACK_WINDOW
+
 INBOX = "r.test.fuzzer.~fuzz0000"
 
 ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)
@@ -101,7 +103,7 @@ async def _attack(described_shots: list[tuple[object, ...]]) -> None:
     bus, plane, actor = MemoryBus(), "fuzz", FuzzTarget()
     async with (
         App(actor, bus=bus, plane=plane),
-        App(bus=bus, plane=plane, hostname="fuzzer.test") as attacker,
+        App(bus=bus, plane=plane, hostname="fuzzer.test", ack_window=PEER_ACK_WINDOW) as attacker,
     ):
         with trio.fail_after(20):
             await settle(attacker, actor)
@@ -129,7 +131,9 @@ async def test_batches_of_mutations(shared: str | MemoryBus, plane: str) -> None
     actor = FuzzTarget()
     async with (
         App(actor, bus=shared, plane=plane),
-        App(bus=shared, plane=plane, hostname="fuzzer.test") as attacker,
+        App(
+            bus=shared, plane=plane, hostname="fuzzer.test", ack_window=PEER_ACK_WINDOW
+        ) as attacker,
     ):
         target = target_of(actor, plane, f"{plane}.{INBOX}")
         with trio.fail_after(30):
@@ -156,7 +160,7 @@ async def test_each_kind_alone(kind: str, plane: str) -> None:
     bus, actor = MemoryBus(), FuzzTarget()
     async with (
         App(actor, bus=bus, plane=plane),
-        App(bus=bus, plane=plane, hostname="fuzzer.test") as attacker,
+        App(bus=bus, plane=plane, hostname="fuzzer.test", ack_window=PEER_ACK_WINDOW) as attacker,
     ):
         target = target_of(actor, plane, f"{plane}.{INBOX}")
         with trio.fail_after(30):
@@ -176,7 +180,9 @@ async def test_header_blocks_of_any_size_and_shape(nats_url: str, plane: str) ->
     actor = FuzzTarget()
     async with (
         App(actor, bus=nats_url, plane=plane),
-        App(bus=nats_url, plane=plane, hostname="fuzzer.test") as attacker,
+        App(
+            bus=nats_url, plane=plane, hostname="fuzzer.test", ack_window=PEER_ACK_WINDOW
+        ) as attacker,
     ):
         target = target_of(actor, plane, f"{plane}.{INBOX}")
         with trio.fail_after(30):

@@ -8,7 +8,7 @@ from actorbus import Actor, App, MemoryBus, endpoint
 from actorbus._wire import frames as _frames
 from actorbus._wire import subjects as subj
 
-from .peers import frames_in, inbox_of, request, subject
+from .peers import PEER_ACK_WINDOW, frames_in, inbox_of, request, subject
 
 
 @pytest.mark.parametrize("instance", [None, "abc123", subj.ALL_REPLICAS])
@@ -56,7 +56,10 @@ class Anything(Actor):
 async def test_a_route_on_any_method_takes_the_method_its_subject_names(plane: str) -> None:
     bus = MemoryBus()
     actor = Anything()
-    async with App(actor, bus=bus, plane=plane), App(bus=bus, plane=plane) as peer:
+    async with (
+        App(actor, bus=bus, plane=plane),
+        App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         assert await peer.client(Anything).any_() == "ok"
         value = await peer.caller.call(
             "anything.test", 443, "GET", "/any", _frames.EMPTY_BODY, _frames.msgspec.msgpack.decode

@@ -11,14 +11,17 @@ from actorbus import Actor, App, MemoryBus, endpoint, event, sink
 from actorbus._wire import frames as _frames
 from tools.fuzz.rawnats import RawNats
 
-from .peers import Spy, frames_in, inbox_of, request, round_trip, subject
+from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
 
 
 async def test_a_duplicated_request_runs_once_and_is_counted(
     shared: str | MemoryBus, plane: str
 ) -> None:
     spy = Spy()
-    async with App(spy, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         prefix, inbox = await inbox_of(peer)
         data = _frames.encode(request("spy.test", "/slow", {"tag": "x"}))
         for _ in range(2):  # the same frame twice: same instance, message id and token
@@ -40,7 +43,10 @@ async def test_copied_ids_cannot_collide_with_a_callers_call_nor_answer_it(
     shared: str | MemoryBus, plane: str
 ) -> None:
     spy = Spy()
-    async with App(spy, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         async with trio.open_nursery() as nursery:
             result: list[str] = []
 
@@ -101,7 +107,10 @@ async def test_a_frame_is_refused_on_a_subject_that_is_not_its_own(
     shared: str | MemoryBus, plane: str
 ) -> None:
     files = Files()
-    async with App(files, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(files, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         prefix, inbox = await inbox_of(peer)
         event_frame = request(
             "users.example", "/on-user-deleted", {"user_id": "u1"}, port=417, multicast=True
@@ -136,7 +145,10 @@ async def test_a_frame_is_refused_on_a_subject_that_is_not_its_own(
 
 async def test_a_guessed_cancel_stops_nothing(shared: str | MemoryBus, plane: str) -> None:
     spy = Spy()
-    async with App(spy, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         async with trio.open_nursery() as nursery:
             result: list[str] = []
 
@@ -166,7 +178,10 @@ async def test_replies_to_nobody_are_dropped_and_counted(
     shared: str | MemoryBus, plane: str
 ) -> None:
     spy = Spy()
-    async with App(spy, bus=shared, plane=plane), App(bus=shared, plane=plane) as peer:
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
         caller = spy._running_caller()
         response = _frames.Response(
             msg_id="77", from_host="x.test", from_instance="x0", queue="x", token="t"
@@ -186,7 +201,7 @@ async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
     spy = Spy()
     async with (
         App(spy, bus=nats_url, plane=plane),
-        App(bus=nats_url, plane=plane) as peer,
+        App(bus=nats_url, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
         trio.open_nursery() as nursery,
     ):
         result: list[str] = []
