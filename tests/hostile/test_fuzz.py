@@ -99,8 +99,9 @@ def _materialise(shots: list[tuple[object, ...]], target: Target) -> list[Shot]:
     return out
 
 
-async def _attack(described_shots: list[tuple[object, ...]]) -> None:
-    bus, plane, actor = MemoryBus(), "fuzz", FuzzTarget()
+async def _attack(described_shots: list[tuple[object, ...]], url: str | None = None) -> None:
+    bus: str | MemoryBus = url or MemoryBus()
+    plane, actor = f"fuzz{random.getrandbits(32):x}", FuzzTarget()
     async with (
         App(actor, bus=bus, plane=plane),
         App(bus=bus, plane=plane, hostname="fuzzer.test", ack_window=PEER_ACK_WINDOW) as attacker,
@@ -123,6 +124,20 @@ async def _attack(described_shots: list[tuple[object, ...]]) -> None:
 @given(st.lists(described, min_size=1, max_size=12))
 def test_hypothesis_frames_never_hurt_the_actor(described_shots: list[tuple[object, ...]]) -> None:
     trio.run(_attack, described_shots)
+
+
+@pytest.mark.nats
+def test_hypothesis_frames_on_a_real_nats_server(nats_url: str) -> None:
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(described, min_size=1, max_size=12))
+    def attack(described_shots: list[tuple[object, ...]]) -> None:
+        trio.run(_attack, described_shots, nats_url)
+
+    attack()
 
 
 async def test_batches_of_mutations(shared: str | MemoryBus, plane: str) -> None:
