@@ -79,7 +79,8 @@ class App:
     """Runs actors on a bus: ``async with App(Users(), bus="memory") as app: ...``.
 
     Leaving the block shuts the actors down gracefully: they stop taking new requests, running
-    handlers get ``grace`` seconds to finish, then they are cancelled.
+    handlers get ``grace`` seconds to finish, then they are cancelled. ``max_budget`` caps the
+    time budget an inbound request brings from the wire (seconds, default 60).
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class App:
         hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
         default_budget: float = _protocol.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
+        max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -100,8 +102,14 @@ class App:
         self.bus = bus
         self.plane = _subjects.validate_plane(plane or default_plane())
         self.grace = grace
+        if not isinstance(max_budget, int | float) or not max_budget > 0:
+            raise ValueError(f"max_budget must be a number of seconds > 0, got {max_budget!r}")
+        # max_budget caps the time budget a request brings from the wire (default 60 s).
         self.options = CallOptions(
-            ack_window=ack_window, hop_reserve=hop_reserve, default_budget=default_budget
+            ack_window=ack_window,
+            hop_reserve=hop_reserve,
+            default_budget=default_budget,
+            max_budget=float(max_budget),
         )
         self.hostname = _subjects.validate_hostname(hostname)
         self.instance = new_instance_id()
@@ -177,7 +185,10 @@ class App:
         return actor
 
     async def remove(self, actor: Actor) -> None:
-        """Stop one actor gracefully and wait until it is gone."""
+        """Stop one actor gracefully and wait until it is gone; raises at once for an actor
+        that this App never ran."""
+        if actor not in self.actors and not actor._stopped.is_set():
+            raise ValueError(f"{actor!r} was never added to this App")
         actor._request_stop()
         await actor._stopped.wait()
         if actor in self.actors:

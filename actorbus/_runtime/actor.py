@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import trio
 
@@ -23,8 +23,12 @@ from .declarations import (
     check_spec,
     spec_of,
 )
+from .guard import WireGuard
 from .hub import Hub
 from .proxies import Client
+
+if TYPE_CHECKING:
+    from .server import Server
 
 __all__ = ["Actor", "ActorStats"]
 
@@ -40,6 +44,9 @@ class ActorStats:
     ticks: dict[str, int] = field(default_factory=dict)
     tick_skips: dict[str, int] = field(default_factory=dict)
     tick_errors: dict[str, int] = field(default_factory=dict)
+    #: Frames refused or dropped, by kind: malformed, mismatch, duplicate, unauthenticated,
+    #: unmatched, overloaded, dropped, internal (see the README's "Hostile input").
+    wire: dict[str, int] = field(default_factory=dict)
 
 
 class Actor:
@@ -48,6 +55,11 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
+    #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
+    max_concurrent: ClassVar[int] = 100
+    #: Calls each handler lets wait once it is at its bound; past that, callers get
+    #: `Overloaded` (503) at once and fire-and-forget requests are dropped and counted.
+    max_queued: ClassVar[int] = 100
 
     _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
     _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
@@ -63,6 +75,12 @@ class Actor:
                 cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
             except _subjects.SubjectError as exc:
                 raise _subjects.SubjectError(f"{cls.__qualname__}: {exc}") from None
+        for name, least in (("max_concurrent", 1), ("max_queued", 0)):
+            value = cls.__dict__.get(name, least)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(
+                    f"{cls.__qualname__}.{name} must be an integer >= {least}, got {value!r}"
+                )
         handlers: dict[str, HandlerSpec] = {}
         events: dict[str, EventDescriptor] = {}
         tickers: dict[str, TickerSpec] = {}
@@ -127,6 +145,7 @@ class Actor:
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
+        self._server: Server | None = None
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -134,10 +153,12 @@ class Actor:
     # -- hooks -----------------------------------------------------------------------------
 
     async def on_startup(self) -> None:
-        """Runs before the actor's endpoints are subscribed; raise to refuse to start."""
+        """Runs before the actor's endpoints are subscribed; raise to refuse to start
+        (``App.add`` then raises that exception, and nothing of the actor keeps running)."""
 
     async def on_shutdown(self) -> None:
-        """Runs after in-flight handlers finished (or were cancelled)."""
+        """Runs after in-flight handlers finished (or were cancelled); an exception here is
+        logged, and the actor still stops cleanly."""
 
     # -- calling others ----------------------------------------------------------------------
 
@@ -194,15 +215,22 @@ class Actor:
             raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
         host = self.host()
         self._load_config()
-        caller = Caller(hub, host, self.instance, options)
+        guard = WireGuard(host, self.stats.wire)
+        caller = Caller(hub, host, self.instance, options, guard)
         await caller.start()
         self._caller = caller
+        started = False
         try:
-            await self.on_startup()
+            try:
+                await self.on_startup()
+            except Exception as exc:
+                exc.add_note(f"{host}: on_startup failed, so the actor was not started")
+                raise
             async with trio.open_nursery() as handlers:
                 server = Server(
-                    self, hub, host, self.instance, options, handlers, control_routes(self)
+                    self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
+                self._server = server
                 await server.start()
                 service_api = ServiceApi(self, hub)
                 await service_api.start()
@@ -217,6 +245,7 @@ class Actor:
                         hub.transport.describe(),
                     )
                     task_status.started()
+                    started = True
                     await self._stop.wait()
                     tickers.cancel_scope.cancel()
                 await service_api.aclose()
@@ -230,11 +259,29 @@ class Actor:
                 server.cancel_running()
                 handlers.cancel_scope.cancel()
             with trio.move_on_after(grace):
-                await self.on_shutdown()
+                try:
+                    await self.on_shutdown()
+                except Exception as exc:
+                    log.error("%s: on_shutdown raised %r", host, exc, exc_info=exc)
+        except Exception as exc:
+            if not started:
+                raise  # App.add raises it: the actor never ran
+            # A failure stays in its actor: it stops (handlers cancelled, no on_shutdown),
+            # its siblings and the App go on; `actorbus run` restarts it.
+            cause: BaseException = exc
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]  # the one error of a nursery, not its group
+            log.error(
+                "%s (instance %s) failed and was stopped: %r",
+                host,
+                self.instance,
+                cause,
+                exc_info=exc,
+            )
         finally:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
-            self._caller = None
+            self._caller = self._server = None
             self._stopped.set()
 
     def _request_stop(self) -> None:

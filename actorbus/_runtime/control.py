@@ -16,6 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 
 from .._transport.base import Message, Subscription
 from .._wire.subjects import CONTROL_PORT
@@ -26,7 +27,14 @@ if TYPE_CHECKING:
     from .actor import Actor
     from .hub import Hub
 
-__all__ = ["CONTROL_PORT", "PingInfo", "ServiceApi", "control_routes", "micro_name"]
+__all__ = [
+    "CONTROL_PORT",
+    "PingInfo",
+    "ServiceApi",
+    "StatsInfo",
+    "control_routes",
+    "micro_name",
+]
 
 
 log = logging.getLogger("actorbus.control")
@@ -61,15 +69,40 @@ async def _describe(actor: Actor) -> Description:
     return describe_actor(actor)
 
 
+class StatsInfo(msgspec.Struct):
+    """What ``/stats`` answers: the counters of one instance (new fields go last)."""
+
+    host: str
+    instance: str
+    in_flight: int
+    wire: dict[str, int]
+    ticks: dict[str, int]
+    tick_errors: dict[str, int]
+
+
+async def _stats(actor: Actor) -> StatsInfo:
+    await trio.lowlevel.checkpoint()
+    server = actor._server
+    return StatsInfo(
+        host=actor.host(),
+        instance=actor.instance,
+        in_flight=server.in_flight if server is not None else 0,
+        wire=dict(actor.stats.wire),
+        ticks=dict(actor.stats.ticks),
+        tick_errors=dict(actor.stats.tick_errors),
+    )
+
+
 def control_routes(actor: Actor) -> dict[tuple[str, int, str, str], HandlerSpec]:
     """Routes every actor serves without declaring them; no queue, so every replica answers.
 
     ``/ping`` says who runs where; ``/describe`` lists the actor's handlers with their JSON
-    Schemas (as Microbus serves OpenAPI on this port).
+    Schemas (as Microbus serves OpenAPI on this port); ``/stats`` gives its counters.
     """
     specs = [
         HandlerSpec("endpoint", _ping, "ANY", "/ping", CONTROL_PORT),
         HandlerSpec("endpoint", _describe, "ANY", "/describe", CONTROL_PORT),
+        HandlerSpec("endpoint", _stats, "ANY", "/stats", CONTROL_PORT),
     ]
     routes: dict[tuple[str, int, str, str], HandlerSpec] = {}
     for host in (actor.host(), "all"):

@@ -34,7 +34,7 @@ __all__ = [
     "ticker",
 ]
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 Kind = Literal["endpoint", "event", "sink"]
 
@@ -190,7 +190,13 @@ class HandlerSpec:
     port: int
     source: EventDescriptor | None = None  # sinks: the event they handle
     queue: str | None = None  # sinks: override of the queue group (default: the sink's host)
+    max_concurrent: int | None = None  # running at once (None: the actor's `max_concurrent`)
     _signature: Signature | None = field(default=None, repr=False)
+    #: A plain ``def``: it runs in a worker thread so it cannot block the actor's Trio thread.
+    blocking: bool = field(init=False, default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.blocking = not inspect.iscoroutinefunction(self.func)
 
     @property
     def name(self) -> str:
@@ -289,23 +295,56 @@ def _check_handler(func: object, what: str) -> Callable[..., Awaitable[Any]]:
     return func
 
 
+def _check_blocking_ok(func: object, what: str) -> Callable[..., Any]:
+    """Endpoints and sinks may be plain ``def`` methods: they run in a worker thread."""
+    generator = inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
+    if inspect.iscoroutinefunction(func) or (inspect.isfunction(func) and not generator):
+        return func  # type: ignore[return-value]
+    raise TypeError(f"@{what} needs an 'async def' or plain 'def' method, got {func!r}")
+
+
+def _check_bound(max_concurrent: int | None, what: str) -> None:
+    if max_concurrent is not None and (
+        not isinstance(max_concurrent, int)
+        or isinstance(max_concurrent, bool)
+        or max_concurrent < 1
+    ):
+        raise ValueError(f"@{what}: max_concurrent must be an integer >= 1, got {max_concurrent!r}")
+
+
 @overload
 def endpoint(route: F, /) -> F: ...
 @overload
 def endpoint(
-    route: str | None = None, /, *, port: int = _subjects.REQUEST_PORT
+    route: str | None = None,
+    /,
+    *,
+    port: int = _subjects.REQUEST_PORT,
+    max_concurrent: int | None = None,
 ) -> Callable[[F], F]: ...
 
 
-def endpoint(route: Any = None, /, *, port: int = _subjects.REQUEST_PORT) -> Any:
-    """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443."""
+def endpoint(
+    route: Any = None,
+    /,
+    *,
+    port: int = _subjects.REQUEST_PORT,
+    max_concurrent: int | None = None,
+) -> Any:
+    """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443.
+
+    ``max_concurrent`` bounds the calls running at once (default: the actor's
+    ``max_concurrent``); a plain ``def`` handler runs in a worker thread.
+    """
     if callable(route):
         return endpoint()(route)
+    _check_bound(max_concurrent, "endpoint")
 
     def decorate(func: F) -> F:
-        fn = _check_handler(func, "endpoint")
+        fn = _check_blocking_ok(func, "endpoint")
         method, path = _parse_route(route, fn.__qualname__, "POST")
-        spec = HandlerSpec("endpoint", fn, method, path, _check_port(port, fn.__qualname__))
+        port_ = _check_port(port, fn.__qualname__)
+        spec = HandlerSpec("endpoint", fn, method, path, port_, max_concurrent=max_concurrent)
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)
         return func
@@ -369,15 +408,23 @@ def event(route: Any = None, /, *, port: int = _subjects.EVENT_PORT) -> Any:
     return decorate
 
 
-def sink(source: EventDescriptor, *, queue: str | None = None) -> Callable[[F], F]:
-    """Handle another actor's event; replicas of one sink host share one delivery."""
+def sink(
+    source: EventDescriptor, *, queue: str | None = None, max_concurrent: int | None = None
+) -> Callable[[F], F]:
+    """Handle another actor's event; replicas of one sink host share one delivery.
+
+    ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread.
+    """
     if not isinstance(source, EventDescriptor):
         raise TypeError(f"@sink takes an event such as Source.on_something, got {source!r}")
+    _check_bound(max_concurrent, "sink")
 
     def decorate(func: F) -> F:
-        fn = _check_handler(func, "sink")
+        fn = _check_blocking_ok(func, "sink")
         ev = source.spec
-        spec = HandlerSpec("sink", fn, ev.method, ev.path, ev.port, source, queue)
+        spec = HandlerSpec(
+            "sink", fn, ev.method, ev.path, ev.port, source, queue, max_concurrent=max_concurrent
+        )
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)
         return func

@@ -53,6 +53,7 @@ class Request(_Base, tag="req"):
     trace_id: str = ""
     span_id: str = ""
     oneway: bool = False
+    token: str = ""  # the caller's secret for this call: cancels and replies must echo it
 
 
 class Ack(_Base, tag="ack"):
@@ -62,6 +63,7 @@ class Ack(_Base, tag="ack"):
     from_host: str
     from_instance: str
     queue: str
+    token: str = ""  # echoed from the request: proves the responder received it
 
 
 class Response(_Base, tag="res"):
@@ -72,6 +74,7 @@ class Response(_Base, tag="res"):
     from_instance: str
     queue: str
     body: msgspec.Raw = msgspec.Raw(b"\xc0")  # msgpack nil
+    token: str = ""  # echoed from the request
 
 
 class Fault(_Base, tag="err"):
@@ -85,14 +88,17 @@ class Fault(_Base, tag="err"):
     type: str
     message: str
     traceback: str = ""
+    token: str = ""  # echoed from the request
 
 
 class Cancel(_Base, tag="cancel"):
-    """The caller gave up: the responder cancels the handler of ``msg_id``."""
+    """The caller gave up: the responder cancels the handler of ``msg_id`` whose request
+    carried the same ``token`` (a guessed ``msg_id`` alone cancels nothing)."""
 
     msg_id: str
     from_host: str
     from_instance: str
+    token: str = ""
 
 
 Frame = Request | Ack | Response | Fault | Cancel
