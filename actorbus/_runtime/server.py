@@ -209,7 +209,7 @@ class Server:
                 message = f"no handler for {frame.method} {frame.host}:{frame.port}{frame.path}"
                 self._answer(reply, self._fault(frame, queue, 404, "NotFound", message))
                 return
-        elif fields != route and not self._wildcard_fits(msg, frame, route):
+        elif fields != route:
             self._refuse_mismatch(msg, frame, reply)
             return
         else:
@@ -223,21 +223,6 @@ class Server:
             self._answer(reply, self._fault(frame, queue, 508, "CallDepthExceeded", message))
             return
         self._take(frame, served, queue, reply)
-
-    def _wildcard_fits(self, msg: Message, frame: _frames.Request, route: Route) -> bool:
-        """A route on any port (0) or any method (ANY) takes a frame whose own port and
-        method are the ones its subject names."""
-        host, port, method, path = route
-        return (
-            (port == 0 or method == "ANY")
-            and frame.host == host
-            and frame.path == path
-            and port in (0, frame.port)
-            and method in ("ANY", frame.method)
-            and _subjects.request_matches(
-                msg.subject, self.hub.plane, frame.port, host, frame.method, path
-            )
-        )
 
     def _refuse_mismatch(self, msg: Message, frame: _frames.Request, reply: str | None) -> None:
         where = f"{frame.method} {frame.host}:{frame.port}{frame.path}"

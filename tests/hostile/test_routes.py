@@ -48,12 +48,12 @@ def test_any_other_field_does_not(change: dict[str, object]) -> None:
 class Anything(Actor):
     hostname = "anything.test"
 
-    @endpoint("ANY /any")
+    @endpoint("GET /any")
     async def any_(self) -> str:
         return "ok"
 
 
-async def test_a_route_on_any_method_takes_the_method_its_subject_names(plane: str) -> None:
+async def test_a_route_takes_only_the_method_its_subject_names(plane: str) -> None:
     bus = MemoryBus()
     actor = Anything()
     async with (
