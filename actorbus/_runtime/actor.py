@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import trio
 
@@ -16,7 +16,11 @@ from .caller import Caller, Gathering
 from .context import CallOptions, new_instance_id
 from .declarations import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
 from .hub import Hub
+from .metrics import EndpointStats
 from .proxies import Client
+
+if TYPE_CHECKING:
+    from .server import Server
 
 __all__ = ["Actor", "ActorStats"]
 
@@ -32,6 +36,8 @@ class ActorStats:
     ticks: dict[str, int] = field(default_factory=dict)
     tick_skips: dict[str, int] = field(default_factory=dict)
     tick_errors: dict[str, int] = field(default_factory=dict)
+    #: Per handler (by qualified name): requests, errors, processing time ($SRV.STATS).
+    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
 
 class Actor:
@@ -89,6 +95,7 @@ class Actor:
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
+        self._server: Server | None = None  # while running: read by metrics collectors
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -166,6 +173,7 @@ class Actor:
                     self, hub, host, self.instance, options, handlers, control_routes(self)
                 )
                 await server.start()
+                self._server = server
                 service_api = ServiceApi(self, hub)
                 await service_api.start()
                 self._started_at = trio.current_time()
@@ -197,6 +205,7 @@ class Actor:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
             self._caller = None
+            self._server = None
             self._stopped.set()
 
     def _request_stop(self) -> None:

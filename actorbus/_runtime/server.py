@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -17,6 +18,8 @@ from . import spans as _trace
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
 from .hub import Hub, LocalSubscription
+from .logs import actor_tag, current_actor
+from .metrics import EndpointStats
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -74,11 +77,15 @@ class Server:
         self._idle = trio.Event()
         self._idle.set()
         self._own_queue = f"~{instance}@{host}"
+        self._log_tag = actor_tag(host, instance)  # log records name the serving instance
         for spec in type(actor)._handlers:
             self._add_route(spec)
         for route, spec in (extra_routes or {}).items():
             self._routes[route] = spec
             self._queues[route] = self._own_queue
+        self._stats: dict[str, EndpointStats] = actor.stats.endpoints
+        for spec in self._routes.values():
+            self._stats.setdefault(spec.name, EndpointStats())
 
     def _add_route(self, spec: HandlerSpec) -> None:
         if spec.kind == "event":
@@ -256,6 +263,7 @@ class Server:
         """A handler task: run, then answer on the bus (unless the caller cancelled)."""
         key = (frame.from_instance, frame.msg_id)
         current_request.set(frame)
+        current_actor.set(self._log_tag)
         out: _frames.Frame | None = None
         try:
             out = await self._run_handler(frame, spec, queue, scope)
@@ -289,6 +297,7 @@ class Server:
         )
         self._start(key, scope)
         request_token = current_request.set(frame)
+        actor_token = current_actor.set(self._log_tag)
         span_token = _trace.current_span.set(_trace.current_span.get())
         try:
             out = await self._run_handler(frame, spec, _subjects.queue_for(self.host), scope)
@@ -296,6 +305,7 @@ class Server:
             return out
         finally:
             _trace.current_span.reset(span_token)
+            current_actor.reset(actor_token)
             current_request.reset(request_token)
             self._done(key)
 
@@ -322,9 +332,13 @@ class Server:
     ) -> _frames.Response | _frames.Fault | None:
         """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
         key = (frame.from_instance, frame.msg_id)
+        t0 = time.perf_counter_ns()
         span = None
-        if frame.trace_id:
-            span = self.hub.tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        tracer = self.hub.tracer
+        if tracer.active or frame.trace_id or frame.traceparent:
+            span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        elif _trace.current_span.get() is not None:
+            _trace.current_span.set(None)  # not the caller's trace: this handler starts none
         out: _frames.Response | _frames.Fault | None = None
         try:
             with scope:
@@ -350,7 +364,33 @@ class Server:
             )
         if span is not None:
             span.end_with(out)
+        self._count(frame, spec, out, time.perf_counter_ns() - t0)
         return out
+
+    def _count(
+        self,
+        frame: _frames.Request,
+        spec: HandlerSpec,
+        out: _frames.Response | _frames.Fault | None,
+        elapsed_ns: int,
+    ) -> None:
+        """Endpoint stats (always) and the metrics observer (when on) for one handled call."""
+        stats = self._stats[spec.name]
+        stats.num_requests += 1
+        stats.processing_ns += elapsed_ns
+        if out is None:
+            status = 499
+        elif isinstance(out, _frames.Fault):
+            status = out.status
+            stats.num_errors += 1
+            stats.last_error = f"{out.status} {out.type}: {out.message}"
+        else:
+            status = 200
+        metrics = self.hub.metrics
+        if metrics.enabled:
+            metrics.served(
+                self.host, frame.port, frame.method, frame.path, status, elapsed_ns / 1e9
+            )
 
     async def _invoke(self, frame: _frames.Request, spec: HandlerSpec) -> Any:
         sig = spec.signature

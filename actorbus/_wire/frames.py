@@ -37,7 +37,11 @@ class _Base(msgspec.Struct, tag_field="op", omit_defaults=True):
 
 
 class Request(_Base, tag="req"):
-    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time."""
+    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time.
+
+    ``trace_id``/``span_id`` carry actorbus's own trace context; a request without them may
+    carry a W3C ``traceparent`` instead (from a plain NATS client or an HTTP gateway).
+    """
 
     msg_id: str
     from_host: str
@@ -53,6 +57,7 @@ class Request(_Base, tag="req"):
     trace_id: str = ""
     span_id: str = ""
     oneway: bool = False
+    traceparent: str = ""
 
 
 class Ack(_Base, tag="ack"):
