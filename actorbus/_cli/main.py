@@ -418,10 +418,14 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     module = _tracer_module()
     if module is None:
         return EXIT_USAGE
+    gone = importlib.import_module("actorbus._tracer.terminal").TracerGone
     try:
         trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json))
     except KeyboardInterrupt:
         return 0
+    except gone as exc:
+        _error(str(exc))
+        return EXIT_BUS
     except OSError as exc:
         _error(f"cannot attach to {args.url}: {exc}")
         return EXIT_BUS
