@@ -10,7 +10,7 @@ scheduler tick.
 Ids follow W3C Trace Context: a 16-byte trace id and 8-byte span ids, as lower-case hex. Calls
 from outside any actor and ticker runs start fresh traces; everything else inherits the trace
 of the handler (or ticker) it runs in, through `current_span`. A request without trace context
-starts its trace at the server (or continues its W3C ``traceparent``). Spans also go to a `SpanSink`.
+starts its trace at the server (or continues its W3C ``traceparent``); spans also reach a sink.
 """
 
 from __future__ import annotations

@@ -199,7 +199,9 @@ async def run_trace_client(
                 show(buffer.pop_ready(trio.current_time()))
         except trio_websocket.ConnectionClosed as exc:
             reason = exc.reason
-            why = f"code {reason.code}" + (f", {reason.reason}" if reason.reason else "")
+            why = "connection lost"
+            if reason is not None:
+                why = f"code {reason.code}" + (f", {reason.reason}" if reason.reason else "")
             gone = TracerGone(f"the live tracer at {url} went away ({why})")
         finally:
             if not json_lines:

@@ -150,7 +150,9 @@ async def test_the_client_says_when_the_tracer_goes_away(plane: str, json_lines:
 
     async def attach(url: str, task_status: trio.TaskStatus[None]) -> None:
         try:
-            await run_trace_client(url, json_lines=json_lines, out=Output(), task_status=task_status)
+            await run_trace_client(
+                url, json_lines=json_lines, out=Output(), task_status=task_status
+            )
         except TracerGone as exc:
             errors.append(exc)
 
