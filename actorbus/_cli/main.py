@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -80,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace-ws", metavar="HOST:PORT",
         help=f"serve the live tracer (default {DEFAULT_TRACE} on the embedded server; 'off')",
     )  # fmt: skip
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (workers: PORT, PORT+1, ...)",
+    )  # fmt: skip
+    run.add_argument(
+        "--otel", action="store_true",
+        help="export spans through the OpenTelemetry SDK, set up by the OTEL_* variables "
+        "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
+    )  # fmt: skip
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
@@ -143,6 +153,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(f"--log-level: {exc}")
         return EXIT_USAGE
+    if args.otel:
+        os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
+    otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
+    problem = _observability_problem(args.metrics, otel)
+    if problem:
+        _error(problem)
+        return EXIT_USAGE
     if args.config:
         os.environ[_config.CONFIG_FILE_ENV] = os.path.abspath(args.config)
     try:
@@ -165,6 +182,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plane=plane,
         trace_ws=None if args.trace_ws == "off" else args.trace_ws,
         worker=args.worker,
+        metrics=_metrics_address(args.metrics),
+        otel=otel,
     )
     server: Any = None
     bus: str = opts.nats or os.environ.get("NATS_URL") or ""
@@ -196,9 +215,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
             server.stop()
 
 
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    from .metrics_http import parse_address
+
+    return parse_address(text) if text else None
+
+
+def _observability_problem(metrics: str | None, otel: bool) -> str | None:
+    """One line saying why ``--metrics``/``--otel`` cannot work here, or None."""
+    from .metrics_http import MetricsAddressError
+
+    try:
+        _metrics_address(metrics)
+    except MetricsAddressError as exc:
+        return str(exc)
+    if metrics and importlib.util.find_spec("prometheus_client") is None:
+        return "--metrics needs prometheus-client: pip install 'actorbus[metrics]'"
+    if otel:
+        if importlib.util.find_spec("opentelemetry.sdk") is None:
+            return "--otel needs the OpenTelemetry SDK: pip install 'actorbus[otel]'"
+        from .._runtime.otel import OtelConfigError, exporters_from_env
+
+        try:
+            exporters_from_env()
+        except OtelConfigError as exc:
+            return str(exc)
+    return None
+
+
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
     from .._transport.base import TransportError
     from . import supervisor as _supervisor
+    from .metrics_http import MetricsAddressError
 
     worker_argv = [
         sys.executable, "-m", "actorbus", "run", *opts.targets,
@@ -213,6 +261,9 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
         return await _supervisor.run(opts, classes, bus, worker_argv, extra)
     except BaseException as exc:
         cause = leaf(exc)
+        if isinstance(cause, MetricsAddressError):
+            _error(str(cause))
+            return EXIT_USAGE
         if isinstance(cause, TransportError | OSError):
             _error(f"bus {bus}: {cause}")
             return EXIT_BUS

@@ -51,6 +51,8 @@ class RunOptions:
     plane: str | None = None
     trace_ws: str | None = None
     worker: str | None = None  # hidden: set in worker processes ("w1", "w2", ...)
+    metrics: tuple[str, int] | None = None  # serve /metrics here (workers: consecutive ports)
+    otel: bool = False
 
 
 class Backoff:
@@ -203,9 +205,17 @@ async def serve(
     on_ready: Callable[[list[Slot], App], None],
 ) -> None:
     """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
-    async with App(bus=bus, plane=opts.plane, grace=opts.grace) as app:
+    async with App(
+        bus=bus, plane=opts.plane, grace=opts.grace, metrics=bool(opts.metrics), otel=opts.otel
+    ) as app:
         slots = [Slot(cls, i) for cls in classes for i in range(opts.replicas)]
         async with trio.open_nursery() as nursery:
+            if opts.metrics:
+                from .metrics_http import serve_metrics
+
+                render = getattr(app.metrics, "render", None)
+                assert render is not None  # App(metrics=True) keeps Prometheus metrics
+                await nursery.start(serve_metrics, render, *opts.metrics)
             for slot in slots:
                 nursery.start_soon(slot.keep_running, app)
             for slot in slots:
@@ -369,6 +379,10 @@ async def run_workers(
     stop = trio.Event()
     forced = False
     workers = [Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"]) for i in range(opts.workers)]
+    if opts.metrics:
+        host, port = opts.metrics
+        for i, w in enumerate(workers):
+            w.argv += ["--metrics", f"[{host}]:{port + i}" if ":" in host else f"{host}:{port + i}"]
 
     async with trio.open_nursery() as outer:
 
