@@ -379,10 +379,8 @@ async def run_workers(
     stop = trio.Event()
     forced = False
     workers = [Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"]) for i in range(opts.workers)]
-    if opts.metrics:
-        host, port = opts.metrics
-        for i, w in enumerate(workers):
-            w.argv += ["--metrics", f"[{host}]:{port + i}" if ":" in host else f"{host}:{port + i}"]
+    for i, w in enumerate(workers):
+        w.argv += worker_metrics(opts.metrics, i)
 
     async with trio.open_nursery() as outer:
 
@@ -415,6 +413,16 @@ async def run_workers(
             print(f"actorbus ready: {len(workers)} workers (pids {pids}), each: {what}", flush=True)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
+
+
+def worker_metrics(metrics: tuple[str, int] | None, index: int) -> list[str]:
+    """The ``--metrics`` option of worker ``index`` (0-based): consecutive ports from PORT
+    (port 0: each worker picks a free port and logs it)."""
+    if metrics is None:
+        return []
+    host, port = metrics
+    port = port + index if port else 0
+    return ["--metrics", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
 
 
 async def _kill_after(workers: Sequence[Worker], seconds: float) -> None:

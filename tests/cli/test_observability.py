@@ -139,3 +139,52 @@ async def test_one_tree_otel_ids_metrics_and_tracer_gone(nats_url: str, plane: s
             assert "the live tracer at ws://127.0.0.1:" in trace.stderr
             assert "went away" in trace.stderr and "Traceback" not in trace.stderr
             assert len(trace.stderr.strip().splitlines()) == 1
+
+
+async def test_each_worker_serves_its_own_metrics(nats_url: str, plane: str) -> None:
+    args = run_args(nats_url, plane, "--workers", "2", "--metrics", "127.0.0.1:0")
+    with trio.fail_after(90):
+        async with running(*args) as run:
+            await run.wait_stderr("Prometheus metrics on http://", count=2)
+            ports = [
+                int(p) for p in re.findall(r"metrics on http://127\.0\.0\.1:(\d+)", run.stderr)
+            ]
+            assert len(set(ports)) == 2
+            bus = ("--nats", nats_url, "--plane", plane)
+            for name in ("a", "b", "c", "d"):
+                done = await actorbus("call", "slow.cli.test/hello", f"name={name}", *bus)
+                assert done.returncode == 0, done.stderr
+            texts = [await scrape(port) for port in ports]
+    served = [
+        metric(t, "actorbus_requests_total", side="handler", path="/hello")
+        if 'path="/hello"' in t
+        else 0.0
+        for t in texts
+    ]
+    assert sum(served) == 4
+
+
+def test_worker_metrics_ports_are_consecutive() -> None:
+    from actorbus._cli.supervisor import worker_metrics
+
+    assert worker_metrics(None, 3) == []
+    assert worker_metrics(("0.0.0.0", 9464), 0) == ["--metrics", "0.0.0.0:9464"]
+    assert worker_metrics(("0.0.0.0", 9464), 2) == ["--metrics", "0.0.0.0:9466"]
+    assert worker_metrics(("::1", 9464), 1) == ["--metrics", "[::1]:9465"]
+    assert worker_metrics(("127.0.0.1", 0), 1) == ["--metrics", "127.0.0.1:0"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "expected"),
+    [
+        (("--metrics", "nowhere"), {}, "--metrics 'nowhere': expected HOST:PORT"),
+        (("--otel",), {"OTEL_TRACES_EXPORTER": "nope"}, "OTEL_TRACES_EXPORTER=nope: no such"),
+    ],
+)
+async def test_bad_observability_options_are_one_line(
+    extra: tuple[str, ...], env: dict[str, str], expected: str
+) -> None:
+    done = await actorbus("run", OBS_ACTORS, "--trace-ws", "off", *extra, env=actorbus_env(**env))
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert err.startswith("actorbus: " + expected) and len(err.strip().splitlines()) == 1, err

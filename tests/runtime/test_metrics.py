@@ -3,6 +3,9 @@ parsing the exposition text as Prometheus would."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -115,3 +118,13 @@ async def test_metrics_are_off_by_default(plane: str) -> None:
     async with App(Source(), plane=plane) as app:
         assert app.metrics is NULL_METRICS and app.hub.metrics is NULL_METRICS
         assert not app.hub.metrics.enabled
+
+
+def test_import_actorbus_loads_no_optional_observability_package() -> None:
+    code = "import json, sys\nimport actorbus\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    loaded = {m.split(".")[0] for m in json.loads(out)}
+    assert "actorbus" in loaded
+    assert not loaded & {"prometheus_client", "opentelemetry"}

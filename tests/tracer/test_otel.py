@@ -80,3 +80,16 @@ def test_exporters_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin-nope")
     with pytest.raises(OtelConfigError, match="OTEL_TRACES_EXPORTER=zipkin-nope"):
         exporters_from_env()
+
+
+async def test_actorbus_otel_env_switches_it_on(
+    monkeypatch: pytest.MonkeyPatch, plane: str
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    async with App(Back(), plane=plane) as app:
+        assert app.hub.tracer.sink is None and not app.hub.tracer.active
+    monkeypatch.setenv("ACTORBUS_OTEL", "1")
+    async with App(Back(), plane=plane) as app:
+        assert isinstance(app.hub.tracer.sink, OtelSink) and app.hub.tracer.active
+    async with App(Back(), plane=plane, otel=False) as app:
+        assert app.hub.tracer.sink is None
