@@ -213,9 +213,7 @@ async def serve(
             if opts.metrics:
                 from .metrics_http import serve_metrics
 
-                render = getattr(app.metrics, "render", None)
-                assert render is not None  # App(metrics=True) keeps Prometheus metrics
-                await nursery.start(serve_metrics, render, *opts.metrics)
+                await nursery.start(serve_metrics, app.metrics.render, *opts.metrics)
             for slot in slots:
                 nursery.start_soon(slot.keep_running, app)
             for slot in slots:

@@ -66,5 +66,9 @@ class Metrics:
     def multicast_reply(self, host: str, path: str, status: int) -> None:
         """One responder's reply to a multicast (a sink's reply to an event) arrived."""
 
+    def render(self) -> bytes:
+        """The metrics in Prometheus's text format (nothing while metrics are off)."""
+        return b""
+
 
 NULL_METRICS: Final = Metrics()

@@ -117,7 +117,7 @@ def test_scrape_reads_actor_stats_and_transport_statistics() -> None:
 async def test_metrics_are_off_by_default(plane: str) -> None:
     async with App(Source(), plane=plane) as app:
         assert app.metrics is NULL_METRICS and app.hub.metrics is NULL_METRICS
-        assert not app.hub.metrics.enabled
+        assert not app.hub.metrics.enabled and app.metrics.render() == b""
 
 
 def test_import_actorbus_loads_no_optional_observability_package() -> None:
