@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
 import trio
 
+from ._groups import sole_exception
 from ._runtime.actor import Actor
 from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
@@ -153,7 +154,8 @@ class App:
                 await self.add(actor)
         except BaseException as exc:
             self._hub = self._edge = self._nursery = self._stack = None
-            await stack.__aexit__(type(exc), exc, exc.__traceback__)
+            with _lone_exception_as_itself():
+                await stack.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -171,7 +173,8 @@ class App:
         finally:
             self._stack = None
             try:
-                suppressed = await stack.__aexit__(exc_type, exc, tb)
+                with _lone_exception_as_itself():
+                    suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
                 self._hub = self._edge = self._nursery = None
         return suppressed
@@ -231,6 +234,23 @@ class App:
         if self._edge is None:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         return self._edge
+
+
+@contextmanager
+def _lone_exception_as_itself() -> Iterator[None]:
+    """The App's nursery wraps what leaves it in a group; a lone exception (such as a
+    `RemoteError` raised in the ``async with`` body) comes out as itself instead."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        single = sole_exception(group)
+        if single is None:
+            raise
+        context = single.__context__
+        try:
+            raise single
+        finally:
+            single.__context__ = context
 
 
 async def _shielded(close: Any) -> None:

@@ -9,6 +9,7 @@ shown on one line. ``--json`` prints every span (and notice) as it arrives, one 
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -166,11 +167,17 @@ async def run_trace_client(
             print("\n".join(render_trace(spans, color=color)), file=stream, flush=True)
 
     parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme != "ws" or not parsed.hostname:
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
         raise ConnectionError(f"{url}: expected ws://HOST:PORT")
     resource = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    tcp: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     try:
-        tcp = await trio.open_tcp_stream(parsed.hostname, parsed.port or 80)
+        if parsed.scheme == "wss":  # a tracer behind a TLS proxy
+            tcp = await trio.open_ssl_over_tcp_stream(
+                parsed.hostname, parsed.port or 443, ssl_context=ssl.create_default_context()
+            )
+        else:
+            tcp = await trio.open_tcp_stream(parsed.hostname, parsed.port or 80)
     except OSError as exc:
         raise ConnectionError(f"no live tracer answers at {url} ({exc!r})") from None
     gone: TracerGone | None = None
