@@ -18,6 +18,7 @@ from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
 from ._runtime.errors import BusError
 from ._runtime.hub import Hub
+from ._runtime.metrics import NULL_METRICS, Metrics
 from ._runtime.proxies import Client
 from ._transport.base import Transport, TransportError
 from ._transport.memory import MemoryBus
@@ -81,6 +82,10 @@ class App:
     Leaving the block shuts the actors down gracefully: they stop taking new requests, running
     handlers get ``grace`` seconds to finish, then they are cancelled. ``max_budget`` caps the
     time budget an inbound request brings from the wire (seconds, default 60).
+
+    ``metrics=True`` keeps Prometheus metrics (needs ``prometheus-client``; read them with
+    ``app.metrics.render()``). ``otel=True`` (default: ``ACTORBUS_OTEL=1``) exports every span
+    through the OpenTelemetry SDK, configured by the standard ``OTEL_*`` variables.
     """
 
     def __init__(
@@ -94,6 +99,8 @@ class App:
         default_budget: float = _protocol.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
         max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
+        metrics: bool = False,
+        otel: bool | None = None,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -118,6 +125,11 @@ class App:
         self._nursery: trio.Nursery | None = None
         self._hub: Hub | None = None
         self._edge: Caller | None = None
+        self._want_metrics = metrics
+        if otel is None:
+            otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
+        self._want_otel = otel
+        self.metrics: Metrics = NULL_METRICS
 
     @property
     def hub(self) -> Hub:
@@ -138,6 +150,7 @@ class App:
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
+            self._observe(hub, stack)
             await hub.start()
             stack.push_async_callback(_shielded, hub.aclose)
             edge = Caller(hub, self.hostname, self.instance, self.options)
@@ -173,6 +186,32 @@ class App:
             finally:
                 self._hub = self._edge = self._nursery = None
         return suppressed
+
+    def _observe(self, hub: Hub, stack: AsyncExitStack) -> None:
+        """Switch on the optional observers (imported only when asked for)."""
+        if self._want_metrics:
+            try:
+                from ._runtime.prometheus import PrometheusMetrics
+            except ImportError as exc:
+                raise ImportError(
+                    f"metrics need prometheus-client: pip install 'actorbus[metrics]' ({exc})"
+                ) from None
+            self.metrics = hub.metrics = PrometheusMetrics(lambda: self.actors, hub.transport)
+        if self._want_otel:
+            try:
+                from ._runtime.otel import OtelSink
+            except ImportError as exc:
+                raise ImportError(
+                    f"OpenTelemetry export needs its SDK: pip install 'actorbus[otel]' ({exc})"
+                ) from None
+            sink = OtelSink.from_env()
+            hub.tracer.set_sink(sink)
+
+            async def flush_spans() -> None:  # the SDK's batch thread: flushed, off the loop
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(sink.shutdown)
+
+            stack.push_async_callback(flush_spans)
 
     async def add(self, actor: Actor) -> Actor:
         """Start one more actor; returns once it is subscribed and discoverable."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -117,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--trace-ws", metavar="HOST:PORT",
         help=f"serve the live tracer (default {DEFAULT_TRACE} on the embedded server; 'off')",
+    )  # fmt: skip
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (workers: PORT, PORT+1, ...)",
+    )  # fmt: skip
+    run.add_argument(
+        "--otel", action="store_true",
+        help="export spans through the OpenTelemetry SDK, set up by the OTEL_* variables "
+        "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
     )  # fmt: skip
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
@@ -237,6 +247,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(f"--log-level: {exc}")
         return EXIT_USAGE
+    if args.otel:
+        os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
+    otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
+    problem = _observability_problem(args.metrics, otel)
+    if problem:
+        _error(problem)
+        return EXIT_USAGE
     if args.config:
         os.environ[_config.CONFIG_FILE_ENV] = os.path.abspath(args.config)
     bus = bus_url(args.nats, default="")
@@ -259,6 +276,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plane=plane,
         trace_ws=None if args.trace_ws == "off" else args.trace_ws,
         worker=args.worker,
+        metrics=_metrics_address(args.metrics),
+        otel=otel,
     )
     server: Any = None
     if bus:
@@ -289,6 +308,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+
+
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    from .metrics_http import parse_address
+
+    return parse_address(text) if text else None
+
+
+def _observability_problem(metrics: str | None, otel: bool) -> str | None:
+    """One line saying why ``--metrics``/``--otel`` cannot work here, or None."""
+    from .metrics_http import MetricsAddressError
+
+    try:
+        _metrics_address(metrics)
+    except MetricsAddressError as exc:
+        return str(exc)
+    if metrics and importlib.util.find_spec("prometheus_client") is None:
+        return "--metrics needs prometheus-client: pip install 'actorbus[metrics]'"
+    if otel:
+        if importlib.util.find_spec("opentelemetry.sdk") is None:
+            return "--otel needs the OpenTelemetry SDK: pip install 'actorbus[otel]'"
+        from .._runtime.otel import OtelConfigError, exporters_from_env
+
+        try:
+            exporters_from_env()
+        except OtelConfigError as exc:
+            return str(exc)
+    return None
 
 
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
@@ -341,12 +388,16 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not args.url.startswith(("ws://", "wss://")):
         raise CliError(f"{args.url!r} is not a websocket URL: expected ws://HOST:PORT")
+    from .._tracer.terminal import TracerGone
+
     try:
         trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
         cause = leaf(exc)
+        if isinstance(cause, TracerGone):  # attached, then the tracer went away
+            raise CliError(str(cause), EXIT_BUS) from exc
         if isinstance(cause, OSError):  # ConnectionError included
             reason = f"no live tracer answers at {args.url}"
         else:

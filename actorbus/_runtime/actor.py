@@ -25,6 +25,7 @@ from .declarations import (
 )
 from .guard import WireGuard
 from .hub import Hub
+from .metrics import EndpointStats
 from .proxies import Client
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class ActorStats:
     #: Frames refused or dropped, by kind: malformed, mismatch, duplicate, unauthenticated,
     #: unmatched, overloaded, dropped, internal (see the README's "Hostile input").
     wire: dict[str, int] = field(default_factory=dict)
+    #: Per handler (by qualified name): requests, errors, processing time ($SRV.STATS).
+    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
 
 class Actor:
@@ -145,7 +148,7 @@ class Actor:
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
-        self._server: Server | None = None
+        self._server: Server | None = None  # while running: read by metrics collectors
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan

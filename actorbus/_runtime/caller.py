@@ -6,7 +6,8 @@ import collections
 import logging
 import math
 import secrets
-from collections.abc import Generator
+import time
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from . import errors as _errors
 from .context import CallOptions, current_request
 from .guard import WireGuard
 from .hub import Hub
+from .metrics import status_of
 from .replies import (
     NO_RESPONDERS,
     Decode,
@@ -30,7 +32,7 @@ from .replies import (
     settle,
     until_own_deadline,
 )
-from .spans import MulticastSpans
+from .spans import MulticastSpans, current_span
 
 __all__ = ["Caller", "Gathering", "Reply"]
 
@@ -147,8 +149,9 @@ class Caller:
             oneway=oneway,
             token=secrets.token_hex(8),
         )
-        if self.hub.tracer.active or frame.trace_id:
-            self.hub.tracer.stamp(frame)
+        tracer = self.hub.tracer
+        if tracer.active or frame.trace_id or current_span.get() is not None:
+            tracer.stamp(frame)
         return frame, budget, now
 
     def _send(self, subject: str, frame: _frames.Request) -> None:
@@ -186,7 +189,7 @@ class Caller:
 
     # -- unicast ---------------------------------------------------------------------------
 
-    async def call(
+    def call(
         self,
         host: str,
         port: int,
@@ -196,8 +199,36 @@ class Caller:
         decode: Decode,
         *,
         instance: str | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """One request, one reply from one replica (or from ``instance`` when given).
+
+        A plain function returning the call's coroutine: with metrics off it adds no frame."""
+        coro = self._call(host, port, method, path, body, decode, instance)
+        return self._measured(coro, host, port, method, path) if self.hub.metrics.enabled else coro
+
+    async def _measured(
+        self, coro: Coroutine[Any, Any, Any], host: str, port: int, method: str, path: str
     ) -> Any:
-        """One request, one reply from one replica (or from ``instance`` when given)."""
+        status, t0 = 200, time.perf_counter()
+        try:
+            return await coro
+        except BaseException as exc:
+            status = status_of(exc)
+            raise
+        finally:
+            seconds = time.perf_counter() - t0
+            self.hub.metrics.called(host, port, method, path, status, seconds)
+
+    async def _call(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        body: msgspec.Raw,
+        decode: Decode,
+        instance: str | None,
+    ) -> Any:
         frame, budget, now = self._prepare(host, port, method, path, body, multicast=False)
         span = self.hub.tracer.client(frame) if frame.span_id else None
         if budget.budget_ms <= self.options.hop_reserve * 1000:
@@ -338,8 +369,11 @@ class Gathering:
         frame, _, _ = self._caller._prepare(
             host, port, method, path, body, multicast=True, oneway=True
         )
+        hub = self._caller.hub
         if frame.span_id:
-            self._caller.hub.tracer.fired(frame, self._subject)
+            hub.tracer.fired(frame, self._subject)
+        if hub.metrics.enabled:
+            hub.metrics.fired(host, path)
         self._closed = True
         self._caller._send(self._subject, frame)
 
@@ -372,6 +406,8 @@ class Gathering:
         caller._pending[frame.msg_id] = self._box
         if frame.span_id:
             self._span = hub.tracer.multicast(frame, self._subject)
+        if hub.metrics.enabled:
+            hub.metrics.fired(host, path)
         try:
             caller._send(self._subject, frame)
         except BaseException:
@@ -418,6 +454,9 @@ class Gathering:
                 tally.on_reply(frame.from_instance, frame.queue)
                 if self._span is not None:
                     self._span.reply(frame)
+                if hub.metrics.enabled:
+                    status = frame.status if isinstance(frame, _frames.Fault) else 200
+                    hub.metrics.multicast_reply(self._target[0], self._target[3], status)
                 return self._reply(frame)
 
     def _reply(self, frame: _frames.Response | _frames.Fault) -> Reply:

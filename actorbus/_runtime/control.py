@@ -22,6 +22,7 @@ from .._transport.base import Message, Subscription
 from .._wire.subjects import CONTROL_PORT
 from .declarations import HandlerSpec
 from .describe import Description, describe_actor
+from .metrics import EndpointStats
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -189,19 +190,23 @@ class ServiceApi:
                 "type": "io.nats.micro.v1.stats_response",
                 **self._base,
                 "started": self._started.isoformat().replace("+00:00", "Z"),
-                "endpoints": [
-                    {
-                        **ep,
-                        "num_requests": 0,
-                        "num_errors": 0,
-                        "processing_time": 0,
-                        "average_processing_time": 0,
-                        "last_error": "",
-                    }
-                    for ep in self._endpoints()
-                ],
+                "endpoints": [self._stats(ep) for ep in self._endpoints()],
             }
         return None
+
+    def _stats(self, ep: dict[str, Any]) -> dict[str, Any]:
+        """One endpoint's counters as NATS micro reports them (times in nanoseconds)."""
+        stats = self.actor.stats.endpoints.get(ep["name"])
+        if stats is None:
+            stats = EndpointStats()
+        return {
+            **ep,
+            "num_requests": stats.num_requests,
+            "num_errors": stats.num_errors,
+            "processing_time": stats.processing_ns,
+            "average_processing_time": stats.average_ns,
+            "last_error": stats.last_error,
+        }
 
     def _endpoints(self) -> list[dict[str, Any]]:
         from .._wire import subjects as _subjects

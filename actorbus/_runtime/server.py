@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -27,6 +28,8 @@ from .declarations import HandlerSpec
 from .guard import WireGuard
 from .hub import Hub, LocalSubscription
 from .intake import Call, Gate, Key, Route, Served
+from .logs import actor_tag, current_actor
+from .metrics import EndpointStats
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -84,6 +87,7 @@ class Server:
         self._idle = trio.Event()
         self._idle.set()
         self._own_queue = f"~{instance}@{host}"
+        self._log_tag = actor_tag(host, instance)  # log records name the serving instance
         cls = type(actor)
         self._limit: int = getattr(cls, "max_concurrent", 100)
         self._room: int = getattr(cls, "max_queued", 100)
@@ -91,6 +95,9 @@ class Server:
             self._add_route(spec)
         for route, spec in (extra_routes or {}).items():
             self._routes[route] = Served(spec, self._own_queue, self._gate(spec))
+        self._stats: dict[str, EndpointStats] = actor.stats.endpoints
+        for served in self._routes.values():
+            self._stats.setdefault(served.spec.name, EndpointStats())
 
     def _gate(self, spec: HandlerSpec) -> Gate:
         gate = self._gates.get(spec)
@@ -343,6 +350,7 @@ class Server:
     async def _handle(self, call: Call) -> None:
         """A handler task: run, then answer on the bus (unless the caller cancelled)."""
         current_request.set(call.frame)
+        current_actor.set(self._log_tag)
         out: _frames.Frame | None = None
         try:
             out = await self._run_handler(call)
@@ -381,6 +389,7 @@ class Server:
         self._running[call.key] = call
         served.gate.running += 1
         request_token = current_request.set(frame)
+        actor_token = current_actor.set(self._log_tag)
         span_token = _trace.current_span.set(_trace.current_span.get())
         try:
             out = await self._run_handler(call)
@@ -388,6 +397,7 @@ class Server:
             return out
         finally:
             _trace.current_span.reset(span_token)
+            current_actor.reset(actor_token)
             current_request.reset(request_token)
             self._done(call, started=True)
 
@@ -422,9 +432,13 @@ class Server:
     async def _run_handler(self, call: Call) -> _frames.Response | _frames.Fault | None:
         """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
         frame, spec, queue, scope = call.frame, call.spec, call.queue, call.scope
+        t0 = time.perf_counter_ns()
         span = None
-        if frame.trace_id:
-            span = self.hub.tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        tracer = self.hub.tracer
+        if tracer.active or frame.trace_id or frame.traceparent:
+            span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        elif _trace.current_span.get() is not None:
+            _trace.current_span.set(None)  # not the caller's trace: this handler starts none
         out: _frames.Response | _frames.Fault | None = None
         try:
             with scope:
@@ -459,7 +473,33 @@ class Server:
             )
         if span is not None:
             span.end_with(out)
+        self._count(frame, spec, out, time.perf_counter_ns() - t0)
         return out
+
+    def _count(
+        self,
+        frame: _frames.Request,
+        spec: HandlerSpec,
+        out: _frames.Response | _frames.Fault | None,
+        elapsed_ns: int,
+    ) -> None:
+        """Endpoint stats (always) and the metrics observer (when on) for one handled call."""
+        stats = self._stats[spec.name]
+        stats.num_requests += 1
+        stats.processing_ns += elapsed_ns
+        if out is None:
+            status = 499
+        elif isinstance(out, _frames.Fault):
+            status = out.status
+            stats.num_errors += 1
+            stats.last_error = f"{out.status} {out.type}: {out.message}"
+        else:
+            status = 200
+        metrics = self.hub.metrics
+        if metrics.enabled:
+            metrics.served(
+                self.host, frame.port, frame.method, frame.path, status, elapsed_ns / 1e9
+            )
 
     async def _invoke(self, frame: _frames.Request, spec: HandlerSpec, gate: Gate) -> Any:
         sig = spec.signature

@@ -37,7 +37,11 @@ class _Base(msgspec.Struct, tag_field="op", omit_defaults=True):
 
 
 class Request(_Base, tag="req"):
-    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time."""
+    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time.
+
+    ``trace_id``/``span_id`` carry actorbus's own trace context; a request without them may
+    carry a W3C ``traceparent`` instead (from a plain NATS client or an HTTP gateway).
+    """
 
     msg_id: str
     from_host: str
@@ -54,6 +58,7 @@ class Request(_Base, tag="req"):
     span_id: str = ""
     oneway: bool = False
     token: str = ""  # the caller's secret for this call: cancels and replies must echo it
+    traceparent: str = ""  # W3C trace context from a caller outside actorbus's own tracing
 
 
 class Ack(_Base, tag="ack"):
