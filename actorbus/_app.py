@@ -1,4 +1,9 @@
-"""`App`: runs actors on one bus; the only runtime module that names concrete transports."""
+"""`App`: runs actors on one bus; the only runtime module that names concrete transports.
+
+With credentials (``App(..., credentials=FILE)`` or ``$ACTORBUS_CREDENTIALS``) every actor whose
+hostname has an identity gets its own NATS connection as that identity, opened on first use and
+held by a task of the App until it exits; the App's edge calls use the edge identity.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import trio
 
@@ -19,6 +24,7 @@ from ._runtime.errors import BusError
 from ._runtime.hub import Hub
 from ._runtime.proxies import Client
 from ._transport.base import Transport, TransportError
+from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
 from ._wire import protocol as _protocol
 from ._wire import subjects as _subjects
@@ -30,12 +36,18 @@ log = logging.getLogger("actorbus.app")
 A = TypeVar("A", bound=Actor)
 
 BusSpec = str | MemoryBus | Transport
+CredentialsSpec = str | os.PathLike[str] | Credentials | None
+
+
+def is_nats_url(bus: object) -> TypeGuard[str]:
+    return isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}
 
 
 @asynccontextmanager
-async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
+async def open_bus(bus: BusSpec, identity: Identity | None = None) -> AsyncIterator[Transport]:
     """``"memory"``, ``"embedded"``, ``nats://…`` (comma-separated for a cluster), a
-    `MemoryBus` shared by several Apps, or a ready `Transport`."""
+    `MemoryBus` shared by several Apps, or a ready `Transport`. A NATS connection authenticates
+    as ``identity`` when one is given (and is named after it)."""
     if isinstance(bus, Transport):
         yield bus
         return
@@ -50,11 +62,16 @@ async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
         async with open_embedded() as server, open_nats(server.url) as nats:
             yield nats
         return
-    elif isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}:
+    elif isinstance(bus, str) and is_nats_url(bus):
         from ._transport.natspy import open_nats
 
-        async with open_nats(bus) as nats:
-            yield nats
+        if identity is None:
+            async with open_nats(bus) as nats:
+                yield nats
+        else:
+            url = with_user(bus, identity)
+            async with open_nats(url, name=identity.name, nkey_seed=identity.seed) as nats:
+                yield nats
         return
     else:
         raise ValueError(f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL")
@@ -91,6 +108,7 @@ class App:
         hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
         default_budget: float = _protocol.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
+        credentials: CredentialsSpec = None,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -109,6 +127,13 @@ class App:
         self._nursery: trio.Nursery | None = None
         self._hub: Hub | None = None
         self._edge: Caller | None = None
+        #: Read now, so that a bad file fails at once (a `CredentialsError`, naming no secret).
+        self.credentials = resolve_credentials(credentials)
+        self._url: str | None = None
+        self._hubs: dict[str, Hub] = {}  # actor hostname → the hub on its own connection
+        self._hub_lock = trio.Lock()
+        self._conns: trio.Nursery | None = None
+        self._closing = trio.Event()
 
     @property
     def hub(self) -> Hub:
@@ -124,8 +149,16 @@ class App:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            creds = self.credentials
+            bus: BusSpec = self.bus
+            if creds is not None and bus == "embedded":  # every identity joins one server
+                from ._transport.embedded import open_embedded
+
+                bus = (await stack.enter_async_context(open_embedded())).url
+            self._url = bus if creds is not None and is_nats_url(bus) else None
+            edge_identity = creds.edge if self._url is not None and creds else None
             try:
-                transport = await stack.enter_async_context(open_bus(self.bus))
+                transport = await stack.enter_async_context(open_bus(bus, edge_identity))
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
@@ -134,12 +167,17 @@ class App:
             edge = Caller(hub, self.hostname, self.instance, self.options)
             await edge.start()
             stack.push_async_callback(_shielded, edge.aclose)
+            # Actors' own connections outlive the actors: the nursery holding them is entered
+            # first, so it is left last, after `_closing` tells its tasks to let go.
+            self._closing = trio.Event()
+            self._conns = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(self._closing.set)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             self._hub, self._edge, self._stack = hub, edge, stack
             for actor in self._initial:
                 await self.add(actor)
         except BaseException as exc:
-            self._hub = self._edge = self._nursery = self._stack = None
+            self._hub = self._edge = self._nursery = self._stack = self._conns = None
             await stack.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
@@ -160,7 +198,8 @@ class App:
             try:
                 suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
-                self._hub = self._edge = self._nursery = None
+                self._hub = self._edge = self._nursery = self._conns = None
+                self._hubs.clear()
         return suppressed
 
     async def add(self, actor: Actor) -> Actor:
@@ -169,9 +208,41 @@ class App:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         if not isinstance(actor, Actor):
             raise TypeError(f"App.add takes an Actor instance, got {actor!r}")
-        await self._nursery.start(actor._run, self._hub, self.options, self.grace)
+        hub = await self._hub_for(actor.host())
+        await self._nursery.start(actor._run, hub, self.options, self.grace)
         self.actors.append(actor)
         return actor
+
+    async def _hub_for(self, host: str) -> Hub:
+        """The hub of ``host``'s own connection when the credentials name it, else the App's."""
+        assert self._hub is not None
+        identity = self.credentials.for_host(host) if self.credentials else None
+        if identity is None or self._url is None or self._conns is None:
+            if self._url is not None:
+                log.warning("%s has no entry in the credentials: it connects as the edge", host)
+            return self._hub
+        async with self._hub_lock:
+            hub = self._hubs.get(host)
+            if hub is None:
+                try:
+                    hub = await self._conns.start(self._hold_connection, self._url, identity)
+                except TransportError as exc:
+                    raise BusError(f"cannot connect {host} to the bus: {exc}") from exc
+                self._hubs[host] = hub
+            return hub
+
+    async def _hold_connection(
+        self, url: str, identity: Identity, *, task_status: trio.TaskStatus[Hub]
+    ) -> None:
+        """Open one identity's connection and hub; keep them until the App closes."""
+        async with open_bus(url, identity) as transport:
+            hub = Hub(transport, self.plane)
+            await hub.start()
+            try:
+                task_status.started(hub)
+                await self._closing.wait()
+            finally:
+                await _shielded(hub.aclose)
 
     async def remove(self, actor: Actor) -> None:
         """Stop one actor gracefully and wait until it is gone."""

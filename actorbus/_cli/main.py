@@ -1,4 +1,4 @@
-"""The ``actorbus`` command: run, call, ping, trace, tracer. Thin: parse, then call the modules.
+"""The ``actorbus`` command: run, call, ping, trace, tracer, acl. Thin: parse, call modules.
 
 Exit codes of ``call`` and ``ping``: 0 ok; 1 the remote handler failed (status on stderr);
 2 bad usage; 3 no responder; 4 timed out; 5 cannot reach the bus.
@@ -21,6 +21,7 @@ import trio
 
 from .._groups import leaf
 from .._version import __version__
+from .acl import add_acl_parser, credentials_option
 
 __all__ = ["main"]
 
@@ -51,6 +52,7 @@ def _bus_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after this long")
+    credentials_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace-ws", metavar="HOST:PORT",
         help=f"serve the live tracer (default {DEFAULT_TRACE} on the embedded server; 'off')",
     )  # fmt: skip
+    credentials_option(run)
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
@@ -105,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tracer.add_argument("--listen", default=DEFAULT_TRACE, metavar="HOST:PORT")
     tracer.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
+    credentials_option(tracer)
+    add_acl_parser(sub)
     return parser
 
 
@@ -112,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``actorbus`` script and of ``python -m actorbus``."""
     args = build_parser().parse_args(argv)
     handlers = {"run": _cmd_run, "call": _cmd_call, "ping": _cmd_ping}
-    handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer}
+    handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "acl": _cmd_acl}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -125,6 +130,32 @@ def _error(message: str) -> None:
 
 def _bus_url(args: argparse.Namespace) -> str:
     return str(args.nats or os.environ.get("NATS_URL") or DEFAULT_NATS)
+
+
+def _shown(url: str) -> str:
+    """A bus URL as it may be printed: without user, password or token."""
+    from .._transport.settings import redact
+
+    return ",".join(redact(part) for part in url.split(","))
+
+
+def _load_credentials(args: argparse.Namespace) -> Any:
+    """The credentials named by ``--credentials`` or the environment; on a bad file, prints the
+    error and returns None (and ``args.bad_credentials`` is set)."""
+    from .._transport.credentials import CredentialsError, resolve_credentials
+
+    try:
+        return resolve_credentials(args.credentials)
+    except CredentialsError as exc:
+        _error(str(exc))
+        args.bad_credentials = True
+        return None
+
+
+def _cmd_acl(args: argparse.Namespace) -> int:
+    from . import acl as _acl
+
+    return _acl.main(args)
 
 
 # -- run -----------------------------------------------------------------------------------
@@ -155,6 +186,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except Exception:
         _error("importing the actors failed:\n" + traceback.format_exc())
         return EXIT_USAGE
+    credentials = _load_credentials(args)
+    if getattr(args, "bad_credentials", False):
+        return EXIT_USAGE
     plane = args.plane or default_plane()
     opts = _supervisor.RunOptions(
         targets=list(args.targets),
@@ -165,6 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plane=plane,
         trace_ws=None if args.trace_ws == "off" else args.trace_ws,
         worker=args.worker,
+        credentials=credentials,
     )
     server: Any = None
     bus: str = opts.nats or os.environ.get("NATS_URL") or ""
@@ -200,26 +235,32 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
     from .._transport.base import TransportError
     from . import supervisor as _supervisor
 
+    # No secret on a worker's command line: the bus URL (which may carry a password) travels in
+    # its environment, the credentials as a file name.
     worker_argv = [
         sys.executable, "-m", "actorbus", "run", *opts.targets,
-        "--nats", bus, "--replicas", str(opts.replicas), "--grace", str(opts.grace),
+        "--replicas", str(opts.replicas), "--grace", str(opts.grace),
         "--plane", opts.plane, "--log-format", args.log_format, "--log-level", args.log_level,
         "--trace-ws", "off",
     ]  # fmt: skip
+    if opts.credentials is not None and opts.credentials.source:
+        worker_argv += ["--credentials", opts.credentials.source]
     extra = []
     if opts.trace_ws and not opts.worker:
-        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane))
+        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials))
     try:
         return await _supervisor.run(opts, classes, bus, worker_argv, extra)
     except BaseException as exc:
         cause = leaf(exc)
         if isinstance(cause, TransportError | OSError):
-            _error(f"bus {bus}: {cause}")
+            _error(f"bus {_shown(bus)}: {cause}")
             return EXIT_BUS
         raise
 
 
-def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[None]]:
+def _tracer_task(
+    bus: str, listen: str, plane: str, credentials: Any = None
+) -> Callable[[], Awaitable[None]]:
     """The live tracer beside ``actorbus run``: an add-on, never fatal."""
 
     async def tracer() -> None:
@@ -230,7 +271,7 @@ def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[No
             return
         try:
             log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(bus, listen, plane=plane)
+            await serve_tracer(bus, listen, plane=plane, credentials=credentials)
         except Exception as exc:
             log.warning("the live tracer on %s stopped: %r", listen, exc)
 
@@ -320,8 +361,14 @@ def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     from .._runtime.errors import Error, NoResponder, RemoteError
     from .._transport.base import TransportError
 
+    credentials = _load_credentials(args)
+    if getattr(args, "bad_credentials", False):
+        return EXIT_USAGE
+
     async def inner() -> int:
-        async with App(bus=_bus_url(args), plane=args.plane, hostname="cli.actorbus") as app:
+        async with App(
+            bus=_bus_url(args), plane=args.plane, hostname="cli.actorbus", credentials=credentials
+        ) as app:
             result: int = await fn(app, args, *rest)
             return result
 
@@ -343,7 +390,7 @@ def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
         _error(f"{exc.status} {type(exc).__name__}: {exc.message}")
         return EXIT_REMOTE
     except (TransportError, OSError) as exc:
-        _error(f"cannot reach the bus at {_bus_url(args)}: {exc}")
+        _error(f"cannot reach the bus at {_shown(_bus_url(args))}: {exc}")
         return EXIT_BUS
 
 
@@ -374,7 +421,8 @@ async def _ping(app: Any, args: argparse.Namespace) -> int:
     else:
         _print_table(found)
     if not found:
-        _error(f"no actor answered on {args.host!r} (plane {app.plane}, bus {_bus_url(args)})")
+        where = f"plane {app.plane}, bus {_shown(_bus_url(args))}"
+        _error(f"no actor answered on {args.host!r} ({where})")
         return EXIT_NO_RESPONDER
     return 0
 
@@ -438,8 +486,15 @@ def _cmd_tracer(args: argparse.Namespace) -> int:
 
     setup_logging()
     plane = args.plane or default_plane()
+    credentials = _load_credentials(args)
+    if getattr(args, "bad_credentials", False):
+        return EXIT_USAGE
     try:
-        trio.run(lambda: module.serve_tracer(_bus_url(args), args.listen, plane=plane))
+        trio.run(
+            lambda: module.serve_tracer(
+                _bus_url(args), args.listen, plane=plane, credentials=credentials
+            )
+        )
     except KeyboardInterrupt:
         return 0
     return 0

@@ -26,9 +26,11 @@ import trio
 
 from .._app import App
 from .._runtime.actor import Actor
+from .._transport.settings import redact
 from .targets import TargetError, load_targets
 
 if TYPE_CHECKING:
+    from .._transport.credentials import Credentials
     from .._transport.embedded import EmbeddedServer
 
 __all__ = ["Backoff", "RunOptions", "TargetError", "load_targets", "run"]
@@ -51,6 +53,7 @@ class RunOptions:
     plane: str | None = None
     trace_ws: str | None = None
     worker: str | None = None  # hidden: set in worker processes ("w1", "w2", ...)
+    credentials: Credentials | None = None  # each actor connects as itself
 
 
 class Backoff:
@@ -192,7 +195,8 @@ def summary(slots: Sequence[Slot], bus: str, plane: str) -> str:
     parts = []
     for host, (up, down) in counts.items():
         parts.append(f"{host} x{up}" + (f" ({down} failed to start, retrying)" if down else ""))
-    return f"{', '.join(parts)} on {bus} (plane {plane})"
+    shown = ",".join(redact(url) for url in bus.split(","))  # never a password in output
+    return f"{', '.join(parts)} on {shown} (plane {plane})"
 
 
 async def serve(
@@ -203,7 +207,9 @@ async def serve(
     on_ready: Callable[[list[Slot], App], None],
 ) -> None:
     """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
-    async with App(bus=bus, plane=opts.plane, grace=opts.grace) as app:
+    async with App(
+        bus=bus, plane=opts.plane, grace=opts.grace, credentials=opts.credentials
+    ) as app:
         slots = [Slot(cls, i) for cls in classes for i in range(opts.replicas)]
         async with trio.open_nursery() as nursery:
             for slot in slots:
@@ -274,6 +280,7 @@ class Worker:
 
     tag: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # secrets go here, never in argv
     proc: trio.Process | None = None
     ready: trio.Event = field(default_factory=trio.Event)
     info: dict[str, object] = field(default_factory=dict)
@@ -281,7 +288,7 @@ class Worker:
 
     async def keep_running(self, stop: trio.Event) -> None:
         backoff = Backoff()
-        env = {**os.environ, "ACTORBUS_WORKER": self.tag}
+        env = {**os.environ, **self.env, "ACTORBUS_WORKER": self.tag}
         while not stop.is_set():
             started = trio.current_time()
             proc = await trio.lowlevel.open_process(
@@ -368,7 +375,10 @@ async def run_workers(
     assert opts.workers
     stop = trio.Event()
     forced = False
-    workers = [Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"]) for i in range(opts.workers)]
+    workers = [
+        Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"], {"NATS_URL": bus})
+        for i in range(opts.workers)
+    ]
 
     async with trio.open_nursery() as outer:
 

@@ -411,13 +411,16 @@ async def serve_tracer(
     *,
     plane: str = "",
     queue_size: int = 2048,
+    credentials: Any = None,
     task_status: trio.TaskStatus[TracerServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to ``nats_url`` and serve the tracer on ``listen`` until cancelled (the plane
-    defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`)."""
+    defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`); with ``credentials`` (a
+    `Credentials`) it connects as their edge identity."""
     from .._app import default_plane, open_bus
 
     host, port = parse_listen(listen)
-    async with open_bus(nats_url) as transport:
+    identity = getattr(credentials, "edge", None)
+    async with open_bus(nats_url, identity) as transport:
         server = TracerServer(transport, plane or default_plane(), queue_size=queue_size)
         await server.serve(host, port, task_status=task_status)
