@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +29,34 @@ class SecureBus:
     creds_path: Path
     creds: Credentials
     server: EmbeddedServer
+    monitor: int
+
+    async def connections(self) -> dict[str, str]:
+        """Connection name → the user the server authenticated it as (from ``/connz``)."""
+
+        def fetch() -> dict[str, str]:
+            url = f"http://127.0.0.1:{self.monitor}/connz?auth=true"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                data = json.load(response)
+            return {c.get("name", ""): c.get("authorized_user", "") for c in data["connections"]}
+
+        return await trio.to_thread.run_sync(fetch)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def start_secure(tmp: Path, *, nkeys: bool = False, plane: str | None = None) -> SecureBus:
     conf, creds_path = tmp / "auth.conf", tmp / "creds.json"
     _, creds = generate([Source, Sink, Other], str(conf), str(creds_path), nkeys=nkeys, plane=plane)
-    server = EmbeddedServer(extra_args=["-c", str(conf)])
+    monitor = free_port()
+    server = EmbeddedServer(extra_args=["-c", str(conf), "-m", str(monitor)])
     server.start()
-    return SecureBus(server.url, conf, creds_path, creds, server)
+    return SecureBus(server.url, conf, creds_path, creds, server, monitor)
 
 
 @pytest.fixture(scope="module")

@@ -55,9 +55,13 @@ async def test_legitimate_traffic_flows(secure_bus: SecureBus, refusals: Refusal
             )  # fmt: skip
             hosts = sorted([r.host async for r in pings if r.ok])
             assert hosts == ["other.sec", "sink.sec", "source.sec"]
-            # each actor connected on a connection of its own, as itself
-            assert set(app._hubs) == {"source.sec", "sink.sec", "other.sec"}
-            assert len({id(h.transport) for h in app._hubs.values()} | {id(app.transport)}) == 4
+            # each actor connected on a connection of its own, as itself; the App as the edge
+            users = await secure_bus.connections()
+            for host in ("source.sec", "sink.sec", "other.sec"):
+                assert users[host] == host
+            assert sorted(users.values()) == sorted(
+                ["edge.actorbus", "source.sec", "sink.sec", "other.sec"]
+            )
     assert refusals.texts() == []
 
 
