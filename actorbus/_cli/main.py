@@ -358,7 +358,7 @@ def _print_json(value: Any) -> None:
 def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     """Open an App (no actors) on the bus, run ``fn``, map errors to exit codes."""
     from .._app import App
-    from .._runtime.errors import Error, NoResponder, RemoteError
+    from .._runtime.errors import BusError, Error, NoResponder, RemoteError
     from .._transport.base import TransportError
 
     credentials = _load_credentials(args)
@@ -386,12 +386,12 @@ def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     except trio.TooSlowError as exc:
         _error(f"timed out{': ' + str(exc) if str(exc) else ''}")
         return EXIT_TIMEOUT
+    except (TransportError, OSError, BusError) as exc:
+        _error(f"cannot reach the bus at {_shown(_bus_url(args))}: {exc}")
+        return EXIT_BUS
     except Error as exc:
         _error(f"{exc.status} {type(exc).__name__}: {exc.message}")
         return EXIT_REMOTE
-    except (TransportError, OSError) as exc:
-        _error(f"cannot reach the bus at {_shown(_bus_url(args))}: {exc}")
-        return EXIT_BUS
 
 
 # -- ping ----------------------------------------------------------------------------------
