@@ -180,6 +180,11 @@ async def _resume(coro: Coroutine[Any, Any, T], first: Any) -> T:
 
 
 def _is_auth_error(exc: BaseException) -> bool:
+    """Retrying cannot help: refused credentials, or a certificate that does not verify."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    if isinstance(exc, ssl.SSLError) and "alert" in str(exc).lower():  # our certificate refused
+        return True
     text = str(exc).lower()
     return isinstance(exc, nats.errors.Error) and any(m in text for m in _AUTH_MARKERS)
 
@@ -504,7 +509,7 @@ class NatsTransport(Transport):
                 try:
                     socket.close()
                     await self._loop.run_aio_coroutine(socket.wait_closed())
-                except Exception as exc:
+                except (Exception, asyncio.CancelledError) as exc:  # a failed TLS handshake
                     log.debug("closing the NATS socket: %s", self._scrub(exc))
         if scope.cancelled_caught:
             log.warning("closing the NATS connection to %s timed out", self.describe())
