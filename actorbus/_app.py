@@ -157,6 +157,12 @@ class App:
                 bus = (await stack.enter_async_context(open_embedded())).url
             self._url = bus if creds is not None and is_nats_url(bus) else None
             edge_identity = creds.edge if self._url is not None and creds else None
+            if edge_identity is not None and not self.hostname.endswith(".actorbus"):
+                log.warning(
+                    "App hostname %s is not under .actorbus: the edge user may not receive "
+                    "its replies",
+                    self.hostname,
+                )
             try:
                 transport = await stack.enter_async_context(open_bus(bus, edge_identity))
             except TransportError as exc:

@@ -3,11 +3,16 @@ spoofs are refused by the server and run nothing."""
 
 from __future__ import annotations
 
+import json
+
 import msgspec
+import pytest
 import trio
+import trio_websocket
 
 from actorbus import App
 from actorbus._app import open_bus, random_plane
+from actorbus._tracer.server import TracerServer
 from actorbus._transport.base import Message
 from actorbus._wire import frames as _frames
 from actorbus._wire import subjects as _subjects
@@ -15,7 +20,7 @@ from actorbus._wire import subjects as _subjects
 from .actors import Other, Sink, Source
 from .conftest import Refusals, SecureBus
 
-pytestmark = __import__("pytest").mark.nats
+pytestmark = pytest.mark.nats
 
 
 def _event_frame(n: int) -> bytes:
@@ -161,3 +166,32 @@ async def test_actor_cannot_subscribe_to_another_hosts_subjects(
             assert await app.client(Source).echo(text="private") == "private"
             await thief.flush()
     assert stolen == []
+
+
+async def test_tracer_and_control_work_under_the_acl(
+    secure_bus: SecureBus, refusals: Refusals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracer connects as the edge and sees every actor's spans; the credentials come
+    from ``ACTORBUS_CREDENTIALS``."""
+    monkeypatch.setenv("ACTORBUS_CREDENTIALS", str(secure_bus.creds_path))
+    plane = random_plane()
+    with trio.fail_after(30):
+        async with (
+            App(Source(), Sink(), bus=secure_bus.url, plane=plane) as app,
+            open_bus(secure_bus.url, secure_bus.creds.edge) as tracer_bus,
+            trio.open_nursery() as nursery,
+        ):
+            tracer = TracerServer(tracer_bus, plane)
+            await nursery.start(tracer.serve, "127.0.0.1", 0)
+            url = f"ws://127.0.0.1:{tracer.port}/ws"
+            async with trio_websocket.open_websocket_url(url) as ws:
+                assert json.loads(await ws.get_message())["notice"] == "hello"
+                for hub in [app.hub, *app._hubs.values()]:
+                    await hub.tracer.wait_listening()
+                assert await app.client(Source).fire(n=1) == [2]
+                hosts: set[str] = set()
+                while not {"source.sec", "sink.sec"} <= hosts:
+                    span = json.loads(await ws.get_message())
+                    hosts |= {span.get("to_host", ""), span.get("from_host", "")}
+            nursery.cancel_scope.cancel()
+    assert refusals.texts() == []
