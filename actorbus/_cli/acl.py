@@ -300,11 +300,11 @@ def main(args: Any) -> int:
     return 0
 
 
-def credentials_option(p: argparse.ArgumentParser) -> None:
+def credentials_option(p: argparse.ArgumentParser, note: str = "") -> None:
     """``--credentials FILE`` of the commands that connect to the bus."""
     p.add_argument(
         "--credentials", metavar="FILE",
-        help="credentials file from 'actorbus acl' (default: $ACTORBUS_CREDENTIALS)",
+        help=note or "credentials file from 'actorbus acl' (default: $ACTORBUS_CREDENTIALS)",
     )  # fmt: skip
 
 

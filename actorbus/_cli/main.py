@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="watch calls live (attaches to the tracer's websocket)")
     trace.add_argument("url", nargs="?", default=f"ws://{DEFAULT_TRACE}")
     trace.add_argument("--json", action="store_true", help="raw spans, one JSON object a line")
+    credentials_option(trace, "accepted for symmetry: the tracer's websocket needs none")
 
     tracer = sub.add_parser("tracer", help="serve the live tracer's websocket for a bus")
     tracer.add_argument(
@@ -140,8 +141,7 @@ def _shown(url: str) -> str:
 
 
 def _load_credentials(args: argparse.Namespace) -> Any:
-    """The credentials named by ``--credentials`` or the environment; on a bad file, prints the
-    error and returns None (and ``args.bad_credentials`` is set)."""
+    """``--credentials`` or ``$ACTORBUS_CREDENTIALS``; a bad file: error, ``bad_credentials``."""
     from .._transport.credentials import CredentialsError, resolve_credentials
 
     try:
