@@ -224,8 +224,9 @@ class App:
         assert self._hub is not None
         identity = self.credentials.for_host(host) if self.credentials else None
         if identity is None or self._url is None or self._conns is None:
-            if self._url is not None:
+            if self._url is not None and host not in self._hubs:
                 log.warning("%s has no entry in the credentials: it connects as the edge", host)
+                self._hubs[host] = self._hub
             return self._hub
         async with self._hub_lock:
             hub = self._hubs.get(host)

@@ -142,3 +142,12 @@ async def test_a_cancelled_event_reaches_its_sinks_without_refusal(
                 nursery.cancel_scope.cancel()
             await slow.cancelled.wait()
     assert refusals.texts() == []
+
+
+async def test_embedded_bus_with_credentials_shares_one_server(secure_bus: SecureBus) -> None:
+    """``bus="embedded"`` starts one server (without authorization) that every identity joins."""
+    sink_ = Sink()
+    with trio.fail_after(30):
+        async with App(Source(), sink_, bus="embedded", credentials=secure_bus.creds_path) as app:
+            assert await app.client(Source).fire(n=6) == [12]
+    assert sink_.seen == [6]
