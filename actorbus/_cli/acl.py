@@ -98,12 +98,19 @@ def _request_grants(classes: Sequence[type[Actor]], plane: str) -> list[str]:
 
 
 def _event_denials(classes: Sequence[type[Actor]], plane: str, except_host: str) -> list[str]:
+    """Each event subject of every source but ``except_host`` (plain, direct and all-replica
+    addressing), exactly: an endpoint sharing the port stays callable."""
     out: list[str] = []
     for cls in classes:
         host = cls.host()
         if host != except_host:
-            for port, _, _ in _event_specs(cls):
-                _add(out, f"{plane}.{port}.{_rev(host)}.|.>")
+            for port, method, path in _event_specs(cls):
+                tail = f"|.{method}.{_subjects.escape_path(path)}"
+                _add(
+                    out,
+                    f"{plane}.{port}.{_rev(host)}.{tail}",
+                    f"{plane}.{port}.{_rev(host)}.*.{tail}",
+                )
     return out
 
 
