@@ -33,6 +33,7 @@ import trio_websocket
 from .._runtime import spans as _trace
 from .._runtime.spans import Span, TraceCtl
 from .._transport.base import Message, Subscription, Transport
+from .._transport.credentials import Credentials
 from .terminal import run_trace_client
 
 __all__ = [
@@ -446,7 +447,7 @@ async def serve_tracer(
     *,
     plane: str = "",
     queue_size: int = 2048,
-    credentials: Any = None,
+    credentials: Credentials | None = None,
     task_status: trio.TaskStatus[TracerServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to ``nats_url`` and serve the tracer on ``listen`` until cancelled (the plane
@@ -455,7 +456,7 @@ async def serve_tracer(
     from .._app import default_plane, open_bus
 
     host, port = parse_listen(listen)
-    identity = getattr(credentials, "edge", None)
+    identity = credentials.edge if credentials is not None else None
     async with open_bus(nats_url, identity) as transport:
         server = TracerServer(transport, plane or default_plane(), queue_size=queue_size)
         await server.serve(host, port, task_status=task_status)
