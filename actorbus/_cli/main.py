@@ -22,6 +22,7 @@ import trio
 from .._groups import leaf
 from .._version import __version__
 from .acl import add_acl_parser, credentials_option
+from .acl import main as _cmd_acl
 
 __all__ = ["main"]
 
@@ -152,12 +153,6 @@ def _load_credentials(args: argparse.Namespace) -> Any:
         return None
 
 
-def _cmd_acl(args: argparse.Namespace) -> int:
-    from . import acl as _acl
-
-    return _acl.main(args)
-
-
 # -- run -----------------------------------------------------------------------------------
 
 
@@ -232,6 +227,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
+    from .._runtime.errors import BusError
     from .._transport.base import TransportError
     from . import supervisor as _supervisor
 
@@ -252,7 +248,7 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
         return await _supervisor.run(opts, classes, bus, worker_argv, extra)
     except BaseException as exc:
         cause = leaf(exc)
-        if isinstance(cause, TransportError | OSError):
+        if isinstance(cause, TransportError | OSError | BusError):
             _error(f"bus {_shown(bus)}: {cause}")
             return EXIT_BUS
         raise

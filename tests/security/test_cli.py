@@ -99,3 +99,20 @@ async def test_run_with_credentials_leaks_no_secret(tmp_path: Path) -> None:
         text = "\n".join(run.stdout) + run.stderr
         text += "".join(o.stdout.decode() + o.stderr.decode() for o in outputs)
         assert not [s for s in secrets if s in text], "a secret was printed"
+
+
+async def test_run_with_a_wrong_password_is_one_redacted_line(tmp_path: Path) -> None:
+    conf, creds = tmp_path / "auth.conf", tmp_path / "creds.json"
+    done = await actorbus("acl", ACTORS, "--conf", str(conf), "--credentials", str(creds))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(creds.read_text())
+    data["edge"]["password"] = "Wrong-Password-42"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with EmbeddedServer(extra_args=["-c", str(conf)]) as server:
+        env = actorbus_env(NATS_URL=server.url)
+        failed = await actorbus("run", ACTORS, "--credentials", str(bad), env=env)
+    err = failed.stderr.decode()
+    assert failed.returncode == 5, err
+    assert err.count("\n") == 1 and "Authorization" in err
+    assert "Wrong-Password-42" not in err + failed.stdout.decode()
