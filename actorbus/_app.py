@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import Any, TypeGuard, TypeVar
 
 import trio
 
+from ._groups import sole_exception
 from ._runtime.actor import Actor
 from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
@@ -132,7 +133,6 @@ class App:
         self._url: str | None = None
         self._hubs: dict[str, Hub] = {}  # actor hostname → the hub on its own connection
         self._hub_lock = trio.Lock()
-        self._conns: trio.Nursery | None = None
         self._closing = trio.Event()
 
     @property
@@ -173,18 +173,17 @@ class App:
             edge = Caller(hub, self.hostname, self.instance, self.options)
             await edge.start()
             stack.push_async_callback(_shielded, edge.aclose)
-            # Actors' own connections outlive the actors: the nursery holding them is entered
-            # first, so it is left last, after `_closing` tells its tasks to let go.
             self._closing = trio.Event()
-            self._conns = await stack.enter_async_context(trio.open_nursery())
-            stack.callback(self._closing.set)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
+            # Runs first on exit: the actors' own connections close once every actor stopped.
+            stack.push_async_callback(self._release_connections)
             self._hub, self._edge, self._stack = hub, edge, stack
             for actor in self._initial:
                 await self.add(actor)
         except BaseException as exc:
-            self._hub = self._edge = self._nursery = self._stack = self._conns = None
-            await stack.__aexit__(type(exc), exc, exc.__traceback__)
+            self._hub = self._edge = self._nursery = self._stack = None
+            with _lone_exception_as_itself():
+                await stack.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -202,9 +201,10 @@ class App:
         finally:
             self._stack = None
             try:
-                suppressed = await stack.__aexit__(exc_type, exc, tb)
+                with _lone_exception_as_itself():
+                    suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
-                self._hub = self._edge = self._nursery = self._conns = None
+                self._hub = self._edge = self._nursery = None
                 self._hubs.clear()
         return suppressed
 
@@ -223,7 +223,7 @@ class App:
         """The hub of ``host``'s own connection when the credentials name it, else the App's."""
         assert self._hub is not None
         identity = self.credentials.for_host(host) if self.credentials else None
-        if identity is None or self._url is None or self._conns is None:
+        if identity is None or self._url is None or self._nursery is None:
             if self._url is not None and host not in self._hubs:
                 log.warning("%s has no entry in the credentials: it connects as the edge", host)
                 self._hubs[host] = self._hub
@@ -232,11 +232,23 @@ class App:
             hub = self._hubs.get(host)
             if hub is None:
                 try:
-                    hub = await self._conns.start(self._hold_connection, self._url, identity)
+                    hub = await self._nursery.start(self._hold_connection, self._url, identity)
                 except TransportError as exc:
                     raise BusError(f"cannot connect {host} to the bus: {exc}") from exc
                 self._hubs[host] = hub
             return hub
+
+    async def _release_connections(self) -> None:
+        """Let the actors' own connections close, once every actor has stopped with them.
+
+        Shielded, so that it never replaces the exception the App is leaving with; the wait is
+        bounded by the actors' own (graceful or cancelled) shutdown."""
+        try:
+            with trio.CancelScope(shield=True):
+                for actor in list(self.actors):
+                    await actor._stopped.wait()
+        finally:
+            self._closing.set()
 
     async def _hold_connection(
         self, url: str, identity: Identity, *, task_status: trio.TaskStatus[Hub]
@@ -270,6 +282,23 @@ class App:
         if self._edge is None:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         return self._edge
+
+
+@contextmanager
+def _lone_exception_as_itself() -> Iterator[None]:
+    """The App's nursery wraps what leaves it in a group; a lone exception (such as a
+    `RemoteError` raised in the ``async with`` body) comes out as itself instead."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        single = sole_exception(group)
+        if single is None:
+            raise
+        context = single.__context__
+        try:
+            raise single
+        finally:
+            single.__context__ = context
 
 
 async def _shielded(close: Any) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "credentials_option",
     "derive_permissions",
     "generate",
+    "load_credentials_option",
     "render_conf",
 ]
 
@@ -275,16 +276,14 @@ def generate(
 
 def main(args: Any) -> int:
     """``actorbus acl``: load the targets, write both files, say where (never what)."""
-    from .main import EXIT_USAGE, _error
+    from .common import CliError, import_failure
 
     try:
         classes = load_targets(args.targets)
     except TargetError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        raise CliError(str(exc)) from exc
     except Exception as exc:
-        _error(f"importing the actors failed: {type(exc).__name__}: {exc}")
-        return EXIT_USAGE
+        raise CliError(import_failure(exc)) from exc
     command = " ".join(["actorbus acl", *args.targets, *(["--nkeys"] if args.nkeys else [])])
     if args.plane:
         command += f" --plane {args.plane}"
@@ -294,17 +293,26 @@ def main(args: Any) -> int:
             command=command,
         )  # fmt: skip
     except (AclError, _subjects.SubjectError) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        raise CliError(str(exc)) from exc
     except OSError as exc:
-        _error(f"cannot write {exc.filename}: {exc.strerror}")
-        return EXIT_USAGE
+        raise CliError(f"cannot write {exc.filename}: {exc.strerror}") from exc
     print(
         f"wrote {args.conf} (nats-server authorization, {count} users) and {args.credentials} "
         "(mode 0600; pass it to actorbus run/call/ping/tracer --credentials)",
         flush=True,
     )
     return 0
+
+
+def load_credentials_option(args: Any) -> Credentials | None:
+    """``--credentials`` or ``$ACTORBUS_CREDENTIALS``; a bad file is a one-line usage error."""
+    from .._transport.credentials import CredentialsError, resolve_credentials
+    from .common import CliError
+
+    try:
+        return resolve_credentials(getattr(args, "credentials", None))
+    except CredentialsError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def credentials_option(p: argparse.ArgumentParser, note: str = "") -> None:

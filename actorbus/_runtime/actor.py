@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import trio
 
@@ -14,7 +14,15 @@ from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from .caller import Caller, Gathering
 from .context import CallOptions, new_instance_id
-from .declarations import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
+from .declarations import (
+    ConfigSpec,
+    EventDescriptor,
+    HandlerSpec,
+    TickerSpec,
+    check_later,
+    check_spec,
+    spec_of,
+)
 from .hub import Hub
 from .proxies import Client
 
@@ -46,11 +54,15 @@ class Actor:
     _events: ClassVar[dict[str, EventDescriptor]] = {}
     _tickers: ClassVar[tuple[TickerSpec, ...]] = ()
     _configs: ClassVar[dict[str, ConfigSpec[Any]]] = {}
+    _verified: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "hostname" in cls.__dict__:
-            cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
+            try:
+                cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
+            except _subjects.SubjectError as exc:
+                raise _subjects.SubjectError(f"{cls.__qualname__}: {exc}") from None
         handlers: dict[str, HandlerSpec] = {}
         events: dict[str, EventDescriptor] = {}
         tickers: dict[str, TickerSpec] = {}
@@ -73,6 +85,18 @@ class Actor:
         cls._events = events
         cls._tickers = tuple(tickers.values())
         cls._configs = configs
+        cls._verified = False
+        _check_routes(cls)
+        for spec in cls._handlers:
+            check_later(spec)
+
+    @classmethod
+    def _verify(cls) -> None:
+        """Final definition checks, once per class: every type hint must resolve by now."""
+        if not cls._verified:
+            for spec in cls._handlers:
+                check_spec(spec)
+            cls._verified = True
 
     @classmethod
     def host(cls) -> str:
@@ -82,8 +106,22 @@ class Actor:
             raise TypeError(f"{cls.__name__} must set a class attribute 'hostname'")
         return _subjects.validate_hostname(host)
 
+    def __new__(cls, *args: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Self:
+        """Set up the base state here, so a subclass's ``__init__`` can neither lose ``config=``
+        nor skip the setup by not calling ``super().__init__()``."""
+        cls.host()
+        cls._verify()
+        self = super().__new__(cls)
+        self._setup(config)
+        return self
+
     def __init__(self, *, config: dict[str, Any] | None = None) -> None:
-        type(self).host()
+        """``config=`` (a value per config attribute) was already taken by ``__new__``; values
+        a subclass passes on here explicitly are added on top."""
+        if config:
+            self._config_input.update(config)
+
+    def _setup(self, config: dict[str, Any] | None) -> None:
         self.instance = new_instance_id()
         self.stats = ActorStats()
         self._config_values: dict[str, Any] = {}
@@ -250,3 +288,17 @@ class Actor:
                     continue
                 busy = True
                 nursery.start_soon(once)
+
+
+def _check_routes(cls: type[Actor]) -> None:
+    """Two handlers of one class may not serve the same route (only one could ever answer)."""
+    seen: dict[tuple[str, int, str, str], HandlerSpec] = {}
+    for spec in cls._handlers:
+        if spec.kind == "event":
+            continue
+        host = spec.source.owner.__qualname__ if spec.source and spec.source.owner else ""
+        route = (host, spec.port, spec.method, spec.path)
+        other = seen.setdefault(route, spec)
+        if other is not spec:
+            where = f"{host + ' ' if host else ''}{spec.method} :{spec.port}{spec.path}"
+            raise TypeError(f"{cls.__qualname__}: {other.name} and {spec.name} both serve {where}")

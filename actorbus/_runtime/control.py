@@ -20,6 +20,7 @@ import msgspec
 from .._transport.base import Message, Subscription
 from .._wire.subjects import CONTROL_PORT
 from .declarations import HandlerSpec
+from .describe import Description, describe_actor
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -56,13 +57,25 @@ async def _ping(actor: Actor) -> PingInfo:
     )
 
 
+async def _describe(actor: Actor) -> Description:
+    return describe_actor(actor)
+
+
 def control_routes(actor: Actor) -> dict[tuple[str, int, str, str], HandlerSpec]:
-    """Routes every actor serves without declaring them; no queue, so every replica answers."""
-    ping = HandlerSpec("endpoint", _ping, "ANY", "/ping", CONTROL_PORT)
+    """Routes every actor serves without declaring them; no queue, so every replica answers.
+
+    ``/ping`` says who runs where; ``/describe`` lists the actor's handlers with their JSON
+    Schemas (as Microbus serves OpenAPI on this port).
+    """
+    specs = [
+        HandlerSpec("endpoint", _ping, "ANY", "/ping", CONTROL_PORT),
+        HandlerSpec("endpoint", _describe, "ANY", "/describe", CONTROL_PORT),
+    ]
     routes: dict[tuple[str, int, str, str], HandlerSpec] = {}
     for host in (actor.host(), "all"):
-        for method in ("GET", "POST"):
-            routes[(host, CONTROL_PORT, method, "/ping")] = ping
+        for spec in specs:
+            for method in ("GET", "POST"):
+                routes[(host, CONTROL_PORT, method, spec.path)] = spec
     return routes
 
 

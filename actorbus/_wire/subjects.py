@@ -54,17 +54,24 @@ class SubjectError(ValueError):
 
 
 def validate_hostname(host: str) -> str:
-    """Return the lower-cased hostname, or raise `SubjectError` naming what is wrong."""
+    """Return ``host`` unchanged when it is a valid hostname, else raise `SubjectError`.
+
+    Upper case is refused rather than lowered, so a hostname is always called by the exact
+    name it was declared with.
+    """
     if not isinstance(host, str) or not host:
         raise SubjectError(f"hostname must be a non-empty string, got {host!r}")
     lowered = host.lower()
     if len(lowered) > MAX_HOSTNAME or not _HOST_RE.fullmatch(lowered):
         raise SubjectError(
-            f"invalid hostname {host!r}: use dot-separated labels of letters, digits, '-' or '_'"
+            f"invalid hostname {host!r}: use dot-separated labels of lower-case letters, "
+            "digits, '-' or '_'"
         )
     if lowered in _RESERVED_HOSTS or lowered.endswith(".all"):
         raise SubjectError(f"hostname {host!r} is reserved")
-    return lowered
+    if lowered != host:
+        raise SubjectError(f"invalid hostname {host!r}: use lower case ({lowered!r})")
+    return host
 
 
 def validate_plane(plane: str) -> str:
