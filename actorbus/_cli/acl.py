@@ -298,7 +298,7 @@ def main(args: Any) -> int:
         raise CliError(f"cannot write {exc.filename}: {exc.strerror}") from exc
     print(
         f"wrote {args.conf} (nats-server authorization, {count} users) and {args.credentials} "
-        "(mode 0600; pass it to actorbus run/call/ping/tracer --credentials)",
+        "(mode 0600; pass it to actorbus run/call/ping/describe/tracer --credentials)",
         flush=True,
     )
     return 0
