@@ -180,6 +180,11 @@ async def _resume(coro: Coroutine[Any, Any, T], first: Any) -> T:
 
 
 def _is_auth_error(exc: BaseException) -> bool:
+    """Retrying cannot help: refused credentials, or a certificate that does not verify."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    if isinstance(exc, ssl.SSLError) and "alert" in str(exc).lower():  # our certificate refused
+        return True
     text = str(exc).lower()
     return isinstance(exc, nats.errors.Error) and any(m in text for m in _AUTH_MARKERS)
 
@@ -222,11 +227,13 @@ class NatsTransport(Transport):
         creds: str | None = None,
         tls: ssl.SSLContext | None = None,
         reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
+        nkey_seed: str | None = None,
     ) -> None:
         self._loop = loop
         self._urls = urls
         self._public_urls = [redact(u) for u in urls]
-        self._secrets = url_secrets(urls)
+        self._secrets = url_secrets(urls) + ([nkey_seed] if nkey_seed else [])
+        self._nkey_seed = nkey_seed
         self._name = name
         self._connect_timeout = connect_timeout
         self._creds = creds
@@ -263,6 +270,8 @@ class NatsTransport(Transport):
             options["tls"] = self._tls
         if self._creds is not None:
             options["user_credentials"] = self._creds
+        if self._nkey_seed is not None:
+            options["nkeys_seed_str"] = self._nkey_seed
         self._connecting = True
         failure: BaseException | None = None
         try:
@@ -316,6 +325,9 @@ class NatsTransport(Transport):
             log.debug("NATS reconnect attempt to %s failed: %s", self.describe(), self._scrub(exc))
         elif isinstance(exc, nats.errors.SlowConsumerError):
             log.warning("NATS slow consumer on %s: message dropped", exc.subject)
+        elif "permissions violation" in str(exc).lower():
+            who = f"connection {self._name!r}" if self._name else "this connection"
+            log.error("NATS refused %s: %s", who, self._scrub(exc).removeprefix("nats: "))
         else:
             log.warning("NATS connection error (%s): %s", self.describe(), self._scrub(exc))
 
@@ -497,7 +509,7 @@ class NatsTransport(Transport):
                 try:
                     socket.close()
                     await self._loop.run_aio_coroutine(socket.wait_closed())
-                except Exception as exc:
+                except (Exception, asyncio.CancelledError) as exc:  # a failed TLS handshake
                     log.debug("closing the NATS socket: %s", self._scrub(exc))
         if scope.cancelled_caught:
             log.warning("closing the NATS connection to %s timed out", self.describe())
@@ -562,6 +574,7 @@ async def connect_nats(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
+    nkey_seed: str | None = None,
 ) -> NatsTransport:
     """Connect inside an already open ``trio_asyncio.open_loop()``; the caller must `aclose`.
 
@@ -579,6 +592,7 @@ async def connect_nats(
         creds=creds_file(creds),
         tls=tls_context(tls, tls_ca, tls_cert, tls_key),
         reconnect_wait=reconnect_wait,
+        nkey_seed=nkey_seed,
     )
     await transport._connect()
     return transport
@@ -596,6 +610,7 @@ async def open_nats(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
+    nkey_seed: str | None = None,
 ) -> AsyncIterator[NatsTransport]:
     """Connect to NATS for the duration of the block, on a trio-asyncio loop.
 
@@ -608,6 +623,7 @@ async def open_nats(
         creds: a NATS ``.creds`` file (default ``$NATS_CREDS``); needs the nkeys package.
         tls: an SSL context; or build one from ``tls_ca``/``tls_cert``/``tls_key`` (defaults
             ``$NATS_CA``, ``$NATS_CERT``, ``$NATS_KEY``).
+        nkey_seed: authenticate with this nkey seed (a user's ``SU...`` seed, never logged).
 
     Opens a trio-asyncio loop unless the calling task already runs inside one, and closes the
     connection (and that loop) on exit, also when cancelled.
@@ -624,6 +640,7 @@ async def open_nats(
         "tls_cert": tls_cert,
         "tls_key": tls_key,
         "reconnect_wait": reconnect_wait,
+        "nkey_seed": nkey_seed,
     }
     if trio_asyncio.current_loop.get() is not None:
         transport = await connect_nats(url, **kwargs)
