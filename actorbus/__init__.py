@@ -2,7 +2,6 @@
 
 from ._app import App as App
 from ._runtime.actor import Actor as Actor
-from ._runtime.caller import Gathering as Gathering
 from ._runtime.declarations import config as config
 from ._runtime.declarations import endpoint as endpoint
 from ._runtime.declarations import event as event
@@ -18,6 +17,7 @@ from ._runtime.errors import Overloaded as Overloaded
 from ._runtime.errors import PayloadTooLarge as PayloadTooLarge
 from ._runtime.errors import RemoteError as RemoteError
 from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
+from ._runtime.gathering import Gathering as Gathering
 from ._runtime.replies import Reply as Reply
 from ._version import __version__ as __version__
 from .transport import MemoryBus as MemoryBus
