@@ -123,8 +123,11 @@ class Gathering:
                 tally.invalidate()
             if tally.done(now):
                 self.complete = True
-                if tally.expected is None:
-                    hub.learn_responders(self._subject, tally.responders(), self._generation)
+                learned = tally.responders()
+                if tally.expected is None and len(learned) == len(tally.acked):
+                    # one acker per queue: counting queues is sound (replicas without a
+                    # queue group all answer, so their queue tells nothing)
+                    hub.learn_responders(self._subject, learned, self._generation)
                 self._finish()
                 raise StopAsyncIteration
             if now >= budget.deadline:
