@@ -135,6 +135,8 @@ class App:
             await edge.start()
             stack.push_async_callback(_shielded, edge.aclose)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(hub.stop_watching)  # before the nursery waits for its tasks
+            await self._nursery.start(hub.watch_connection)
             self._hub, self._edge, self._stack = hub, edge, stack
             for actor in self._initial:
                 await self.add(actor)

@@ -20,12 +20,15 @@ from . import errors as _errors
 from .context import CallOptions, current_request
 from .hub import Hub
 from .replies import (
+    DISCONNECTED,
     NO_RESPONDERS,
     Decode,
+    Gone,
     Mailbox,
     Reply,
     decode_frame,
     late_acks,
+    outcome_unknown,
     settle,
     until_own_deadline,
 )
@@ -55,12 +58,26 @@ class Caller:
 
     async def start(self) -> None:
         await self.hub.subscribe_replies(self.reply_prefix, self._on_reply)
+        self.hub.add_watcher(self)
         self._started = True
 
     async def aclose(self) -> None:
         if self._started:
             self._started = False
+            self.hub.remove_watcher(self)
             await self.hub.unsubscribe_replies(self.reply_prefix)
+
+    def connection_lost(self) -> None:
+        """The connection dropped: every call in flight ends now, its outcome unknown."""
+        for box in self._pending.values():
+            box.put(DISCONNECTED)
+
+    def instances_gone(self, instances: frozenset[str]) -> None:
+        """Instances died: the calls they acknowledged end now, their outcome unknown."""
+        if self._pending:
+            gone = Gone(instances)
+            for box in self._pending.values():
+                box.put(gone)
 
     def _on_reply(self, msg: Message) -> None:
         msg_id = msg.subject.rpartition(".")[2]
@@ -217,9 +234,20 @@ class Caller:
                         now = trio.current_time()
                         if not tally.nobody(now):
                             continue
-                    if item is None or item is NO_RESPONDERS:
+                    if item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
+                    if item is None:
+                        raise _errors.AckTimeout(
+                            f"{host}:{port}{path} has subscribers but none acknowledged within "
+                            f"{self.options.ack_window:g} s; the call may have run"
+                        )
+                    if item is DISCONNECTED:
+                        raise outcome_unknown(host, path, "the connection to the bus dropped")
+                    if isinstance(item, Gone):
+                        if ackers.keys() & item.instances:
+                            raise outcome_unknown(host, path, "the responding instance died")
+                        continue
                     reply = decode_frame(item)
                     if isinstance(reply, _frames.Ack):
                         tally.on_ack(reply.from_instance, reply.queue)
@@ -385,6 +413,17 @@ class Gathering:
             if item is NO_RESPONDERS:
                 tally.on_no_responders()
                 continue
+            if item is DISCONNECTED:
+                self._finish()
+                raise outcome_unknown(self._target[0], self._target[3], "the connection dropped")
+            if isinstance(item, Gone):
+                dead = [i for i in tally.pending() if i in item.instances]
+                if dead:  # one Reply per dead responder: look at this item again next time
+                    box.items.appendleft(item)
+                    tally.on_reply(dead[0], tally.acked[dead[0]])
+                    host = self._hosts.get(dead[0], "")
+                    error = outcome_unknown(host, self._target[3], "the responder died")
+                    return Reply(host, dead[0], error=error)
             frame = decode_frame(item)
             if isinstance(frame, _errors.Error):
                 return Reply("", "", error=frame)
