@@ -34,8 +34,9 @@ BusSpec = str | MemoryBus | Transport
 
 @asynccontextmanager
 async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
-    """``"memory"``, ``"embedded"``, ``nats://…`` (comma-separated for a cluster), a
-    `MemoryBus` shared by several Apps, or a ready `Transport`."""
+    """``"memory"``, ``"embedded"``, ``"embedded?cluster=3"`` (three routed nats-servers on
+    loopback; the App connects to all three URLs), ``nats://…`` (comma-separated for a cluster),
+    a `MemoryBus` shared by several Apps, or a ready `Transport`."""
     if isinstance(bus, Transport):
         yield bus
         return
@@ -50,6 +51,16 @@ async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
         async with open_embedded() as server, open_nats(server.url) as nats:
             yield nats
         return
+    elif isinstance(bus, str) and bus.startswith("embedded?cluster="):
+        from ._transport.cluster import open_cluster
+        from ._transport.natspy import open_nats
+
+        size = bus.partition("=")[2]
+        if not size.isdigit() or not 1 <= int(size) <= 9:
+            raise ValueError(f"bus {bus!r}: the cluster size must be a number from 1 to 9")
+        async with open_cluster(int(size)) as cluster, open_nats(cluster.url) as nats:
+            yield nats
+        return
     elif isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}:
         from ._transport.natspy import open_nats
 
@@ -57,7 +68,9 @@ async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
             yield nats
         return
     else:
-        raise ValueError(f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL")
+        raise ValueError(
+            f"unknown bus {bus!r}: use 'memory', 'embedded', 'embedded?cluster=N' or a nats:// URL"
+        )
     try:
         yield transport
     finally:

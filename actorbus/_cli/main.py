@@ -96,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     _bus_options(ping)
 
     trace = sub.add_parser("trace", help="watch calls live (attaches to the tracer's websocket)")
-    trace.add_argument("url", nargs="?", default=f"ws://{DEFAULT_TRACE}")
+    trace.add_argument(
+        "url", nargs="?",
+        help=f"default: the tracer of the running 'actorbus run', else ws://{DEFAULT_TRACE}",
+    )  # fmt: skip
     trace.add_argument("--json", action="store_true", help="raw spans, one JSON object a line")
 
     tracer = sub.add_parser("tracer", help="serve the live tracer's websocket for a bus")
@@ -124,7 +127,23 @@ def _error(message: str) -> None:
 
 
 def _bus_url(args: argparse.Namespace) -> str:
-    return str(args.nats or os.environ.get("NATS_URL") or DEFAULT_NATS)
+    """--nats, else $NATS_URL, else the bus of the running ``actorbus run``, else 4222."""
+    if args.nats or os.environ.get("NATS_URL"):
+        return str(args.nats or os.environ.get("NATS_URL"))
+    from . import state
+
+    found = state.read()
+    return str(found["nats"]) if found else DEFAULT_NATS
+
+
+def _plane(args: argparse.Namespace) -> str | None:
+    """--plane, else $ACTORBUS_PLANE, else the plane of the ``actorbus run`` found by `_bus_url`."""
+    if args.plane or os.environ.get("ACTORBUS_PLANE") or args.nats or os.environ.get("NATS_URL"):
+        return str(args.plane) if args.plane else None
+    from . import state
+
+    found = state.read()
+    return str(found["plane"]) if found and found.get("plane") else None
 
 
 # -- run -----------------------------------------------------------------------------------
@@ -178,15 +197,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _error(f"cannot start the embedded nats-server: {exc}")
             return EXIT_BUS
         bus = server.url
+        if args.trace_ws is None:
+            opts.trace_ws = DEFAULT_TRACE
+        from . import state
+
+        where = state.write(bus, plane, opts.trace_ws)
         if default_port:
             log.info("embedded nats-server on %s", bus)
         else:
             log.warning(
-                "port %d is in use: embedded nats-server on %s instead (attach with NATS_URL=%s)",
-                _supervisor.DEFAULT_PORT, bus, bus,
+                "port %d is taken by another process: embedded nats-server on %s instead "
+                "(actorbus call/ping/trace find it through %s; or NATS_URL=%s)",
+                _supervisor.DEFAULT_PORT, bus, where, bus,
             )  # fmt: skip
-        if args.trace_ws is None:
-            opts.trace_ws = DEFAULT_TRACE
     try:
         return trio.run(_run_async, opts, classes, args, bus)
     except KeyboardInterrupt:
@@ -194,6 +217,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+            from . import state
+
+            state.clear()
 
 
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
@@ -321,7 +347,7 @@ def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     from .._transport.base import TransportError
 
     async def inner() -> int:
-        async with App(bus=_bus_url(args), plane=args.plane, hostname="cli.actorbus") as app:
+        async with App(bus=_bus_url(args), plane=_plane(args), hostname="cli.actorbus") as app:
             result: int = await fn(app, args, *rest)
             return result
 
@@ -418,6 +444,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     module = _tracer_module()
     if module is None:
         return EXIT_USAGE
+    if args.url is None:
+        from . import state
+
+        found = state.read()
+        listen = found.get("trace_ws") if found else None
+        args.url = f"ws://{listen or DEFAULT_TRACE}"
     try:
         trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json))
     except KeyboardInterrupt:
