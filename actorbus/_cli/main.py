@@ -223,6 +223,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
+    from .._runtime.errors import BusError
     from .._transport.base import TransportError
     from . import supervisor as _supervisor
 
@@ -239,7 +240,7 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
         return await _supervisor.run(opts, classes, bus, worker_argv, extra)
     except BaseException as exc:
         cause = leaf(exc)
-        if isinstance(cause, TransportError | OSError):
+        if isinstance(cause, TransportError | OSError | BusError):
             _error(f"bus {bus}: {cause}")
             return EXIT_BUS
         raise

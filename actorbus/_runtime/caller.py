@@ -424,6 +424,7 @@ class Gathering:
                     host = self._hosts.get(dead[0], "")
                     error = outcome_unknown(host, self._target[3], "the responder died")
                     return Reply(host, dead[0], error=error)
+                continue
             frame = decode_frame(item)
             if isinstance(frame, _errors.Error):
                 return Reply("", "", error=frame)

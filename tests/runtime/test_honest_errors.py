@@ -129,3 +129,53 @@ async def test_ack_timeout_and_no_responder_are_distinct(plane: str) -> None:
         assert not isinstance(nobody.value, AckTimeout)
         assert issubclass(AckTimeout, Exception) and not issubclass(AckTimeout, NoResponder)
         assert AckTimeout("x").status == 504 and nobody.value.status == 404
+
+
+async def test_memory_transport_is_connected_until_closed() -> None:
+    transport = MemoryBus().connect()
+    assert transport.connected
+    with trio.fail_after(1):
+        await transport.wait_connected()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(transport.wait_disconnected)
+            await trio.testing.wait_all_tasks_blocked()
+            assert nursery.child_tasks  # still waiting: nothing dropped
+            await transport.aclose()
+    assert not transport.connected
+    with pytest.raises(TransportError):
+        await transport.wait_connected()
+
+
+async def test_a_gather_reports_a_dead_responder_at_once(plane: str) -> None:
+    from .test_events import Recorder, Source
+
+    shared = MemoryBus()
+    source, stuck = Source(), Recorder()
+    stuck.block = True
+
+    class Other(Recorder):
+        hostname = "other.test"
+
+    spy = AckSpy(shared)
+    async with (
+        App(stuck, bus=shared, plane=plane, grace=0.5),
+        App(Other(), bus=shared, plane=plane, grace=0.5),
+        App(source, bus=spy, plane=plane) as app,
+    ):
+        replies = []
+        with trio.fail_after(2):  # far less than the default budget of 20 s
+            async with source.on_thing(thing="x") as gathering, trio.open_nursery() as nursery:
+
+                async def collect() -> None:
+                    replies.extend([reply async for reply in gathering])
+
+                nursery.start_soon(collect)
+                await stuck.got.wait()
+                await spy.acked.wait()
+                await trio.testing.wait_all_tasks_blocked()
+                app.hub.announce_gone([stuck.instance])
+        by_host = {reply.host: reply for reply in replies}
+        assert by_host["other.test"].ok
+        dead = by_host["recorder.test"]
+        assert not dead.ok and "outcome is unknown" in str(dead.error)
+        assert gathering.complete
