@@ -1,7 +1,8 @@
 """The ``actorbus`` command: run, call, ping, trace, tracer. Thin: parse, then call the modules.
 
 Exit codes of ``call`` and ``ping``: 0 ok; 1 the remote handler failed (status on stderr);
-2 bad usage; 3 no responder; 4 timed out; 5 cannot reach the bus.
+2 bad usage; 3 no responder; 4 timed out (or not acknowledged: AckTimeout); 5 cannot reach the
+bus, or it failed (a BusError, such as a connection lost with the outcome unknown).
 """
 
 from __future__ import annotations
@@ -344,7 +345,7 @@ def _print_json(value: Any) -> None:
 def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     """Open an App (no actors) on the bus, run ``fn``, map errors to exit codes."""
     from .._app import App
-    from .._runtime.errors import Error, NoResponder, RemoteError
+    from .._runtime.errors import AckTimeout, BusError, Error, NoResponder, RemoteError
     from .._transport.base import TransportError
 
     async def inner() -> int:
@@ -366,6 +367,12 @@ def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     except trio.TooSlowError as exc:
         _error(f"timed out{': ' + str(exc) if str(exc) else ''}")
         return EXIT_TIMEOUT
+    except AckTimeout as exc:
+        _error(f"504 AckTimeout: {exc.message}")
+        return EXIT_TIMEOUT
+    except BusError as exc:
+        _error(f"bus {_bus_url(args)}: {exc.message}")
+        return EXIT_BUS
     except Error as exc:
         _error(f"{exc.status} {type(exc).__name__}: {exc.message}")
         return EXIT_REMOTE
