@@ -15,7 +15,9 @@ class Work(Actor):
     hostname = "work.faults.test"
 
     @endpoint
-    async def work(self, token: str, seconds: float = 0.05) -> str:
+    async def work(self, token: str, seconds: float = 0.05, tell: bool = False) -> str:
+        if tell:
+            print(f"START {token}", flush=True)
         await trio.sleep(seconds)  # the work itself
         print(f"DONE {token}", flush=True)  # a subprocess's stdout tells the test what ran
         return token

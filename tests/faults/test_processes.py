@@ -83,13 +83,17 @@ async def test_sigterm_under_load_loses_nothing(
     async with App(bus=server.url, plane=plane) as app:
 
         async def call(token: str) -> object:
-            return await app.client(Work).work(token=token, seconds=0.1)
+            return await app.client(Work).work(token=token, seconds=0.3, tell=True)
 
         with trio.fail_after(60):
             async with running(*args) as run, trio.open_nursery() as nursery:
                 for i in range(4):
                     nursery.start_soon(stream, f"t{i}", call, tally, stop, 10.0)
-                await tally.wait_ok(40)
+                await tally.wait_ok(20)
+                while not (
+                    busy := set(lines(run.stdout, "START")) - set(lines(run.stdout, "DONE"))
+                ):
+                    await run._changed.wait()  # a handler known to be running in a worker
                 run.signal(signal.SIGTERM)
                 code = await run.wait()
                 stop.set()
@@ -101,7 +105,8 @@ async def test_sigterm_under_load_loses_nothing(
     assert not tally.unexpected, tally.unexpected
     assert set(tally.failed) <= {"NoResponder", "AckTimeout"}, tally.failed  # did not run
     assert set(tally.failed) <= DOCUMENTED
-    figures(**tally.figures(), ran=len(done), lost=len(lost))
+    assert busy <= tally.ok_tokens, "a call running at SIGTERM was not drained"
+    figures(**tally.figures(), ran=len(done), running_at_sigterm=len(busy), lost=len(lost))
 
 
 @contextlib.contextmanager
