@@ -14,11 +14,25 @@ class Work(Actor):
 
     hostname = "work.faults.test"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0  # handlers running now (when run in the test's own process)
+        self.changed = trio.Event()
+
+    def _note(self, delta: int) -> None:
+        self.running += delta
+        self.changed.set()
+        self.changed = trio.Event()
+
     @endpoint
     async def work(self, token: str, seconds: float = 0.05, tell: bool = False) -> str:
         if tell:
             print(f"START {token}", flush=True)
-        await trio.sleep(seconds)  # the work itself
+        self._note(+1)
+        try:
+            await trio.sleep(seconds)  # the work itself
+        finally:
+            self._note(-1)
         print(f"DONE {token}", flush=True)  # a subprocess's stdout tells the test what ran
         return token
 
