@@ -82,13 +82,16 @@ _spawner_lock = threading.Lock()
 
 
 def _die_with_parent(parent: int) -> Callable[[], None]:
-    """``preexec_fn`` for the child: SIGKILL when the spawning thread exits (the process dies)."""
+    """``preexec_fn`` for the child: SIGKILL when the spawning thread exits (the process dies).
+
+    Everything it needs is looked up before the fork: the child only calls into C."""
+    assert _libc is not None
+    prctl, kill, getppid, exit_now = _libc.prctl, int(signal.SIGKILL), os.getppid, os._exit
 
     def preexec() -> None:
-        assert _libc is not None
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if getppid() != parent:  # the parent died before prctl took effect
+            exit_now(1)
 
     return preexec
 
