@@ -49,12 +49,13 @@ async def test_a_bad_cluster_size_is_one_clear_error(plane: str) -> None:
             pass
 
 
-def test_cluster_nodes_route_to_each_other_and_keep_their_ports() -> None:
-    with EmbeddedCluster(3) as cluster:
-        urls = cluster.urls
-        assert len(set(urls)) == 3
-        cluster.stop_node(1, kill=True)
-        assert not cluster.nodes[1].running
-        cluster.start_node(1)
-        assert cluster.urls == urls
-        assert all(len(cluster._peers(i)) == 2 for i in range(3))
+def test_cluster_nodes_route_to_each_other_and_keep_their_ports(
+    nats_cluster: EmbeddedCluster,
+) -> None:
+    urls = nats_cluster.urls
+    assert len(set(urls)) == 3
+    nats_cluster.stop_node(1, kill=True)
+    assert not nats_cluster.nodes[1].running
+    nats_cluster.start_node(1)
+    assert nats_cluster.urls == urls
+    assert all(len(nats_cluster._peers(i)) == 2 for i in range(3))
