@@ -7,6 +7,7 @@ from ._runtime.declarations import endpoint as endpoint
 from ._runtime.declarations import event as event
 from ._runtime.declarations import sink as sink
 from ._runtime.declarations import ticker as ticker
+from ._runtime.errors import AckTimeout as AckTimeout
 from ._runtime.errors import BadRequest as BadRequest
 from ._runtime.errors import BusError as BusError
 from ._runtime.errors import CallDepthExceeded as CallDepthExceeded
@@ -26,6 +27,7 @@ from .transport import Subscription as Subscription
 from .transport import Transport as Transport
 
 __all__ = [
+    "AckTimeout",
     "Actor",
     "App",
     "BadRequest",

@@ -26,11 +26,14 @@ from .guard import WireGuard
 from .hub import Hub
 from .metrics import status_of
 from .replies import (
+    DISCONNECTED,
     NO_RESPONDERS,
     Decode,
+    Gone,
     Mailbox,
     Reply,
     late_acks,
+    outcome_unknown,
     settle,
     until_own_deadline,
 )
@@ -68,12 +71,26 @@ class Caller:
 
     async def start(self) -> None:
         await self.hub.subscribe_replies(self.reply_prefix, self._on_reply)
+        self.hub.add_watcher(self)
         self._started = True
 
     async def aclose(self) -> None:
         if self._started:
             self._started = False
+            self.hub.remove_watcher(self)
             await self.hub.unsubscribe_replies(self.reply_prefix)
+
+    def connection_lost(self) -> None:
+        """The connection dropped: every call in flight ends now, its outcome unknown."""
+        for box in self._pending.values():
+            box.put(DISCONNECTED)
+
+    def instances_gone(self, instances: frozenset[str]) -> None:
+        """Instances died: the calls they acknowledged end now, their outcome unknown."""
+        if self._pending:
+            gone = Gone(instances)
+            for box in self._pending.values():
+                box.put(gone)
 
     def _on_reply(self, msg: Message) -> None:
         """The reply reader: only acks and replies that carry their call's token get through."""
@@ -275,9 +292,20 @@ class Caller:
                         # after an ack, that status was forged by a peer.
                         self.guard.count("unauthenticated", f"no-responders after an ack of {path}")
                         continue
-                    if item is None or item is NO_RESPONDERS:
+                    if item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
+                    if item is None:
+                        raise _errors.AckTimeout(
+                            f"{host}:{port}{path} has subscribers but none acknowledged within "
+                            f"{self.options.ack_window:g} s; the call may have run"
+                        )
+                    if item is DISCONNECTED:
+                        raise outcome_unknown(host, path, "the connection to the bus dropped")
+                    if isinstance(item, Gone):
+                        if ackers.keys() & item.instances:
+                            raise outcome_unknown(host, path, "the responding instance died")
+                        continue
                     reply = item
                     if isinstance(reply, _frames.Ack):
                         tally.on_ack(reply.from_instance, reply.queue)

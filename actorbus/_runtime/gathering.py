@@ -12,7 +12,16 @@ import trio
 from .._wire import frames as _frames
 from .._wire import protocol as _protocol
 from . import errors as _errors
-from .replies import NO_RESPONDERS, Decode, Mailbox, Reply, late_acks
+from .replies import (
+    DISCONNECTED,
+    NO_RESPONDERS,
+    Decode,
+    Gone,
+    Mailbox,
+    Reply,
+    late_acks,
+    outcome_unknown,
+)
 from .spans import MulticastSpans
 
 if TYPE_CHECKING:
@@ -143,6 +152,18 @@ class Gathering:
                     self._caller.guard.count("unauthenticated", f"no-responders on {self._subject}")
                 else:
                     tally.on_no_responders()
+                continue
+            if item is DISCONNECTED:
+                self._finish()
+                raise outcome_unknown(self._target[0], self._target[3], "the connection dropped")
+            if isinstance(item, Gone):
+                dead = [i for i in tally.pending() if i in item.instances]
+                if dead:  # one Reply per dead responder: look at this item again next time
+                    box.items.appendleft(item)
+                    tally.on_reply(dead[0], tally.acked[dead[0]])
+                    host = self._hosts.get(dead[0], "")
+                    error = outcome_unknown(host, self._target[3], "the responder died")
+                    return Reply(host, dead[0], error=error)
                 continue
             frame = item
             if isinstance(frame, _frames.Ack):

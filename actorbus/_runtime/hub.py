@@ -5,6 +5,11 @@ fan-out; co-located unicast calls run inline in the caller's task and replies to
 skip the bus. For multicast, a directory of every process's subscriptions (built from their
 announcements) says which queues a gather should expect, and a "known responders" cache learns
 from gathers; both are dropped for gathers in flight whenever any process's subscriptions change.
+
+Calls in flight learn at once when their replies can no longer come: one watcher task per hub
+waits on the transport's connection state and tells every caller when the connection drops, and
+a supervisor's announcement that instances died (a worker process killed) reaches the callers
+waiting on those instances.
 """
 
 from __future__ import annotations
@@ -16,16 +21,27 @@ from typing import Protocol
 
 import trio
 
-from .._transport.base import Deliver, Message, Subscription, Transport
+from .._transport.base import Deliver, Message, Subscription, Transport, TransportError
 from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
 from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
 
-__all__ = ["Hub", "LocalSubscription"]
+__all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 
 log = logging.getLogger("actorbus.hub")
+
+#: Prefix of an announcement naming instances that died (payload: comma-separated instances).
+_GONE = b"gone:"
+
+
+class CallWatcher(Protocol):
+    """A caller that fails its calls in flight when their replies can no longer arrive."""
+
+    def connection_lost(self) -> None: ...
+
+    def instances_gone(self, instances: frozenset[str]) -> None: ...
 
 
 class InlineServer(Protocol):
@@ -97,6 +113,8 @@ class Hub:
         self.directory = Directory()
         self._heard = trio.Event()
         self._announce_sub: Subscription | None = None
+        self._watchers: list[CallWatcher] = []
+        self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
@@ -119,7 +137,40 @@ class Hub:
                     continue
                 break
 
+    async def watch_connection(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run until `stop_watching`: each time the transport loses its connection, every caller
+        fails its calls in flight at once (no per-call polling)."""
+        with self._watch_scope:
+            task_status.started()
+            while True:
+                try:
+                    await self.transport.wait_disconnected()
+                    for watcher in list(self._watchers):
+                        watcher.connection_lost()
+                    await self.transport.wait_connected()
+                except TransportError:  # closed: nothing more to watch
+                    return
+                self._invalidate()  # responders may have come and gone meanwhile
+
+    def stop_watching(self) -> None:
+        self._watch_scope.cancel()
+
+    def add_watcher(self, watcher: CallWatcher) -> None:
+        self._watchers.append(watcher)
+
+    def remove_watcher(self, watcher: CallWatcher) -> None:
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
+
+    def announce_gone(self, instances: list[str]) -> None:
+        """Tell every process that ``instances`` died (their process was killed), so calls
+        waiting on them end at once. Raises `TransportError` when it cannot be sent."""
+        self.transport.publish(self._announce, _GONE + ",".join(instances).encode())
+
     async def aclose(self) -> None:
+        self.stop_watching()
         await self.tracer.aclose()
         if self._announce_sub is not None:
             self._own.clear()
@@ -252,6 +303,11 @@ class Hub:
             log.debug("could not announce a subscription change: %r", exc)
 
     def _on_announce(self, msg: Message) -> None:
+        if msg.data.startswith(_GONE):
+            gone = frozenset(msg.data[len(_GONE) :].decode(errors="replace").split(","))
+            for watcher in list(self._watchers):
+                watcher.instances_gone(gone)
+            return
         ann = decode_announce(msg.data)
         if ann is None or ann.origin == self._origin:
             return  # ours were applied when we made them

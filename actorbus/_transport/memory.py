@@ -88,6 +88,7 @@ class MemoryTransport(Transport):
         self._bus = bus if bus is not None else MemoryBus()
         self.max_payload = self._bus.max_payload
         self._closed = False
+        self._closed_event = trio.Event()
         self._mine: set[_MemorySubscription] = set()
 
     def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
@@ -116,13 +117,23 @@ class MemoryTransport(Transport):
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
         self._closed = True
+        self._closed_event.set()
         for sub in list(self._mine):
             self._bus._remove(sub)
         self._mine.clear()
 
     @property
     def connected(self) -> bool:
+        """Connected from creation until `aclose`."""
         return not self._closed
+
+    async def wait_connected(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self._closed:
+            raise TransportClosed("memory transport is closed")
+
+    async def wait_disconnected(self) -> None:
+        await self._closed_event.wait()
 
     def describe(self) -> str:
         return "memory"

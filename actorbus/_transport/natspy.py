@@ -189,6 +189,18 @@ def _is_auth_error(exc: BaseException) -> bool:
     return isinstance(exc, nats.errors.Error) and any(m in text for m in _AUTH_MARKERS)
 
 
+def _refusal(exc: BaseException) -> str:
+    """One line naming why the server or its certificate was refused."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = str(exc.verify_message or exc.reason or exc)
+        if "mismatch" in why.lower():
+            return f"TLS hostname mismatch: {why}"
+        return f"untrusted TLS certificate: {why}"
+    if "authorization violation" in str(exc).lower():
+        return "authorization violation (the server refused the credentials)"
+    return str(exc)
+
+
 # -- the transport ---------------------------------------------------------------------------
 
 
@@ -295,7 +307,7 @@ class NatsTransport(Transport):
         if cause is None:
             reason = f"no answer within {self._connect_timeout:g} s"
         elif cause is self._fatal:
-            reason = f"refused: {self._scrub(cause)}"
+            reason = f"refused: {scrub(_refusal(cause), self._secrets)}"
         else:
             reason = f"{type(cause).__name__}: {self._scrub(cause)}"
             if failure is None:
