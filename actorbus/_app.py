@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -32,10 +32,37 @@ A = TypeVar("A", bound=Actor)
 BusSpec = str | MemoryBus | Transport
 
 
+#: The NATS clients ``App(nats_client=...)`` and ``ACTORBUS_NATS_CLIENT`` choose from.
+NATS_CLIENTS = ("native", "nats-py")
+
+
+def nats_client_choice(nats_client: str | None = None) -> str:
+    """``nats_client``, else ``$ACTORBUS_NATS_CLIENT``, else ``"native"``; unknown: ValueError."""
+    choice = nats_client or os.environ.get("ACTORBUS_NATS_CLIENT") or "native"
+    if choice not in NATS_CLIENTS:
+        source = "nats_client" if nats_client else "ACTORBUS_NATS_CLIENT"
+        raise ValueError(
+            f"unknown NATS client {choice!r} (from {source}): use 'native' or 'nats-py'"
+        )
+    return choice
+
+
+def _open_nats(url: str, nats_client: str) -> AbstractAsyncContextManager[Transport]:
+    if nats_client == "nats-py":
+        from ._transport.natspy import open_nats
+
+        return open_nats(url)
+    from ._transport.native import open_native
+
+    return open_native(url)
+
+
 @asynccontextmanager
-async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
+async def open_bus(bus: BusSpec, nats_client: str | None = None) -> AsyncIterator[Transport]:
     """``"memory"``, ``"embedded"``, ``nats://…`` (comma-separated for a cluster), a
-    `MemoryBus` shared by several Apps, or a ready `Transport`."""
+    `MemoryBus` shared by several Apps, or a ready `Transport`. ``nats_client`` picks the NATS
+    client (`nats_client_choice`)."""
+    client = nats_client_choice(nats_client)
     if isinstance(bus, Transport):
         yield bus
         return
@@ -45,15 +72,12 @@ async def open_bus(bus: BusSpec) -> AsyncIterator[Transport]:
         transport = MemoryBus().connect()
     elif bus == "embedded":
         from ._transport.embedded import open_embedded
-        from ._transport.natspy import open_nats
 
-        async with open_embedded() as server, open_nats(server.url) as nats:
+        async with open_embedded() as server, _open_nats(server.url, client) as nats:
             yield nats
         return
     elif isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}:
-        from ._transport.natspy import open_nats
-
-        async with open_nats(bus) as nats:
+        async with _open_nats(bus, client) as nats:
             yield nats
         return
     else:
@@ -91,12 +115,15 @@ class App:
         hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
         default_budget: float = _protocol.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
+        nats_client: str | None = None,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
                 raise TypeError(f"App takes Actor instances, got {actor!r}")
         self._initial = list(actors)
         self.bus = bus
+        #: ``"native"`` (default) or ``"nats-py"``; from ``ACTORBUS_NATS_CLIENT`` when not given.
+        self.nats_client = nats_client_choice(nats_client)
         self.plane = _subjects.validate_plane(plane or default_plane())
         self.grace = grace
         self.options = CallOptions(
@@ -125,7 +152,7 @@ class App:
         await stack.__aenter__()
         try:
             try:
-                transport = await stack.enter_async_context(open_bus(self.bus))
+                transport = await stack.enter_async_context(open_bus(self.bus, self.nats_client))
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
