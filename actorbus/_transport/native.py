@@ -18,7 +18,6 @@ One connection at a time, owned by a nursery that `open_native` opens:
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
@@ -30,9 +29,25 @@ import trio
 
 from .._groups import leaf, sole_exception
 from . import natsproto as proto
-from .base import Deliver, Message, PayloadTooLarge, Subscription, Transport, TransportClosed
-from .base import TransportError
-from .natsconn import Auth, HandshakeError, Link, Options, ServerUrl, handshake, parse_url
+from .base import (
+    Deliver,
+    Message,
+    PayloadTooLarge,
+    Subscription,
+    Transport,
+    TransportClosed,
+    TransportError,
+)
+from .natsconn import (
+    Auth,
+    HandshakeError,
+    Link,
+    Options,
+    ServerUrl,
+    first_connect,
+    parse_url,
+    reconnect,
+)
 from .settings import NatsConnectError, creds_file, scrub, server_urls, tls_context, url_secrets
 
 __all__ = ["NativeNatsTransport", "open_native"]
@@ -40,8 +55,6 @@ __all__ = ["NativeNatsTransport", "open_native"]
 log = logging.getLogger("actorbus.nats")
 
 DEFAULT_RECONNECT_WAIT = 1.0
-#: Bound on one TCP connect + handshake attempt, in seconds.
-ATTEMPT_TIMEOUT = 2.0
 #: Bound on `flush` (a PING/PONG round trip), in seconds.
 FLUSH_TIMEOUT = 5.0
 DEFAULT_MAX_PENDING = 64 * 1024 * 1024
@@ -252,22 +265,10 @@ class NativeNatsTransport(Transport):
     # -- connecting ------------------------------------------------------------------------
 
     async def _first_connect(self, timeout: float) -> Link:
-        """One pass over the servers in the given order, bounded by ``timeout``."""
-        reasons: list[str] = []
-        with trio.move_on_after(timeout):
-            for server in self._servers:
-                try:
-                    with trio.fail_after(ATTEMPT_TIMEOUT):
-                        return await handshake(server, self._options)
-                except HandshakeError as exc:
-                    reasons.append(f"{server.public()}: {self._scrub(exc)}")
-                    if exc.fatal:
-                        break
-                except trio.TooSlowError:
-                    reasons.append(f"{server.public()}: no answer within {ATTEMPT_TIMEOUT:g} s")
-        if not reasons:
-            reasons.append(f"no answer within {timeout:g} s")
-        raise NatsConnectError(f"cannot connect to NATS at {self._public}: {'; '.join(reasons)}")
+        try:
+            return await first_connect(self._servers, self._options, timeout, self._scrub)
+        except HandshakeError as exc:
+            raise NatsConnectError(f"cannot connect to NATS at {self._public}: {exc}") from None
 
     def _scrub(self, exc: BaseException) -> str:
         return scrub(str(exc) or type(exc).__name__, self._secrets)
@@ -296,26 +297,6 @@ class NativeNatsTransport(Transport):
                 known.add((found.host, found.port))
                 self._servers.append(found)
 
-    async def _reconnect(self, previous: ServerUrl) -> Link:
-        """Try every server (shuffled, the one just lost last) per round, forever; rounds are
-        spaced by ``reconnect_wait`` growing up to 4×, with ±20 % jitter. After lame-duck
-        mode the first round starts at once."""
-        rounds = 0
-        while True:
-            if rounds or not self._ldm:
-                wait = self._reconnect_wait * min(rounds + 1, 4)
-                await trio.sleep(wait * random.uniform(0.8, 1.2))
-            order = list(self._servers)
-            random.shuffle(order)
-            order.sort(key=lambda s: (s.host, s.port) == (previous.host, previous.port))
-            for server in order:
-                try:
-                    with trio.fail_after(ATTEMPT_TIMEOUT):
-                        return await handshake(server, self._options)
-                except (HandshakeError, trio.TooSlowError) as exc:
-                    log.debug("NATS reconnect to %s failed: %s", server.public(), self._scrub(exc))
-            rounds += 1
-
     async def _run(self, link: Link) -> None:
         """Own the connection until `aclose`: serve it, and reconnect whenever it drops."""
         with trio.CancelScope() as self._cancel:
@@ -335,7 +316,14 @@ class NativeNatsTransport(Transport):
                         await trio.aclose_forcefully(link.stream)
                 if self._closed:
                     return
-                link = await self._reconnect(link.url)
+                link = await reconnect(
+                    self._servers,
+                    link.url,
+                    self._options,
+                    self._reconnect_wait,
+                    self._ldm,
+                    self._scrub,
+                )
                 self._start(link)
                 self._stats["reconnects"] += 1
                 log.info("reconnected to NATS at %s", link.url.public())
@@ -454,21 +442,14 @@ async def open_native(
 ) -> AsyncIterator[NativeNatsTransport]:
     """Connect to NATS with the Trio-native client for the duration of the block.
 
-    Args:
-        url: comma-separated server URLs (``nats://``, ``tls://``; ``user:pass@`` or ``token@``
-            allowed). Defaults to ``$NATS_URL``.
-        name: connection name shown by the server's monitoring.
-        connect_timeout: bound on the first connection, in seconds; afterwards the connection
-            is re-established forever, with backoff from ``reconnect_wait`` seconds.
-        user, password, token: credentials when the URL carries none.
-        nkey_seed: an nkey seed (``SU…``) to sign the server's nonce with.
-        creds: a NATS ``.creds`` file (default ``$NATS_CREDS``).
-        tls: an SSL context; or built from ``tls_ca``/``tls_cert``/``tls_key`` (defaults
-            ``$NATS_CA``, ``$NATS_CERT``, ``$NATS_KEY``). ``tls_first``: TLS before INFO.
-        max_pending: bound on bytes waiting to be sent; past it `publish` raises.
-
-    Raises:
-        NatsConnectError: no URL, unreadable settings, refused, or no connection in time.
+    ``url``: comma-separated ``nats://``/``tls://`` URLs (``user:pass@`` or ``token@``
+    allowed; default ``$NATS_URL``). ``connect_timeout`` bounds the first connection; later
+    drops reconnect forever, with backoff from ``reconnect_wait``. Credentials: ``user`` and
+    ``password``, ``token``, ``nkey_seed`` (``SU…``) or ``creds`` (a ``.creds`` file, default
+    ``$NATS_CREDS``). TLS: ``tls`` (an SSL context) or ``tls_ca``/``tls_cert``/``tls_key``
+    (default ``$NATS_CA``/``$NATS_CERT``/``$NATS_KEY``); ``tls_first`` starts TLS before INFO.
+    ``max_pending`` bounds the bytes waiting to be sent. Raises `NatsConnectError` when the
+    first connection fails: no URL, bad settings, refused, or no answer in time.
     """
     urls = server_urls(url)
     try:

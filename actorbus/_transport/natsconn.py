@@ -9,8 +9,11 @@ seed; the server's nonce is signed with the ``nkeys`` package, imported only whe
 from __future__ import annotations
 
 import base64
+import logging
+import random
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,9 +22,22 @@ import trio
 
 from . import natsproto as proto
 
-__all__ = ["Auth", "HandshakeError", "Link", "ServerUrl", "handshake", "parse_url"]
+__all__ = [
+    "Auth",
+    "HandshakeError",
+    "Link",
+    "ServerUrl",
+    "first_connect",
+    "handshake",
+    "parse_url",
+    "reconnect",
+]
+
+log = logging.getLogger("actorbus.nats")
 
 DEFAULT_PORT = 4222
+#: Bound on one TCP connect + handshake attempt, in seconds.
+ATTEMPT_TIMEOUT = 2.0
 
 
 class HandshakeError(Exception):
@@ -144,7 +160,7 @@ def read_creds(path: str) -> tuple[str, bytes]:
 
 def _nkeys() -> Any:
     try:
-        import nkeys
+        import nkeys  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - nkeys is a dependency
         raise HandshakeError("nkey authentication needs the nkeys package", fatal=True) from None
     return nkeys
@@ -161,7 +177,7 @@ def _public_key(seed: bytes) -> str:
 
 def _sign(seed: bytes, nonce: str | None) -> str:
     if not nonce:
-        raise HandshakeError("the server sent no nonce to sign (nkey auth not enabled)", True)
+        raise HandshakeError("the server sent no nonce to sign (nkey auth not enabled)", fatal=True)
     try:
         signed = _nkeys().from_seed(bytearray(seed)).sign(nonce.encode())
     except HandshakeError:
@@ -221,7 +237,7 @@ async def _negotiate(stream: trio.abc.Stream, url: ServerUrl, options: Options) 
     wants_tls = url.tls or options.tls is not None or bool(info.get("tls_required"))
     if wants_tls and not options.tls_first:
         if not (info.get("tls_required") or info.get("tls_available")):
-            raise HandshakeError("TLS was asked for but the server does not offer it", True)
+            raise HandshakeError("TLS was asked for but the server does not offer it", fatal=True)
         stream = await _start_tls(stream, url, options)
     elif info.get("tls_required") and not wants_tls:  # pragma: no cover - covered by wants_tls
         raise HandshakeError("the server requires TLS", fatal=True)
@@ -292,3 +308,53 @@ def _os_reason(exc: OSError) -> str:
         if isinstance(inner, ConnectionRefusedError):
             return "connection refused"
     return text or type(exc).__name__
+
+
+async def first_connect(
+    servers: list[ServerUrl], options: Options, timeout: float, scrub: Callable[[Exception], str]
+) -> Link:
+    """One pass over ``servers`` in order, bounded by ``timeout``: a refused port or a bad
+    credential fails at once instead of being retried. Raises `HandshakeError` with every
+    server's reason."""
+    reasons: list[str] = []
+    with trio.move_on_after(timeout):
+        for server in servers:
+            try:
+                with trio.fail_after(min(ATTEMPT_TIMEOUT, timeout)):
+                    return await handshake(server, options)
+            except HandshakeError as exc:
+                reasons.append(f"{server.public()}: {scrub(exc)}")
+                if exc.fatal:
+                    break
+            except trio.TooSlowError:
+                reasons.append(f"{server.public()}: no answer in time")
+    if not reasons:
+        reasons.append(f"no answer within {timeout:g} s")
+    raise HandshakeError("; ".join(reasons))
+
+
+async def reconnect(
+    servers: list[ServerUrl],
+    previous: ServerUrl,
+    options: Options,
+    wait: float,
+    lame_duck: bool,
+    scrub: Callable[[Exception], str],
+) -> Link:
+    """Try every server per round (shuffled, ``previous`` last), forever. Rounds are spaced by
+    ``wait`` growing up to 4 times, with 20 % jitter either way; after lame-duck mode the
+    first round starts at once."""
+    rounds = 0
+    while True:
+        if rounds or not lame_duck:
+            await trio.sleep(wait * min(rounds + 1, 4) * random.uniform(0.8, 1.2))
+        order = list(servers)
+        random.shuffle(order)
+        order.sort(key=lambda s: (s.host, s.port) == (previous.host, previous.port))
+        for server in order:
+            try:
+                with trio.fail_after(ATTEMPT_TIMEOUT):
+                    return await handshake(server, options)
+            except (HandshakeError, trio.TooSlowError) as exc:
+                log.debug("NATS reconnect to %s failed: %s", server.public(), scrub(exc))
+        rounds += 1

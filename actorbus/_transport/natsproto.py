@@ -111,7 +111,7 @@ class Parser:
         self._pending: tuple[str, int, str | None, int, int] | None = None
         self._broken: ProtocolError | None = None
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes | bytearray) -> list[Event]:
         if self._broken is not None:
             raise self._broken
         buf = self._buf

@@ -29,17 +29,31 @@ from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import nats
 import nats.errors
 import trio
 import trio_asyncio
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from .._groups import sole_exception
-from .base import Deliver, Message, PayloadTooLarge, Subscription, Transport, TransportClosed
-from .base import TransportError
-from .settings import NatsConnectError, creds_file, redact, scrub, server_urls, tls_context
-from .settings import url_secrets
+from .base import (
+    Deliver,
+    Message,
+    PayloadTooLarge,
+    Subscription,
+    Transport,
+    TransportClosed,
+    TransportError,
+)
+from .settings import (
+    NatsConnectError,
+    creds_file,
+    redact,
+    scrub,
+    server_urls,
+    tls_context,
+    url_secrets,
+)
 
 __all__ = ["NatsConnectError", "NatsTransport", "open_nats"]
 
@@ -93,7 +107,7 @@ class NatsTransport(Transport):
         self._urls = urls
         self._public = ",".join(redact(u) for u in urls)
         self._secrets = url_secrets(urls)
-        self._nc = nats.NATS()
+        self._nc = Client()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
@@ -226,7 +240,7 @@ class NatsTransport(Transport):
         self._queue.put_nowait(done)
         try:
             await self._call(_wait(done), timeout=_FLUSH_TIMEOUT + 1)
-        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, nats.errors.Error) as exc:
             if not self._nc.is_connected:
                 raise self._not_connected("flush interrupted") from None
             raise TransportError(f"NATS server at {self._public} did not answer: {exc}") from None
@@ -234,7 +248,8 @@ class NatsTransport(Transport):
     async def _call(self, coro: Coroutine[Any, Any, T], timeout: float = _FLUSH_TIMEOUT) -> T:
         """Run a nats-py coroutine on the asyncio loop, bounded by ``timeout``."""
         with trio.move_on_after(timeout):
-            return await self._loop.run_aio_coroutine(coro)
+            result: T = await self._loop.run_aio_coroutine(coro)
+            return result
         raise TransportError(f"NATS operation on {self._public} timed out")
 
     async def aclose(self) -> None:

@@ -47,3 +47,12 @@ def open_client(
     from actorbus._transport.natspy import open_nats
 
     return open_nats(url, **kwargs)
+
+
+@pytest.fixture(params=["native", "nats-py"])
+def any_nats_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a runtime test once per NATS client, through ``ACTORBUS_NATS_CLIENT`` (inherited
+    by the subprocesses a test starts)."""
+    name: str = request.param
+    monkeypatch.setenv("ACTORBUS_NATS_CLIENT", name)
+    return name
