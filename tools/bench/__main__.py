@@ -30,7 +30,10 @@ from actorbus._transport.embedded import EmbeddedServer, find_nats_server
 from .common import GATHER_SIZES, PAYLOAD_SIZE, PIPELINE_DEPTH, median
 from .runner import BenchError, Worker, wait_ready
 
-IMPLS = ("raw", "actorbus")
+#: ``actorbus`` is the default (Trio-native) NATS client, ``natspy`` the nats-py option.
+IMPLS = ("raw", "actorbus", "natspy")
+#: The NATS client each actorbus implementation runs on (``ACTORBUS_NATS_CLIENT``).
+NATS_CLIENT = {"actorbus": "native", "natspy": "nats-py"}
 #: One repetition's results: implementation → bench key → figures of that window.
 Rep = dict[str, dict[str, Any]]
 RAW_MODULE = "tools.bench.raw_nats"
@@ -83,17 +86,19 @@ def spawn_pair(impl: str, url: str, sizes: str, log_dir: Path, rep: int) -> tupl
     """(responder, client) of one implementation."""
     module = RAW_MODULE if impl == "raw" else ACTORBUS_MODULE
     common = ["--url", url, "--sizes", sizes]
-    if impl == "actorbus":
+    env = {}
+    if impl in NATS_CLIENT:
         common += ["--plane", fresh_plane()]
-    responder = Worker(f"r{rep}-{impl}-responder", module, ["responder", *common], log_dir)
-    client = Worker(f"r{rep}-{impl}-client", module, ["client", *common], log_dir)
+        env["ACTORBUS_NATS_CLIENT"] = NATS_CLIENT[impl]
+    responder = Worker(f"r{rep}-{impl}-responder", module, ["responder", *common], log_dir, env)
+    client = Worker(f"r{rep}-{impl}-client", module, ["client", *common], log_dir, env)
     return responder, client
 
 
 def run_rep(url: str, mode: Mode, rep: int, log_dir: Path) -> Rep:
     """One repetition: impl → bench key → result (plus ``colocated`` and ``memory``)."""
     sizes = ",".join(str(n) for n in mode.sizes)
-    order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
+    order = IMPLS[rep % len(IMPLS) :] + IMPLS[: rep % len(IMPLS)]
     pairs: dict[str, tuple[Worker, Worker]] = {}
     results: dict[str, dict[str, Any]] = {impl: {} for impl in IMPLS}
     try:
@@ -227,15 +232,19 @@ def figures(reps: list[Rep], cancel: list[float], mode: Mode) -> dict[str, Any]:
                     reps, cpu_per_op(impl, key, side)
                 )
 
-    def vs_raw(key: str, field: str) -> float:
-        return per_rep(reps, ratio(pick("actorbus", key, field), pick("raw", key, field)))
+    def vs_raw(key: str, field: str, impl: str = "actorbus") -> float:
+        return per_rep(reps, ratio(pick(impl, key, field), pick("raw", key, field)))
+
+    def ratios(name: str, key: str, field: str) -> None:
+        out[name] = vs_raw(key, field)
+        out[f"natspy_{name}"] = vs_raw(key, field, "natspy")
 
     both("seq")
-    out["unicast_seq_p50_ratio"] = vs_raw("seq", "p50_us")
-    out["unicast_seq_rate_ratio"] = vs_raw("seq", "rate")
+    ratios("unicast_seq_p50_ratio", "seq", "p50_us")
+    ratios("unicast_seq_rate_ratio", "seq", "rate")
     both("pipelined")
-    out["unicast_pipelined_ratio"] = vs_raw("pipelined", "rate")
-    out["unicast_pipelined_p50_ratio"] = vs_raw("pipelined", "p50_us")
+    ratios("unicast_pipelined_ratio", "pipelined", "rate")
+    ratios("unicast_pipelined_p50_ratio", "pipelined", "p50_us")
     nats_seq = pick("actorbus", "seq", "rate")
     for name in ("colocated", "memory"):
         out[f"{name}_rate"] = per_rep(reps, pick("actorbus", name, "rate"))
@@ -245,10 +254,10 @@ def figures(reps: list[Rep], cancel: list[float], mode: Mode) -> dict[str, Any]:
         key = f"gather{n}"
         if n in mode.sizes:
             both(key)
-            out[f"{key}_ratio"] = vs_raw(key, "rate")
-            out[f"{key}_p50_ratio"] = vs_raw(key, "p50_us")
+            ratios(f"{key}_ratio", key, "rate")
+            ratios(f"{key}_p50_ratio", key, "p50_us")
         else:
-            out[f"{key}_ratio"] = None
+            out[f"{key}_ratio"] = out[f"natspy_{key}_ratio"] = None
     out["cancel_5th_hop_ms"] = median(cancel)
     out["cancel_5th_hop_ms_max"] = max(cancel) if cancel else math.nan
     out["cancel_runs"] = len(cancel)
@@ -320,32 +329,34 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
         f"{PAYLOAD_SIZE} B payloads, nats-server {out['versions']['nats-server']} at {url})",
         "medians over repetitions; ratios per repetition against the raw run next to it",
         "",
-        f"{'bench':<22}{'raw nats-py':>26}{'actorbus':>26}{'ratio':>16}   target",
+        f"{'bench':<22}{'raw nats-py':>26}{'actorbus (native)':>26}{'ratio':>16}"
+        f"{'actorbus (nats-py)':>26}{'ratio':>16}   target (native)",
     ]
 
-    def row(label: str, name: str, ratio: str, target: str) -> None:
+    def row(label: str, name: str, kind: str, key: str, target: str) -> None:
         cells = []
         for impl in IMPLS:
             rate, p50 = out.get(f"{impl}_{name}_rate"), out.get(f"{impl}_{name}_p50_us")
             cells.append(f"{_num(rate)}/s p50 {_num(p50)} µs")
-        lines.append(f"{label:<22}{cells[0]:>26}{cells[1]:>26}{ratio:>16}   {target}")
+        native = f"{kind} x{_num(out[key], '.2f')}"
+        natspy = f"{kind} x{_num(out[f'natspy_{key}'], '.2f')}"
+        lines.append(
+            f"{label:<22}{cells[0]:>26}{cells[1]:>26}{native:>16}{cells[2]:>26}{natspy:>16}"
+            f"   {target}"
+        )
 
-    row(
-        "unicast seq (1)",
-        "seq",
-        f"p50 x{_num(out['unicast_seq_p50_ratio'], '.2f')}",
-        mark("unicast_seq_p50"),
-    )
+    row("unicast seq (1)", "seq", "p50", "unicast_seq_p50_ratio", mark("unicast_seq_p50"))
     row(
         f"unicast pipelined ({PIPELINE_DEPTH})",
         "pipelined",
-        f"rate x{_num(out['unicast_pipelined_ratio'], '.2f')}",
+        "rate",
+        "unicast_pipelined_ratio",
         mark("unicast_pipelined"),
     )
     for n in mode.sizes:
         key = f"gather{n}"
         target = mark(key) if key in TARGETS else "-"
-        row(f"gather N={n}", key, f"rate x{_num(out[f'{key}_ratio'], '.2f')}", target)
+        row(f"gather N={n}", key, "rate", f"{key}_ratio", target)
     lines.append(
         f"{'co-located (NATS bus)':<22}{'':>26}"
         f"{_num(out['colocated_rate']) + '/s p50 ' + _num(out['colocated_p50_us']) + ' µs':>26}"
@@ -365,6 +376,7 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
     lines += ["", "CPU µs per call/gather (getrusage; compare implementations only):"]
     lines.append(
         f"{'bench':<22}{'raw client':>12}{'raw resp.':>12}{'ab client':>12}{'ab resp.':>12}"
+        f"{'natspy cl.':>12}{'natspy resp.':>13}"
     )
     for name in ("seq", "pipelined", *(f"gather{n}" for n in mode.sizes)):
         cells = [
