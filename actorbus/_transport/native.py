@@ -235,6 +235,12 @@ class NativeNatsTransport(Transport):
             await self._state_changed.wait()
         await trio.lowlevel.checkpoint()
 
+    @property
+    def connected_url(self) -> str | None:
+        """The server connected to now (credentials left out), or None."""
+        link = self._link
+        return None if link is None else link.url.public()
+
     def describe(self) -> str:
         return self._public
 

@@ -301,13 +301,13 @@ async def _start_tls(
 
 
 def _os_reason(exc: OSError) -> str:
-    text = str(exc)
-    if "refused" in text.lower() or isinstance(exc, ConnectionRefusedError):
+    """ "connection refused" when every address refused; else the first error's own text."""
+    group = exc.__cause__
+    inner = list(group.exceptions) if isinstance(group, BaseExceptionGroup) else [exc]
+    if inner and all(isinstance(e, ConnectionRefusedError) for e in inner):
         return "connection refused"
-    for inner in getattr(exc, "exceptions", ()):
-        if isinstance(inner, ConnectionRefusedError):
-            return "connection refused"
-    return text or type(exc).__name__
+    first = inner[0] if inner else exc
+    return getattr(first, "strerror", None) or str(first) or type(first).__name__
 
 
 async def first_connect(
