@@ -46,6 +46,10 @@ PONG_COMMAND: Final = b"PONG\r\n"
 
 # A subject or queue token may not be empty or contain whitespace (it would split the line).
 _BAD_TOKEN = re.compile(r"[\s]|^$")
+# The common case, a whole ``MSG subject sid [reply] size`` line, in one C call.
+_MSG_LINE = re.compile(
+    rb"MSG[ \t]+([^ \t\r\n]+)[ \t]+(\d+)(?:[ \t]+([^ \t\r\n]+))?[ \t]+(\d+)[ \t]*\r\n"
+)
 
 
 class ProtocolError(Exception):
@@ -102,10 +106,13 @@ class Parser:
     call. After a `ProtocolError` the parser refuses further input (the connection is unusable).
     """
 
-    __slots__ = ("_broken", "_buf", "_max_message", "_pending")
+    __slots__ = ("_acc", "_broken", "_buf", "_max_message", "_pending")
 
     def __init__(self, *, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
-        self._buf = bytearray()
+        self._buf = b""
+        #: Collects the rest of a message that needs more bytes than have arrived (so a large
+        #: payload arriving in many reads is copied once, not once per read).
+        self._acc: bytearray | None = None
         self._max_message = max_message
         #: A MSG/HMSG whose control line was read: (subject, sid, reply, header size, total).
         self._pending: tuple[str, int, str | None, int, int] | None = None
@@ -114,21 +121,31 @@ class Parser:
     def feed(self, data: bytes | bytearray) -> list[Event]:
         if self._broken is not None:
             raise self._broken
-        buf = self._buf
-        buf += data
+        acc = self._acc
+        if acc is not None:
+            acc += data
+            if self._pending is not None and len(acc) < self._pending[4] + 2:
+                return []
+            buf, self._acc = bytes(acc), None
+        else:
+            buf = self._buf + data if self._buf else bytes(data)
         try:
             events, used = self._parse(buf)
         except ProtocolError as exc:
             self._broken = exc
             raise
-        except (ValueError, IndexError) as exc:  # int(), decode(), json: malformed input
+        except (ValueError, IndexError, RecursionError) as exc:  # int(), decode(), json
             self._broken = ProtocolError(f"malformed data from the server: {exc}")
             raise self._broken from None
-        if used:
-            del buf[:used]
+        rest = buf[used:] if used < len(buf) else b""
+        pending = self._pending
+        if pending is not None and len(rest) < pending[4] + 2:
+            self._acc, self._buf = bytearray(rest), b""
+        else:
+            self._buf = rest
         return events
 
-    def _parse(self, buf: bytearray) -> tuple[list[Event], int]:
+    def _parse(self, buf: bytes) -> tuple[list[Event], int]:
         events: list[Event] = []
         pos = 0
         size = len(buf)
@@ -142,14 +159,28 @@ class Parser:
                 if buf[end : end + 2] != b"\r\n":
                     raise ProtocolError("a message payload is not followed by CRLF")
                 if hdr:
-                    headers: bytes | None = bytes(buf[pos : pos + hdr])
-                    payload = bytes(buf[pos + hdr : end])
+                    events.append(
+                        Msg(subject, sid, reply, buf[pos + hdr : end], buf[pos : pos + hdr])
+                    )
                 else:
-                    headers = None
-                    payload = bytes(buf[pos:end])
-                events.append(Msg(subject, sid, reply, payload, headers))
+                    events.append(Msg(subject, sid, reply, buf[pos:end]))
                 self._pending = None
                 pos = end + 2
+                continue
+            match = _MSG_LINE.match(buf, pos)
+            if match is not None:
+                subject_b, sid_b, reply_b, size_b = match.groups()
+                total = int(size_b)
+                if total > self._max_message:
+                    raise ProtocolError(f"bad message size {total}")
+                self._pending = (
+                    subject_b.decode(),
+                    int(sid_b),
+                    reply_b.decode() if reply_b is not None else None,
+                    0,
+                    total,
+                )
+                pos = match.end()
                 continue
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
@@ -158,7 +189,7 @@ class Parser:
                 break
             if eol - pos > MAX_CONTROL_LINE:
                 raise ProtocolError("control line too long")
-            line = bytes(buf[pos:eol])
+            line = buf[pos:eol]
             pos = eol + 2
             head = line[:4]
             if head == b"MSG " or head == b"HMSG" or head.upper() in (b"MSG ", b"MSG\t", b"HMSG"):

@@ -164,3 +164,13 @@ def test_protocol_module_is_pure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(out.stdout) == []
+
+
+def test_large_payload_in_many_reads() -> None:
+    size = 1 << 20
+    data = b"HMSG big 1 r 12 %d\r\nNATS/1.0\r\n\r\n" % (size + 12) + bytes(size) + b"\r\nPING\r\n"
+    parser = proto.Parser()
+    events: list[proto.Event] = []
+    for i in range(0, len(data), 1000):
+        events += parser.feed(data[i : i + 1000])
+    assert events == [proto.Msg("big", 1, "r", bytes(size), b"NATS/1.0\r\n\r\n"), proto.PING]
