@@ -45,7 +45,7 @@ PING_COMMAND: Final = b"PING\r\n"
 PONG_COMMAND: Final = b"PONG\r\n"
 
 # A subject or queue token may not be empty or contain whitespace (it would split the line).
-_BAD_TOKEN = re.compile(r"[\s]|^$")
+_WHITESPACE = re.compile(r"\s").search
 # The common case, a whole ``MSG subject sid [reply] size`` line, in one C call.
 _MSG_LINE = re.compile(
     rb"MSG[ \t]+([^ \t\r\n]+)[ \t]+(\d+)(?:[ \t]+([^ \t\r\n]+))?[ \t]+(\d+)[ \t]*\r\n"
@@ -264,32 +264,29 @@ def parse_status(headers: bytes) -> tuple[int | None, dict[str, list[str]]]:
 # -- client → server --------------------------------------------------------------------------
 
 
-def check_token(kind: str, value: str) -> bytes:
-    """A subject, reply or queue name as bytes; raises ValueError when it cannot be sent."""
-    if _BAD_TOKEN.search(value):
+def check_token(kind: str, value: str) -> str:
+    """A subject, reply or queue name, unchanged; ValueError when it cannot be sent."""
+    if not value or _WHITESPACE(value):
         raise ValueError(f"invalid NATS {kind} {value!r}: empty or contains whitespace")
-    return value.encode()
+    return value
 
 
 def pub_command(subject: str, reply: str | None, size: int) -> bytes:
     """The ``PUB`` control line (CRLF included); the payload and a CRLF follow it."""
+    if not subject or _WHITESPACE(subject):
+        check_token("subject", subject)
     if reply:
-        return b"PUB %s %s %d\r\n" % (
-            check_token("subject", subject),
-            check_token("reply subject", reply),
-            size,
-        )
-    return b"PUB %s %d\r\n" % (check_token("subject", subject), size)
+        if _WHITESPACE(reply):
+            check_token("reply subject", reply)
+        return f"PUB {subject} {reply} {size}\r\n".encode()
+    return f"PUB {subject} {size}\r\n".encode()
 
 
 def sub_command(subject: str, queue: str | None, sid: int) -> bytes:
+    check_token("subject", subject)
     if queue:
-        return b"SUB %s %s %d\r\n" % (
-            check_token("subject", subject),
-            check_token("queue group", queue),
-            sid,
-        )
-    return b"SUB %s %d\r\n" % (check_token("subject", subject), sid)
+        return f"SUB {subject} {check_token('queue group', queue)} {sid}\r\n".encode()
+    return f"SUB {subject} {sid}\r\n".encode()
 
 
 def unsub_command(sid: int) -> bytes:
