@@ -127,7 +127,6 @@ class NativeNatsTransport(Transport):
         self._state_changed = trio.Event()
         self._stats = {"in_msgs": 0, "in_bytes": 0, "out_msgs": 0, "out_bytes": 0, "reconnects": 0}
         self._cancel: trio.CancelScope | None = None
-        self._drop: trio.CancelScope | None = None
         self._ldm = False
 
     # -- Transport -------------------------------------------------------------------------
