@@ -51,6 +51,7 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     "gather10": ("gather10_ratio", ">=", 0.7),
     "gather100": ("gather100_ratio", ">=", 0.7),
     "cancel_5th_hop": ("cancel_5th_hop_ms", "<", 100.0),
+    "events": ("events_ratio", ">=", 0.9),
 }
 
 
@@ -62,12 +63,19 @@ class Mode:
     warmup: float  # unmeasured run of the same bench just before
     sizes: tuple[int, ...]
     cancel_runs: int
+    events: int  # events fired in the publish-only bench (a tenth of that as warm-up)
 
 
 MODES = {
-    "full": Mode("full", reps=5, seconds=2.0, warmup=0.5, sizes=GATHER_SIZES, cancel_runs=10),
-    "quick": Mode("quick", reps=3, seconds=0.5, warmup=0.3, sizes=GATHER_SIZES, cancel_runs=5),
-    "smoke": Mode("smoke", reps=1, seconds=0.15, warmup=0.1, sizes=(10,), cancel_runs=2),
+    "full": Mode(
+        "full", reps=5, seconds=2.0, warmup=0.5, sizes=GATHER_SIZES, cancel_runs=10, events=50_000
+    ),
+    "quick": Mode(
+        "quick", reps=3, seconds=0.5, warmup=0.3, sizes=GATHER_SIZES, cancel_runs=5, events=20_000
+    ),
+    "smoke": Mode(
+        "smoke", reps=1, seconds=0.15, warmup=0.1, sizes=(10,), cancel_runs=2, events=2_000
+    ),
 }
 
 
@@ -93,6 +101,26 @@ def spawn_pair(impl: str, url: str, sizes: str, log_dir: Path, rep: int) -> tupl
     responder = Worker(f"r{rep}-{impl}-responder", module, ["responder", *common], log_dir, env)
     client = Worker(f"r{rep}-{impl}-client", module, ["client", *common], log_dir, env)
     return responder, client
+
+
+def run_events(responder: Worker, client: Worker, count: int) -> dict[str, Any]:
+    """Publish-only: the client fires ``count`` events, the responder's one sink counts them;
+    the rate is what the responder received per second (first to last receipt)."""
+    for n in (max(count // 10, 2), count):  # warm-up, then measured
+        responder.request({"cmd": "events_reset", "count": n}, 10)
+        cpu0 = responder.request({"cmd": "cpu"}, 10)["cpu_s"]
+        sent = client.request({"cmd": "events", "count": n}, 120)
+        got = responder.request({"cmd": "events_wait", "timeout": 30}, 60)
+        cpu1 = responder.request({"cmd": "cpu"}, 10)["cpu_s"]
+    return {
+        "count": count,
+        "rate": got["rate"],
+        "p50_us": math.nan,
+        "p99_us": math.nan,
+        "errors": count - int(got["received"]),
+        "client_cpu_s": sent["client_cpu_s"],
+        "responder_cpu_s": cpu1 - cpu0,
+    }
 
 
 def run_rep(url: str, mode: Mode, rep: int, log_dir: Path) -> Rep:
@@ -124,6 +152,12 @@ def run_rep(url: str, mode: Mode, rep: int, log_dir: Path) -> Rep:
                     f"  rep {rep + 1} {key:<10} {impl:<8} {result['rate']:>9,.0f}/s "
                     f"p50 {result['p50_us']:>8,.0f} µs  errors {result['errors']}"
                 )
+        for impl in order:
+            results[impl]["events"] = run_events(*pairs[impl], mode.events)
+            progress(
+                f"  rep {rep + 1} events     {impl:<8} {results[impl]['events']['rate']:>9,.0f}/s "
+                f"received, lost {results[impl]['events']['errors']}"
+            )
     finally:
         for pair in pairs.values():
             for worker in pair:
@@ -245,6 +279,8 @@ def figures(reps: list[Rep], cancel: list[float], mode: Mode) -> dict[str, Any]:
     both("pipelined")
     ratios("unicast_pipelined_ratio", "pipelined", "rate")
     ratios("unicast_pipelined_p50_ratio", "pipelined", "p50_us")
+    both("events")
+    ratios("events_ratio", "events", "rate")
     nats_seq = pick("actorbus", "seq", "rate")
     for name in ("colocated", "memory"):
         out[f"{name}_rate"] = per_rep(reps, pick("actorbus", name, "rate"))
@@ -357,6 +393,7 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
         key = f"gather{n}"
         target = mark(key) if key in TARGETS else "-"
         row(f"gather N={n}", key, "rate", f"{key}_ratio", target)
+    row("events (publish-only)", "events", "rate", "events_ratio", mark("events"))
     lines.append(
         f"{'co-located (NATS bus)':<22}{'':>26}"
         f"{_num(out['colocated_rate']) + '/s p50 ' + _num(out['colocated_p50_us']) + ' µs':>26}"
@@ -378,7 +415,7 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
         f"{'bench':<22}{'raw client':>12}{'raw resp.':>12}{'ab client':>12}{'ab resp.':>12}"
         f"{'natspy cl.':>12}{'natspy resp.':>13}"
     )
-    for name in ("seq", "pipelined", *(f"gather{n}" for n in mode.sizes)):
+    for name in ("seq", "pipelined", *(f"gather{n}" for n in mode.sizes), "events"):
         cells = [
             _num(out.get(f"{impl}_{name}_{side}_cpu_us_per_op"))
             for impl in IMPLS
