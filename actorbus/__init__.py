@@ -14,6 +14,7 @@ from ._runtime.errors import CallDepthExceeded as CallDepthExceeded
 from ._runtime.errors import Error as Error
 from ._runtime.errors import HTTPError as HTTPError
 from ._runtime.errors import NoResponder as NoResponder
+from ._runtime.errors import Overloaded as Overloaded
 from ._runtime.errors import PayloadTooLarge as PayloadTooLarge
 from ._runtime.errors import RemoteError as RemoteError
 from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
@@ -36,6 +37,7 @@ __all__ = [
     "MemoryBus",
     "Message",
     "NoResponder",
+    "Overloaded",
     "PayloadTooLarge",
     "RemoteError",
     "Reply",

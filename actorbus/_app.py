@@ -5,18 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
 import trio
 
+from ._groups import sole_exception
 from ._runtime.actor import Actor
 from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
 from ._runtime.errors import BusError
 from ._runtime.hub import Hub
+from ._runtime.metrics import NULL_METRICS, Metrics
 from ._runtime.proxies import Client
 from ._transport.base import Transport, TransportError
 from ._transport.memory import MemoryBus
@@ -102,7 +109,12 @@ class App:
     """Runs actors on a bus: ``async with App(Users(), bus="memory") as app: ...``.
 
     Leaving the block shuts the actors down gracefully: they stop taking new requests, running
-    handlers get ``grace`` seconds to finish, then they are cancelled.
+    handlers get ``grace`` seconds to finish, then they are cancelled. ``max_budget`` caps the
+    time budget an inbound request brings from the wire (seconds, default 60).
+
+    ``metrics=True`` keeps Prometheus metrics (needs ``prometheus-client``; read them with
+    ``app.metrics.render()``). ``otel=True`` (default: ``ACTORBUS_OTEL=1``) exports every span
+    through the OpenTelemetry SDK, configured by the standard ``OTEL_*`` variables.
     """
 
     def __init__(
@@ -116,6 +128,9 @@ class App:
         default_budget: float = _protocol.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
         nats_client: str | None = None,
+        max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
+        metrics: bool = False,
+        otel: bool | None = None,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -126,8 +141,14 @@ class App:
         self.nats_client = nats_client_choice(nats_client)
         self.plane = _subjects.validate_plane(plane or default_plane())
         self.grace = grace
+        if not isinstance(max_budget, int | float) or not max_budget > 0:
+            raise ValueError(f"max_budget must be a number of seconds > 0, got {max_budget!r}")
+        # max_budget caps the time budget a request brings from the wire (default 60 s).
         self.options = CallOptions(
-            ack_window=ack_window, hop_reserve=hop_reserve, default_budget=default_budget
+            ack_window=ack_window,
+            hop_reserve=hop_reserve,
+            default_budget=default_budget,
+            max_budget=float(max_budget),
         )
         self.hostname = _subjects.validate_hostname(hostname)
         self.instance = new_instance_id()
@@ -136,6 +157,11 @@ class App:
         self._nursery: trio.Nursery | None = None
         self._hub: Hub | None = None
         self._edge: Caller | None = None
+        self._want_metrics = metrics
+        if otel is None:
+            otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
+        self._want_otel = otel
+        self.metrics: Metrics = NULL_METRICS
 
     @property
     def hub(self) -> Hub:
@@ -156,6 +182,7 @@ class App:
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
+            self._observe(hub, stack)
             await hub.start()
             stack.push_async_callback(_shielded, hub.aclose)
             edge = Caller(hub, self.hostname, self.instance, self.options)
@@ -167,7 +194,8 @@ class App:
                 await self.add(actor)
         except BaseException as exc:
             self._hub = self._edge = self._nursery = self._stack = None
-            await stack.__aexit__(type(exc), exc, exc.__traceback__)
+            with _lone_exception_as_itself():
+                await stack.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -185,10 +213,37 @@ class App:
         finally:
             self._stack = None
             try:
-                suppressed = await stack.__aexit__(exc_type, exc, tb)
+                with _lone_exception_as_itself():
+                    suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
                 self._hub = self._edge = self._nursery = None
         return suppressed
+
+    def _observe(self, hub: Hub, stack: AsyncExitStack) -> None:
+        """Switch on the optional observers (imported only when asked for)."""
+        if self._want_metrics:
+            try:
+                from ._runtime.prometheus import PrometheusMetrics
+            except ImportError as exc:
+                raise ImportError(
+                    f"metrics need prometheus-client: pip install 'actorbus[metrics]' ({exc})"
+                ) from None
+            self.metrics = hub.metrics = PrometheusMetrics(lambda: self.actors, hub.transport)
+        if self._want_otel:
+            try:
+                from ._runtime.otel import OtelSink
+            except ImportError as exc:
+                raise ImportError(
+                    f"OpenTelemetry export needs its SDK: pip install 'actorbus[otel]' ({exc})"
+                ) from None
+            sink = OtelSink.from_env()
+            hub.tracer.set_sink(sink)
+
+            async def flush_spans() -> None:  # the SDK's batch thread: flushed, off the loop
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(sink.shutdown)
+
+            stack.push_async_callback(flush_spans)
 
     async def add(self, actor: Actor) -> Actor:
         """Start one more actor; returns once it is subscribed and discoverable."""
@@ -201,7 +256,10 @@ class App:
         return actor
 
     async def remove(self, actor: Actor) -> None:
-        """Stop one actor gracefully and wait until it is gone."""
+        """Stop one actor gracefully and wait until it is gone; raises at once for an actor
+        that this App never ran."""
+        if actor not in self.actors and not actor._stopped.is_set():
+            raise ValueError(f"{actor!r} was never added to this App")
         actor._request_stop()
         await actor._stopped.wait()
         if actor in self.actors:
@@ -219,6 +277,23 @@ class App:
         if self._edge is None:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         return self._edge
+
+
+@contextmanager
+def _lone_exception_as_itself() -> Iterator[None]:
+    """The App's nursery wraps what leaves it in a group; a lone exception (such as a
+    `RemoteError` raised in the ``async with`` body) comes out as itself instead."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        single = sole_exception(group)
+        if single is None:
+            raise
+        context = single.__context__
+        try:
+            raise single
+        finally:
+            single.__context__ = context
 
 
 async def _shielded(close: Any) -> None:

@@ -7,42 +7,79 @@ Exit codes of ``call`` and ``ping``: 0 ok; 1 the remote handler failed (status o
 from __future__ import annotations
 
 import argparse
-import contextlib
+import errno
 import importlib
+import importlib.util
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-import msgspec
 import trio
 
 from .._groups import leaf
 from .._version import __version__
+from .client import build_body, cmd_call, cmd_describe, cmd_ping, parse_target, parse_value
+from .common import (
+    DEFAULT_NATS,
+    EXIT_BUS,
+    EXIT_INTERRUPTED,
+    EXIT_NO_RESPONDER,
+    EXIT_REMOTE,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    CliError,
+    bus_url,
+    debug_enabled,
+    describe_exception,
+    error,
+    import_failure,
+    print_traceback,
+    probe_bus,
+    valid_plane,
+)
 
-__all__ = ["main"]
+__all__ = ["build_body", "main", "parse_target", "parse_value"]
 
 log = logging.getLogger("actorbus.cli")
 
-DEFAULT_NATS = "nats://127.0.0.1:4222"
 DEFAULT_TRACE = "127.0.0.1:4280"
-EXIT_REMOTE, EXIT_USAGE, EXIT_NO_RESPONDER, EXIT_TIMEOUT, EXIT_BUS = 1, 2, 3, 4, 5
+_error = error
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (``actorbus: call: argument --timeout: ...``)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("actorbus").strip()
+        raise CliError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text}")
     return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number 1..65535, got {text!r}")
+    return int(text)
 
 
 def _bus_options(p: argparse.ArgumentParser) -> None:
@@ -54,8 +91,10 @@ def _bus_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="actorbus", description="Actors as classes on Trio, talking over NATS."
+    parser = _Parser(
+        prog="actorbus",
+        description="Actors as classes on Trio, talking over NATS.",
+        epilog="--debug (or ACTORBUS_DEBUG=1) shows the traceback of an error.",
     )
     parser.add_argument("--version", action="version", version=f"actorbus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -80,15 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace-ws", metavar="HOST:PORT",
         help=f"serve the live tracer (default {DEFAULT_TRACE} on the embedded server; 'off')",
     )  # fmt: skip
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (workers: PORT, PORT+1, ...)",
+    )  # fmt: skip
+    run.add_argument(
+        "--otel", action="store_true",
+        help="export spans through the OpenTelemetry SDK, set up by the OTEL_* variables "
+        "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
+    )  # fmt: skip
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
     call.add_argument("target", metavar="HOST/PATH", help="e.g. users.example/delete-user")
     call.add_argument("args", nargs="*", metavar="key=value", help="arguments (JSON or text)")
     call.add_argument("--method", default="POST", type=str.upper, help="HTTP-like method (POST)")
-    call.add_argument("--port", type=int, default=443, help="port (443)")
+    call.add_argument("--port", type=_port, default=443, help="port (443)")
     call.add_argument("--json", dest="body", metavar="BODY", help="arguments as one JSON object")
     _bus_options(call)
+
+    describe = sub.add_parser("describe", help="list each actor's endpoints and their schemas")
+    describe.add_argument("host", nargs="?", default="all", help="a hostname (default: all)")
+    describe.add_argument("--json", action="store_true", help="print the JSON descriptions")
+    _bus_options(describe)
 
     ping = sub.add_parser("ping", help="list the running actors")
     ping.add_argument("host", nargs="?", default="all", help="a hostname (default: all)")
@@ -109,22 +162,73 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``actorbus`` script and of ``python -m actorbus``."""
-    args = build_parser().parse_args(argv)
-    handlers = {"run": _cmd_run, "call": _cmd_call, "ping": _cmd_ping}
-    handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer}
+    """Entry point of the ``actorbus`` script and of ``python -m actorbus``.
+
+    Every failure is one ``actorbus: ...`` line on stderr and an exit code (see `common`);
+    ``--debug`` anywhere on the line (or ``ACTORBUS_DEBUG=1``) adds the traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled("--debug" in argv)
+    argv = [a for a in argv if a != "--debug"]
     try:
+        args = _parse(argv)
+        handlers = {"run": _cmd_run, "call": cmd_call, "ping": cmd_ping}
+        handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
         return handlers[args.command](args)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if debug:
+            print_traceback(exc)
+        message, code = _explain(exc)
+        _error(message)
+        return code
 
 
-def _error(message: str) -> None:
-    print(f"actorbus: {message}", file=sys.stderr, flush=True)
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """Parse; ``key=value`` pairs of ``call`` may also come after its options."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "call":
+        pairs = [a for a in extra if not a.startswith("-") and "=" in a]
+        args.args = [*args.args, *pairs]
+        extra = [a for a in extra if a not in pairs]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
-def _bus_url(args: argparse.Namespace) -> str:
-    return str(args.nats or os.environ.get("NATS_URL") or DEFAULT_NATS)
+def _explain(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code for an exception that reached the top."""
+    from .._runtime.errors import BusError, Error, NoResponder, RemoteError
+    from .._transport.base import TransportError
+
+    cause = leaf(exc)
+    if isinstance(cause, BaseExceptionGroup):
+        real = [e for e in cause.exceptions if not isinstance(e, trio.Cancelled)]
+        cause = leaf(real[0]) if real else cause
+    if isinstance(cause, CliError):
+        return cause.message, cause.code
+    if isinstance(cause, NoResponder):
+        return f"404 no responder: {cause}", EXIT_NO_RESPONDER
+    if isinstance(cause, RemoteError):
+        return f"{cause.status} {cause.remote_type}: {cause.message}", EXIT_REMOTE
+    if isinstance(cause, trio.TooSlowError):
+        return f"timed out{': ' + str(cause) if str(cause) else ''}", EXIT_TIMEOUT
+    if isinstance(cause, BusError):
+        return cause.message, EXIT_BUS
+    if isinstance(cause, Error):
+        return f"{cause.status} {type(cause).__name__}: {cause.message}", EXIT_REMOTE
+    if isinstance(cause, TransportError | OSError):
+        text = str(cause) or type(cause).__name__
+        return (text if "NATS" in text else f"cannot reach the bus: {text}"), EXIT_BUS
+    if isinstance(cause, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(cause, ValueError):  # a bad hostname, plane or path from the command line
+        return str(cause), EXIT_USAGE
+    return f"unexpected error: {describe_exception(cause)} (--debug shows where)", EXIT_REMOTE
 
 
 # -- run -----------------------------------------------------------------------------------
@@ -143,19 +247,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(f"--log-level: {exc}")
         return EXIT_USAGE
+    if args.otel:
+        os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
+    otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
+    problem = _observability_problem(args.metrics, otel)
+    if problem:
+        _error(problem)
+        return EXIT_USAGE
     if args.config:
         os.environ[_config.CONFIG_FILE_ENV] = os.path.abspath(args.config)
+    bus = bus_url(args.nats, default="")
     try:
         classes = _supervisor.load_targets(args.targets)
         for cls in classes:
+            cls._verify()
             _config.resolve(cls)
     except (_supervisor.TargetError, _config.ConfigError) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except Exception:
-        _error("importing the actors failed:\n" + traceback.format_exc())
-        return EXIT_USAGE
-    plane = args.plane or default_plane()
+        raise CliError(str(exc)) from exc
+    except Exception as exc:
+        raise CliError(import_failure(exc)) from exc
+    plane = valid_plane(args.plane or default_plane())
     opts = _supervisor.RunOptions(
         targets=list(args.targets),
         nats=args.nats,
@@ -165,10 +276,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plane=plane,
         trace_ws=None if args.trace_ws == "off" else args.trace_ws,
         worker=args.worker,
+        metrics=_metrics_address(args.metrics),
+        otel=otel,
     )
     server: Any = None
-    bus: str = opts.nats or os.environ.get("NATS_URL") or ""
-    if not bus:
+    if bus:
+        trio.run(probe_bus, bus)
+    else:
         if opts.worker:
             _error("a worker needs --nats")
             return EXIT_USAGE
@@ -190,14 +304,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         return trio.run(_run_async, opts, classes, args, bus)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         if server is not None:
             server.stop()
 
 
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    from .metrics_http import parse_address
+
+    return parse_address(text) if text else None
+
+
+def _observability_problem(metrics: str | None, otel: bool) -> str | None:
+    """One line saying why ``--metrics``/``--otel`` cannot work here, or None."""
+    from .metrics_http import MetricsAddressError
+
+    try:
+        _metrics_address(metrics)
+    except MetricsAddressError as exc:
+        return str(exc)
+    if metrics and importlib.util.find_spec("prometheus_client") is None:
+        return "--metrics needs prometheus-client: pip install 'actorbus[metrics]'"
+    if otel:
+        if importlib.util.find_spec("opentelemetry.sdk") is None:
+            return "--otel needs the OpenTelemetry SDK: pip install 'actorbus[otel]'"
+        from .._runtime.otel import OtelConfigError, exporters_from_env
+
+        try:
+            exporters_from_env()
+        except OtelConfigError as exc:
+            return str(exc)
+    return None
+
+
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
-    from .._transport.base import TransportError
     from . import supervisor as _supervisor
 
     worker_argv = [
@@ -209,14 +350,7 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
     extra = []
     if opts.trace_ws and not opts.worker:
         extra.append(_tracer_task(bus, opts.trace_ws, opts.plane))
-    try:
-        return await _supervisor.run(opts, classes, bus, worker_argv, extra)
-    except BaseException as exc:
-        cause = leaf(exc)
-        if isinstance(cause, TransportError | OSError):
-            _error(f"bus {bus}: {cause}")
-            return EXIT_BUS
-        raise
+    return await _supervisor.run(opts, classes, bus, worker_argv, extra)
 
 
 def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[None]]:
@@ -237,172 +371,6 @@ def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[No
     return tracer
 
 
-# -- call ----------------------------------------------------------------------------------
-
-
-def parse_value(text: str) -> Any:
-    """JSON when it parses (``5``, ``true``, ``[1,2]``, ``"x"``), else the text itself."""
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
-
-
-def build_body(body: str | None, pairs: Sequence[str]) -> dict[str, Any]:
-    """``--json`` object, then ``key=value`` pairs on top of it. Raises ValueError."""
-    args: dict[str, Any] = {}
-    if body:
-        try:
-            parsed = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise ValueError(f"--json: not valid JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise ValueError("--json: must be a JSON object of arguments")
-        args.update(parsed)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"argument {pair!r}: expected key=value")
-        args[key] = parse_value(value)
-    return args
-
-
-def parse_target(target: str, port: int) -> tuple[str, int, str]:
-    """``host[:port]/path`` → (host, port, /path). Raises ValueError."""
-    for scheme in ("https://", "http://"):
-        target = target.removeprefix(scheme)
-    host, sep, path = target.partition("/")
-    if ":" in host:
-        host, _, port_text = host.partition(":")
-        port = int(port_text)
-    if not host or not sep:
-        raise ValueError(f"{target!r}: expected HOST/PATH, e.g. users.example/delete-user")
-    return host, port, "/" + path
-
-
-def _timeout(seconds: float | None) -> contextlib.AbstractContextManager[Any]:
-    return trio.fail_after(seconds) if seconds is not None else contextlib.nullcontext()
-
-
-def _cmd_call(args: argparse.Namespace) -> int:
-    try:
-        host, port, path = parse_target(args.target, args.port)
-        body = build_body(args.body, args.args)
-    except ValueError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    return _run_client(_call, args, host, port, path, body)
-
-
-async def _call(
-    app: Any, args: argparse.Namespace, host: str, port: int, path: str, body: Any
-) -> int:
-    from .._wire.frames import encode_body
-
-    with _timeout(args.timeout):
-        value = await app.caller.call(
-            host, port, args.method, path, encode_body(body), msgspec.msgpack.decode
-        )
-    _print_json(value)
-    return 0
-
-
-def _print_json(value: Any) -> None:
-    data = msgspec.json.encode(value)
-    if sys.stdout.isatty():
-        data = msgspec.json.format(data, indent=2)
-    print(data.decode(), flush=True)
-
-
-def _run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
-    """Open an App (no actors) on the bus, run ``fn``, map errors to exit codes."""
-    from .._app import App
-    from .._runtime.errors import Error, NoResponder, RemoteError
-    from .._transport.base import TransportError
-
-    async def inner() -> int:
-        async with App(bus=_bus_url(args), plane=args.plane, hostname="cli.actorbus") as app:
-            result: int = await fn(app, args, *rest)
-            return result
-
-    try:
-        try:
-            return trio.run(inner)
-        except BaseExceptionGroup as group:
-            raise leaf(group) from None
-    except NoResponder as exc:
-        _error(f"404 no responder: {exc}")
-        return EXIT_NO_RESPONDER
-    except RemoteError as exc:
-        _error(f"{exc.status} {exc.remote_type}: {exc.message}")
-        return EXIT_REMOTE
-    except trio.TooSlowError as exc:
-        _error(f"timed out{': ' + str(exc) if str(exc) else ''}")
-        return EXIT_TIMEOUT
-    except Error as exc:
-        _error(f"{exc.status} {type(exc).__name__}: {exc.message}")
-        return EXIT_REMOTE
-    except (TransportError, OSError) as exc:
-        _error(f"cannot reach the bus at {_bus_url(args)}: {exc}")
-        return EXIT_BUS
-
-
-# -- ping ----------------------------------------------------------------------------------
-
-
-def _cmd_ping(args: argparse.Namespace) -> int:
-    return _run_client(_ping, args)
-
-
-async def _ping(app: Any, args: argparse.Namespace) -> int:
-    from .._wire.frames import EMPTY_BODY
-    from .._wire.subjects import CONTROL_PORT
-
-    found: list[dict[str, Any]] = []
-    with _timeout(args.timeout) if args.timeout is not None else contextlib.nullcontext():
-        gathering = app.caller.multicast(
-            args.host, CONTROL_PORT, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
-        )
-        async for reply in gathering:
-            if reply.ok and isinstance(reply.value, dict):
-                found.append(reply.value)
-            elif not reply.ok:
-                print(f"{reply.host}/{reply.instance}: {reply.error}", file=sys.stderr)
-    found.sort(key=lambda info: (str(info.get("host")), -float(info.get("uptime", 0))))
-    if args.json:
-        _print_json(found)
-    else:
-        _print_table(found)
-    if not found:
-        _error(f"no actor answered on {args.host!r} (plane {app.plane}, bus {_bus_url(args)})")
-        return EXIT_NO_RESPONDER
-    return 0
-
-
-def _uptime(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{seconds:.1f}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def _print_table(found: Sequence[dict[str, Any]]) -> None:
-    by_host: dict[str, list[dict[str, Any]]] = {}
-    for info in found:
-        by_host.setdefault(str(info.get("host", "?")), []).append(info)
-    for host, infos in by_host.items():
-        print(f"{host}  ({len(infos)} running)")
-        for info in infos:
-            print(
-                f"  {info.get('instance', '?'):<12} v{info.get('version', '?'):<8} "
-                f"up {_uptime(float(info.get('uptime', 0))):<9} pid {info.get('pid', '?'):<8} "
-                f"{info.get('bus', '')}"
-            )
-    sys.stdout.flush()
-
-
 # -- trace / tracer --------------------------------------------------------------------------
 
 
@@ -418,13 +386,25 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     module = _tracer_module()
     if module is None:
         return EXIT_USAGE
+    if not args.url.startswith(("ws://", "wss://")):
+        raise CliError(f"{args.url!r} is not a websocket URL: expected ws://HOST:PORT")
+    from .._tracer.terminal import TracerGone
+
     try:
         trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json))
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        _error(f"cannot attach to {args.url}: {exc}")
-        return EXIT_BUS
+    except Exception as exc:
+        cause = leaf(exc)
+        if isinstance(cause, TracerGone):  # attached, then the tracer went away
+            raise CliError(str(cause), EXIT_BUS) from exc
+        if isinstance(cause, OSError):  # ConnectionError included
+            reason = f"no live tracer answers at {args.url}"
+        else:
+            reason = f"cannot attach to the tracer at {args.url}: {describe_exception(cause)}"
+        raise CliError(
+            f"{reason} (is `actorbus run` or `actorbus tracer` running?)", EXIT_BUS
+        ) from exc
     return 0
 
 
@@ -436,10 +416,21 @@ def _cmd_tracer(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from .._app import default_plane
 
+    url = bus_url(args.nats)
+    plane = valid_plane(args.plane or default_plane())
     setup_logging()
-    plane = args.plane or default_plane()
+
+    async def serve() -> None:
+        await probe_bus(url)
+        await module.serve_tracer(url, args.listen, plane=plane)
+
     try:
-        trio.run(lambda: module.serve_tracer(_bus_url(args), args.listen, plane=plane))
+        trio.run(serve)
     except KeyboardInterrupt:
         return 0
+    except Exception as exc:
+        cause = leaf(exc)
+        if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+            raise CliError(f"--listen {args.listen}: {cause.strerror}") from exc
+        raise
     return 0

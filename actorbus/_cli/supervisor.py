@@ -51,6 +51,8 @@ class RunOptions:
     plane: str | None = None
     trace_ws: str | None = None
     worker: str | None = None  # hidden: set in worker processes ("w1", "w2", ...)
+    metrics: tuple[str, int] | None = None  # serve /metrics here (workers: consecutive ports)
+    otel: bool = False
 
 
 class Backoff:
@@ -203,9 +205,15 @@ async def serve(
     on_ready: Callable[[list[Slot], App], None],
 ) -> None:
     """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
-    async with App(bus=bus, plane=opts.plane, grace=opts.grace) as app:
+    async with App(
+        bus=bus, plane=opts.plane, grace=opts.grace, metrics=bool(opts.metrics), otel=opts.otel
+    ) as app:
         slots = [Slot(cls, i) for cls in classes for i in range(opts.replicas)]
         async with trio.open_nursery() as nursery:
+            if opts.metrics:
+                from .metrics_http import serve_metrics
+
+                await nursery.start(serve_metrics, app.metrics.render, *opts.metrics)
             for slot in slots:
                 nursery.start_soon(slot.keep_running, app)
             for slot in slots:
@@ -369,6 +377,8 @@ async def run_workers(
     stop = trio.Event()
     forced = False
     workers = [Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"]) for i in range(opts.workers)]
+    for i, w in enumerate(workers):
+        w.argv += worker_metrics(opts.metrics, i)
 
     async with trio.open_nursery() as outer:
 
@@ -401,6 +411,16 @@ async def run_workers(
             print(f"actorbus ready: {len(workers)} workers (pids {pids}), each: {what}", flush=True)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
+
+
+def worker_metrics(metrics: tuple[str, int] | None, index: int) -> list[str]:
+    """The ``--metrics`` option of worker ``index`` (0-based): consecutive ports from PORT
+    (port 0: each worker picks a free port and logs it)."""
+    if metrics is None:
+        return []
+    host, port = metrics
+    port = port + index if port else 0
+    return ["--metrics", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
 
 
 async def _kill_after(workers: Sequence[Worker], seconds: float) -> None:

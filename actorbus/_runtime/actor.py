@@ -6,7 +6,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import trio
 
@@ -14,9 +14,22 @@ from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from .caller import Caller, Gathering
 from .context import CallOptions, new_instance_id
-from .declarations import ConfigSpec, EventDescriptor, HandlerSpec, TickerSpec, spec_of
+from .declarations import (
+    ConfigSpec,
+    EventDescriptor,
+    HandlerSpec,
+    TickerSpec,
+    check_later,
+    check_spec,
+    spec_of,
+)
+from .guard import WireGuard
 from .hub import Hub
+from .metrics import EndpointStats
 from .proxies import Client
+
+if TYPE_CHECKING:
+    from .server import Server
 
 __all__ = ["Actor", "ActorStats"]
 
@@ -32,6 +45,11 @@ class ActorStats:
     ticks: dict[str, int] = field(default_factory=dict)
     tick_skips: dict[str, int] = field(default_factory=dict)
     tick_errors: dict[str, int] = field(default_factory=dict)
+    #: Frames refused or dropped, by kind: malformed, mismatch, duplicate, unauthenticated,
+    #: unmatched, overloaded, dropped, internal (see the README's "Hostile input").
+    wire: dict[str, int] = field(default_factory=dict)
+    #: Per handler (by qualified name): requests, errors, processing time ($SRV.STATS).
+    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
 
 class Actor:
@@ -40,17 +58,32 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
+    #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
+    max_concurrent: ClassVar[int] = 100
+    #: Calls each handler lets wait once it is at its bound; past that, callers get
+    #: `Overloaded` (503) at once and fire-and-forget requests are dropped and counted.
+    max_queued: ClassVar[int] = 100
 
     _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
     _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
     _events: ClassVar[dict[str, EventDescriptor]] = {}
     _tickers: ClassVar[tuple[TickerSpec, ...]] = ()
     _configs: ClassVar[dict[str, ConfigSpec[Any]]] = {}
+    _verified: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "hostname" in cls.__dict__:
-            cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
+            try:
+                cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
+            except _subjects.SubjectError as exc:
+                raise _subjects.SubjectError(f"{cls.__qualname__}: {exc}") from None
+        for name, least in (("max_concurrent", 1), ("max_queued", 0)):
+            value = cls.__dict__.get(name, least)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(
+                    f"{cls.__qualname__}.{name} must be an integer >= {least}, got {value!r}"
+                )
         handlers: dict[str, HandlerSpec] = {}
         events: dict[str, EventDescriptor] = {}
         tickers: dict[str, TickerSpec] = {}
@@ -73,6 +106,18 @@ class Actor:
         cls._events = events
         cls._tickers = tuple(tickers.values())
         cls._configs = configs
+        cls._verified = False
+        _check_routes(cls)
+        for spec in cls._handlers:
+            check_later(spec)
+
+    @classmethod
+    def _verify(cls) -> None:
+        """Final definition checks, once per class: every type hint must resolve by now."""
+        if not cls._verified:
+            for spec in cls._handlers:
+                check_spec(spec)
+            cls._verified = True
 
     @classmethod
     def host(cls) -> str:
@@ -82,13 +127,28 @@ class Actor:
             raise TypeError(f"{cls.__name__} must set a class attribute 'hostname'")
         return _subjects.validate_hostname(host)
 
+    def __new__(cls, *args: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Self:
+        """Set up the base state here, so a subclass's ``__init__`` can neither lose ``config=``
+        nor skip the setup by not calling ``super().__init__()``."""
+        cls.host()
+        cls._verify()
+        self = super().__new__(cls)
+        self._setup(config)
+        return self
+
     def __init__(self, *, config: dict[str, Any] | None = None) -> None:
-        type(self).host()
+        """``config=`` (a value per config attribute) was already taken by ``__new__``; values
+        a subclass passes on here explicitly are added on top."""
+        if config:
+            self._config_input.update(config)
+
+    def _setup(self, config: dict[str, Any] | None) -> None:
         self.instance = new_instance_id()
         self.stats = ActorStats()
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
+        self._server: Server | None = None  # while running: read by metrics collectors
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -96,10 +156,12 @@ class Actor:
     # -- hooks -----------------------------------------------------------------------------
 
     async def on_startup(self) -> None:
-        """Runs before the actor's endpoints are subscribed; raise to refuse to start."""
+        """Runs before the actor's endpoints are subscribed; raise to refuse to start
+        (``App.add`` then raises that exception, and nothing of the actor keeps running)."""
 
     async def on_shutdown(self) -> None:
-        """Runs after in-flight handlers finished (or were cancelled)."""
+        """Runs after in-flight handlers finished (or were cancelled); an exception here is
+        logged, and the actor still stops cleanly."""
 
     # -- calling others ----------------------------------------------------------------------
 
@@ -156,15 +218,22 @@ class Actor:
             raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
         host = self.host()
         self._load_config()
-        caller = Caller(hub, host, self.instance, options)
+        guard = WireGuard(host, self.stats.wire)
+        caller = Caller(hub, host, self.instance, options, guard)
         await caller.start()
         self._caller = caller
+        started = False
         try:
-            await self.on_startup()
+            try:
+                await self.on_startup()
+            except Exception as exc:
+                exc.add_note(f"{host}: on_startup failed, so the actor was not started")
+                raise
             async with trio.open_nursery() as handlers:
                 server = Server(
-                    self, hub, host, self.instance, options, handlers, control_routes(self)
+                    self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
+                self._server = server
                 await server.start()
                 service_api = ServiceApi(self, hub)
                 await service_api.start()
@@ -179,6 +248,7 @@ class Actor:
                         hub.transport.describe(),
                     )
                     task_status.started()
+                    started = True
                     await self._stop.wait()
                     tickers.cancel_scope.cancel()
                 await service_api.aclose()
@@ -192,11 +262,29 @@ class Actor:
                 server.cancel_running()
                 handlers.cancel_scope.cancel()
             with trio.move_on_after(grace):
-                await self.on_shutdown()
+                try:
+                    await self.on_shutdown()
+                except Exception as exc:
+                    log.error("%s: on_shutdown raised %r", host, exc, exc_info=exc)
+        except Exception as exc:
+            if not started:
+                raise  # App.add raises it: the actor never ran
+            # A failure stays in its actor: it stops (handlers cancelled, no on_shutdown),
+            # its siblings and the App go on; `actorbus run` restarts it.
+            cause: BaseException = exc
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]  # the one error of a nursery, not its group
+            log.error(
+                "%s (instance %s) failed and was stopped: %r",
+                host,
+                self.instance,
+                cause,
+                exc_info=exc,
+            )
         finally:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
-            self._caller = None
+            self._caller = self._server = None
             self._stopped.set()
 
     def _request_stop(self) -> None:
@@ -250,3 +338,17 @@ class Actor:
                     continue
                 busy = True
                 nursery.start_soon(once)
+
+
+def _check_routes(cls: type[Actor]) -> None:
+    """Two handlers of one class may not serve the same route (only one could ever answer)."""
+    seen: dict[tuple[str, int, str, str], HandlerSpec] = {}
+    for spec in cls._handlers:
+        if spec.kind == "event":
+            continue
+        host = spec.source.owner.__qualname__ if spec.source and spec.source.owner else ""
+        route = (host, spec.port, spec.method, spec.path)
+        other = seen.setdefault(route, spec)
+        if other is not spec:
+            where = f"{host + ' ' if host else ''}{spec.method} :{spec.port}{spec.path}"
+            raise TypeError(f"{cls.__qualname__}: {other.name} and {spec.name} both serve {where}")

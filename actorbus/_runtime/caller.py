@@ -5,7 +5,9 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Generator
+import secrets
+import time
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import msgspec
@@ -18,18 +20,19 @@ from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from .context import CallOptions, current_request
+from .guard import WireGuard
 from .hub import Hub
+from .metrics import status_of
 from .replies import (
     NO_RESPONDERS,
     Decode,
     Mailbox,
     Reply,
-    decode_frame,
     late_acks,
     settle,
     until_own_deadline,
 )
-from .spans import MulticastSpans
+from .spans import MulticastSpans, current_span
 
 __all__ = ["Caller", "Gathering", "Reply"]
 
@@ -39,11 +42,19 @@ log = logging.getLogger("actorbus.call")
 class Caller:
     """The outbound side of one identity (an actor instance or an App's edge)."""
 
-    def __init__(self, hub: Hub, host: str, instance: str, options: CallOptions) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        host: str,
+        instance: str,
+        options: CallOptions,
+        guard: WireGuard | None = None,
+    ) -> None:
         self.hub = hub
         self.host = host
         self.instance = instance
         self.options = options
+        self.guard = guard if guard is not None else WireGuard(host)
         self.reply_prefix = _subjects.reply_prefix(hub.plane, host, instance)
         self._pending: dict[str, Mailbox] = {}
         self._ids = 0
@@ -63,16 +74,33 @@ class Caller:
             await self.hub.unsubscribe_replies(self.reply_prefix)
 
     def _on_reply(self, msg: Message) -> None:
+        """The reply reader: only acks and replies that carry their call's token get through."""
         msg_id = msg.subject.rpartition(".")[2]
         box = self._pending.get(msg_id)
+        if msg.no_responders:
+            if box is not None:
+                box.put(NO_RESPONDERS)
+            return
+        try:
+            frame = _frames.decode(msg.data)
+        except _frames.FrameError as exc:
+            self.guard.count("malformed", f"on {msg.subject}: {exc}")
+            return
+        if not isinstance(frame, _frames.Ack | _frames.Response | _frames.Fault):
+            self.guard.count("malformed", f"a {type(frame).__name__} on {msg.subject}")
+            return
         if box is None:
             abandoned = self._abandoned.get(msg_id)  # kept: several sinks may ack late
-            if abandoned is not None and not msg.no_responders:
-                self._cancel_late(abandoned, msg.data)
+            if abandoned is not None and frame.token == abandoned[0].token:
+                if isinstance(frame, _frames.Ack):
+                    self._cancel(abandoned[0], {frame.from_instance: frame.from_host})
             else:
-                log.debug("%s: dropped a reply for unknown or finished call %s", self.host, msg_id)
+                self.guard.count("unmatched", f"a {type(frame).__name__} for call {msg_id}")
             return
-        if not box.put(NO_RESPONDERS if msg.no_responders else msg.data):
+        if frame.token != box.token:
+            self.guard.count("unauthenticated", f"a {type(frame).__name__} for call {msg_id}")
+            return
+        if not box.put(frame):
             log.warning(
                 "%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id
             )
@@ -119,9 +147,11 @@ class Caller:
             multicast=multicast,
             trace_id=inbound.trace_id if inbound else "",
             oneway=oneway,
+            token=secrets.token_hex(8),
         )
-        if self.hub.tracer.active or frame.trace_id:
-            self.hub.tracer.stamp(frame)
+        tracer = self.hub.tracer
+        if tracer.active or frame.trace_id or current_span.get() is not None:
+            tracer.stamp(frame)
         return frame, budget, now
 
     def _send(self, subject: str, frame: _frames.Request) -> None:
@@ -136,9 +166,10 @@ class Caller:
 
     def _cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None:
         """Tell each responder (instance → host) still working on ``frame`` to stop."""
-        data = _frames.encode(
-            _frames.Cancel(msg_id=frame.msg_id, from_host=self.host, from_instance=self.instance)
+        cancel = _frames.Cancel(
+            msg_id=frame.msg_id, from_host=self.host, from_instance=self.instance, token=frame.token
         )
+        data = _frames.encode(cancel)
         for instance, host in responders.items():
             subject = _subjects.request_subject(
                 self.hub.plane, frame.port, host, frame.method, frame.path, instance=instance
@@ -156,17 +187,9 @@ class Caller:
             abandoned.popitem(last=False)
         abandoned[frame.msg_id] = (frame, deadline)
 
-    def _cancel_late(self, abandoned: tuple[_frames.Request, float], data: bytes) -> None:
-        try:
-            late = _frames.decode(bytes(data))
-        except _frames.FrameError:
-            return
-        if isinstance(late, _frames.Ack):
-            self._cancel(abandoned[0], {late.from_instance: late.from_host})
-
     # -- unicast ---------------------------------------------------------------------------
 
-    async def call(
+    def call(
         self,
         host: str,
         port: int,
@@ -176,8 +199,36 @@ class Caller:
         decode: Decode,
         *,
         instance: str | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """One request, one reply from one replica (or from ``instance`` when given).
+
+        A plain function returning the call's coroutine: with metrics off it adds no frame."""
+        coro = self._call(host, port, method, path, body, decode, instance)
+        return self._measured(coro, host, port, method, path) if self.hub.metrics.enabled else coro
+
+    async def _measured(
+        self, coro: Coroutine[Any, Any, Any], host: str, port: int, method: str, path: str
     ) -> Any:
-        """One request, one reply from one replica (or from ``instance`` when given)."""
+        status, t0 = 200, time.perf_counter()
+        try:
+            return await coro
+        except BaseException as exc:
+            status = status_of(exc)
+            raise
+        finally:
+            seconds = time.perf_counter() - t0
+            self.hub.metrics.called(host, port, method, path, status, seconds)
+
+    async def _call(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        body: msgspec.Raw,
+        decode: Decode,
+        instance: str | None,
+    ) -> Any:
         frame, budget, now = self._prepare(host, port, method, path, body, multicast=False)
         span = self.hub.tracer.client(frame) if frame.span_id else None
         if budget.budget_ms <= self.options.hop_reserve * 1000:
@@ -198,7 +249,7 @@ class Caller:
                 finally:
                     if span is not None:
                         span.end_call({server.instance: host})
-        box = Mailbox()
+        box = Mailbox(frame.token)
         self._pending[frame.msg_id] = box
         tally = _protocol.ResponderTally(
             multicast=False, started=now, ack_window=self.options.ack_window
@@ -217,17 +268,19 @@ class Caller:
                         now = trio.current_time()
                         if not tally.nobody(now):
                             continue
+                    if item is NO_RESPONDERS and ackers:
+                        # nats-server says "no responders" only when nobody got the request:
+                        # after an ack, that status was forged by a peer.
+                        self.guard.count("unauthenticated", f"no-responders after an ack of {path}")
+                        continue
                     if item is None or item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
-                    reply = decode_frame(item)
+                    reply = item
                     if isinstance(reply, _frames.Ack):
                         tally.on_ack(reply.from_instance, reply.queue)
                         ackers[reply.from_instance] = reply.from_host
                         continue
-                    if isinstance(reply, _errors.Error):
-                        answered = True
-                        raise reply
                     if isinstance(reply, _frames.Response | _frames.Fault):
                         answered = True
                         return await settle(reply, decode, budget, host, path)
@@ -316,8 +369,11 @@ class Gathering:
         frame, _, _ = self._caller._prepare(
             host, port, method, path, body, multicast=True, oneway=True
         )
+        hub = self._caller.hub
         if frame.span_id:
-            self._caller.hub.tracer.fired(frame, self._subject)
+            hub.tracer.fired(frame, self._subject)
+        if hub.metrics.enabled:
+            hub.metrics.fired(host, path)
         self._closed = True
         self._caller._send(self._subject, frame)
 
@@ -346,10 +402,12 @@ class Gathering:
             ack_window=caller.options.ack_window,
             expected=hub.responders(self._subject),
         )
-        self._frame, self._budget, self._box = frame, budget, Mailbox()
+        self._frame, self._budget, self._box = frame, budget, Mailbox(frame.token)
         caller._pending[frame.msg_id] = self._box
         if frame.span_id:
             self._span = hub.tracer.multicast(frame, self._subject)
+        if hub.metrics.enabled:
+            hub.metrics.fired(host, path)
         try:
             caller._send(self._subject, frame)
         except BaseException:
@@ -383,11 +441,12 @@ class Gathering:
             if item is None:
                 continue
             if item is NO_RESPONDERS:
-                tally.on_no_responders()
+                if tally.acked:  # forged: the server sends it only when nobody got the request
+                    self._caller.guard.count("unauthenticated", f"no-responders on {self._subject}")
+                else:
+                    tally.on_no_responders()
                 continue
-            frame = decode_frame(item)
-            if isinstance(frame, _errors.Error):
-                return Reply("", "", error=frame)
+            frame = item
             if isinstance(frame, _frames.Ack):
                 tally.on_ack(frame.from_instance, frame.queue)
                 self._hosts[frame.from_instance] = frame.from_host
@@ -395,6 +454,9 @@ class Gathering:
                 tally.on_reply(frame.from_instance, frame.queue)
                 if self._span is not None:
                     self._span.reply(frame)
+                if hub.metrics.enabled:
+                    status = frame.status if isinstance(frame, _frames.Fault) else 200
+                    hub.metrics.multicast_reply(self._target[0], self._target[3], status)
                 return self._reply(frame)
 
     def _reply(self, frame: _frames.Response | _frames.Fault) -> Reply:

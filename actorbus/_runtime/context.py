@@ -32,3 +32,4 @@ class CallOptions:
     default_budget: float = _protocol.DEFAULT_BUDGET
     max_depth: int = _protocol.MAX_DEPTH
     ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
+    max_budget: float = _protocol.DEFAULT_MAX_BUDGET  # cap on the budget a request brings

@@ -16,16 +16,26 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 
 from .._transport.base import Message, Subscription
 from .._wire.subjects import CONTROL_PORT
 from .declarations import HandlerSpec
+from .describe import Description, describe_actor
+from .metrics import EndpointStats
 
 if TYPE_CHECKING:
     from .actor import Actor
     from .hub import Hub
 
-__all__ = ["CONTROL_PORT", "PingInfo", "ServiceApi", "control_routes", "micro_name"]
+__all__ = [
+    "CONTROL_PORT",
+    "PingInfo",
+    "ServiceApi",
+    "StatsInfo",
+    "control_routes",
+    "micro_name",
+]
 
 
 log = logging.getLogger("actorbus.control")
@@ -56,13 +66,50 @@ async def _ping(actor: Actor) -> PingInfo:
     )
 
 
+async def _describe(actor: Actor) -> Description:
+    return describe_actor(actor)
+
+
+class StatsInfo(msgspec.Struct):
+    """What ``/stats`` answers: the counters of one instance (new fields go last)."""
+
+    host: str
+    instance: str
+    in_flight: int
+    wire: dict[str, int]
+    ticks: dict[str, int]
+    tick_errors: dict[str, int]
+
+
+async def _stats(actor: Actor) -> StatsInfo:
+    await trio.lowlevel.checkpoint()
+    server = actor._server
+    return StatsInfo(
+        host=actor.host(),
+        instance=actor.instance,
+        in_flight=server.in_flight if server is not None else 0,
+        wire=dict(actor.stats.wire),
+        ticks=dict(actor.stats.ticks),
+        tick_errors=dict(actor.stats.tick_errors),
+    )
+
+
 def control_routes(actor: Actor) -> dict[tuple[str, int, str, str], HandlerSpec]:
-    """Routes every actor serves without declaring them; no queue, so every replica answers."""
-    ping = HandlerSpec("endpoint", _ping, "ANY", "/ping", CONTROL_PORT)
+    """Routes every actor serves without declaring them; no queue, so every replica answers.
+
+    ``/ping`` says who runs where; ``/describe`` lists the actor's handlers with their JSON
+    Schemas (as Microbus serves OpenAPI on this port); ``/stats`` gives its counters.
+    """
+    specs = [
+        HandlerSpec("endpoint", _ping, "ANY", "/ping", CONTROL_PORT),
+        HandlerSpec("endpoint", _describe, "ANY", "/describe", CONTROL_PORT),
+        HandlerSpec("endpoint", _stats, "ANY", "/stats", CONTROL_PORT),
+    ]
     routes: dict[tuple[str, int, str, str], HandlerSpec] = {}
     for host in (actor.host(), "all"):
-        for method in ("GET", "POST"):
-            routes[(host, CONTROL_PORT, method, "/ping")] = ping
+        for spec in specs:
+            for method in ("GET", "POST"):
+                routes[(host, CONTROL_PORT, method, spec.path)] = spec
     return routes
 
 
@@ -143,19 +190,23 @@ class ServiceApi:
                 "type": "io.nats.micro.v1.stats_response",
                 **self._base,
                 "started": self._started.isoformat().replace("+00:00", "Z"),
-                "endpoints": [
-                    {
-                        **ep,
-                        "num_requests": 0,
-                        "num_errors": 0,
-                        "processing_time": 0,
-                        "average_processing_time": 0,
-                        "last_error": "",
-                    }
-                    for ep in self._endpoints()
-                ],
+                "endpoints": [self._stats(ep) for ep in self._endpoints()],
             }
         return None
+
+    def _stats(self, ep: dict[str, Any]) -> dict[str, Any]:
+        """One endpoint's counters as NATS micro reports them (times in nanoseconds)."""
+        stats = self.actor.stats.endpoints.get(ep["name"])
+        if stats is None:
+            stats = EndpointStats()
+        return {
+            **ep,
+            "num_requests": stats.num_requests,
+            "num_errors": stats.num_errors,
+            "processing_time": stats.processing_ns,
+            "average_processing_time": stats.average_ns,
+            "last_error": stats.last_error,
+        }
 
     def _endpoints(self) -> list[dict[str, Any]]:
         from .._wire import subjects as _subjects

@@ -7,6 +7,7 @@ Each decorator records a spec; argument and return types are turned into msgspec
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ __all__ = [
     "HandlerSpec",
     "Signature",
     "TickerSpec",
+    "UnresolvedHint",
+    "check_spec",
     "config",
     "endpoint",
     "event",
@@ -31,25 +34,87 @@ __all__ = [
     "ticker",
 ]
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 Kind = Literal["endpoint", "event", "sink"]
 
 _SPEC_ATTR = "__actorbus_spec__"
 
 
+class UnresolvedHint(TypeError):
+    """A type hint names something that does not exist (yet): a typo or a forward reference.
+
+    Checks made while a module is still importing defer this one; it is final once the class
+    is instantiated.
+    """
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__qualname__", None) or repr(hint)
+
+
+def resolve_hints(func: Callable[..., Any], names: list[str]) -> dict[str, Any]:
+    """The resolved type hints of ``names`` (parameters or ``return``) of ``func``; a TypeError
+    naming the hint that fails."""
+    annotations = getattr(func, "__annotations__", {})
+    globalns = getattr(func, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name in names:
+        if name not in annotations:
+            continue
+        hint = annotations[name]
+        what = "the return annotation" if name == "return" else f"parameter {name!r}"
+        probe = types.SimpleNamespace(__annotations__={name: hint})
+        try:
+            hints[name] = typing.get_type_hints(probe, globalns=globalns)[name]
+        except NameError as exc:
+            raise UnresolvedHint(
+                f"{func.__qualname__}: {what}: type hint {hint!r} cannot be resolved ({exc})"
+            ) from None
+        except Exception as exc:
+            raise TypeError(
+                f"{func.__qualname__}: {what}: invalid type hint {hint!r} ({exc})"
+            ) from None
+    return hints
+
+
+def _schema_hook(hint: Any) -> dict[str, Any]:
+    if hint is object:  # msgspec takes ``object`` as "any value"
+        return {"description": "any value"}
+    raise NotImplementedError
+
+
+def json_schema(hint: Any, where: str) -> dict[str, Any]:
+    """The JSON Schema of a type, or a TypeError saying the type cannot travel on the bus."""
+    try:
+        return msgspec.json.schema(hint, schema_hook=_schema_hook)
+    except NameError as exc:  # a type inside it (a Struct field) names something not defined yet
+        raise UnresolvedHint(
+            f"{where}: type {_type_name(hint)} cannot be resolved ({exc})"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise TypeError(
+            f"{where}: type {_type_name(hint)} is not supported ({detail}); use msgspec-"
+            "compatible types (str, int, float, bool, None, lists, dicts, msgspec.Struct, "
+            "dataclasses, datetime, ...)"
+        ) from None
+
+
 class Signature:
-    """msgspec types for one handler's keyword arguments and return value."""
+    """msgspec types for one handler's keyword arguments and return value.
+
+    Raises TypeError (naming the handler and the parameter) for a hint that does not resolve
+    or a type that cannot be sent over the bus.
+    """
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.name = func.__qualname__
         sig = inspect.signature(func)
-        try:
-            hints = typing.get_type_hints(func)
-        except Exception:
-            hints = {}
         params = list(sig.parameters.values())[1:]  # the first parameter receives the actor
+        hints = resolve_hints(func, [*(p.name for p in params), "return"])
         fields: list[Any] = []
+        self.schemas: dict[str, dict[str, Any]] = {}
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
                 raise TypeError(
@@ -57,17 +122,20 @@ class Signature:
                     "parameter (arguments travel by name)"
                 )
             ann = hints.get(p.name, Any)
+            self.schemas[p.name] = json_schema(ann, f"{self.name}: parameter {p.name!r}")
             if p.default is inspect.Parameter.empty:
                 fields.append((p.name, ann))
             else:
                 fields.append((p.name, ann, p.default))
         self.params = [p.name for p in params]
         self.hints = {p.name: hints.get(p.name, Any) for p in params}
+        self.required = [p.name for p in params if p.default is inspect.Parameter.empty]
         self.args_type: type[msgspec.Struct] = msgspec.defstruct(
             f"{func.__name__}_args", fields, kw_only=True, forbid_unknown_fields=True
         )
         ret = hints.get("return", Any)
         self.return_type: Any = type(None) if ret is None else ret
+        self.return_schema = json_schema(self.return_type, f"{self.name}: the return annotation")
         self.check_return = self.return_type is not Any
         self._args_decoder = msgspec.msgpack.Decoder(self.args_type)
         self._return_decoder = msgspec.msgpack.Decoder(self.return_type)
@@ -122,7 +190,13 @@ class HandlerSpec:
     port: int
     source: EventDescriptor | None = None  # sinks: the event they handle
     queue: str | None = None  # sinks: override of the queue group (default: the sink's host)
+    max_concurrent: int | None = None  # running at once (None: the actor's `max_concurrent`)
     _signature: Signature | None = field(default=None, repr=False)
+    #: A plain ``def``: it runs in a worker thread so it cannot block the actor's Trio thread.
+    blocking: bool = field(init=False, default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.blocking = not inspect.iscoroutinefunction(self.func)
 
     @property
     def name(self) -> str:
@@ -152,7 +226,7 @@ def spec_of(obj: object) -> HandlerSpec | TickerSpec | None:
 
 def _parse_route(route: str | None, name: str, default_method: str) -> tuple[str, str]:
     if route is None:
-        return default_method, "/" + _subjects.kebab(name)
+        return default_method, "/" + _subjects.kebab(name.rpartition(".")[2])
     if not isinstance(route, str) or not route.strip():
         raise _subjects.SubjectError(f"{name}: route must be like 'GET /path', got {route!r}")
     parts = route.split()
@@ -162,38 +236,117 @@ def _parse_route(route: str | None, name: str, default_method: str) -> tuple[str
         method, path = parts
     else:
         raise _subjects.SubjectError(f"{name}: route must be like 'GET /path', got {route!r}")
-    method = _subjects.validate_method(method)
+    try:
+        method = _subjects.validate_method(method)
+    except _subjects.SubjectError as exc:
+        raise _subjects.SubjectError(f"{name}: {exc}") from None
     if not path.startswith("/"):
         raise _subjects.SubjectError(f"{name}: path must start with '/', got {path!r}")
-    if any(ch.isspace() for ch in path):
-        raise _subjects.SubjectError(f"{name}: path must not contain spaces, got {path!r}")
+    if method == "ANY":
+        raise _subjects.SubjectError(
+            f"{name}: method ANY is not supported (wildcard routes are refused); "
+            f"declare one method, e.g. 'GET {path}'"
+        )
+    if "{" in path or "}" in path:
+        raise _subjects.SubjectError(
+            f"{name}: path {path!r}: '{{name}}' segments are not supported (wildcard routes are "
+            "refused); pass the value as an argument instead"
+        )
     return method, path
+
+
+def _check_port(port: int, name: str) -> int:
+    try:
+        _subjects.validate_port(port)
+    except _subjects.SubjectError as exc:
+        raise _subjects.SubjectError(f"{name}: {exc}") from None
+    if port == 0:
+        raise _subjects.SubjectError(
+            f"{name}: port 0 (any port) is not supported (wildcard routes are refused); "
+            "declare one port"
+        )
+    if port == _subjects.CONTROL_PORT:
+        raise _subjects.SubjectError(f"{name}: port {port} is reserved for the control plane")
+    return port
+
+
+def check_spec(spec: HandlerSpec) -> None:
+    """Build the handler's signature now (and, for a sink, compare it with its event's).
+
+    Raises TypeError naming the handler; `UnresolvedHint` when a hint may yet resolve.
+    """
+    spec.signature  # noqa: B018 - built for its checks
+    if spec.kind == "sink" and spec.source is not None:
+        _check_sink_signature(spec, spec.source)
+
+
+def check_later(spec: HandlerSpec) -> None:
+    """`check_spec`, deferring only hints that may still resolve (a module mid-import)."""
+    try:
+        check_spec(spec)
+    except UnresolvedHint:
+        pass
 
 
 def _check_handler(func: object, what: str) -> Callable[..., Awaitable[Any]]:
     if not inspect.iscoroutinefunction(func):
-        raise TypeError(f"@{what} needs an 'async def' method, got {func!r}")
+        name = getattr(func, "__qualname__", repr(func))
+        raise TypeError(f"@{what} needs an 'async def' method, got {name}")
     return func
+
+
+def _check_blocking_ok(func: object, what: str) -> Callable[..., Any]:
+    """Endpoints and sinks may be plain ``def`` methods: they run in a worker thread."""
+    generator = inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func)
+    if inspect.iscoroutinefunction(func) or (inspect.isfunction(func) and not generator):
+        return func  # type: ignore[return-value]
+    raise TypeError(f"@{what} needs an 'async def' or plain 'def' method, got {func!r}")
+
+
+def _check_bound(max_concurrent: int | None, what: str) -> None:
+    if max_concurrent is not None and (
+        not isinstance(max_concurrent, int)
+        or isinstance(max_concurrent, bool)
+        or max_concurrent < 1
+    ):
+        raise ValueError(f"@{what}: max_concurrent must be an integer >= 1, got {max_concurrent!r}")
 
 
 @overload
 def endpoint(route: F, /) -> F: ...
 @overload
 def endpoint(
-    route: str | None = None, /, *, port: int = _subjects.REQUEST_PORT
+    route: str | None = None,
+    /,
+    *,
+    port: int = _subjects.REQUEST_PORT,
+    max_concurrent: int | None = None,
 ) -> Callable[[F], F]: ...
 
 
-def endpoint(route: Any = None, /, *, port: int = _subjects.REQUEST_PORT) -> Any:
-    """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443."""
+def endpoint(
+    route: Any = None,
+    /,
+    *,
+    port: int = _subjects.REQUEST_PORT,
+    max_concurrent: int | None = None,
+) -> Any:
+    """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443.
+
+    ``max_concurrent`` bounds the calls running at once (default: the actor's
+    ``max_concurrent``); a plain ``def`` handler runs in a worker thread.
+    """
     if callable(route):
         return endpoint()(route)
-    _subjects.validate_port(port)
+    _check_bound(max_concurrent, "endpoint")
 
     def decorate(func: F) -> F:
-        fn = _check_handler(func, "endpoint")
-        method, path = _parse_route(route, fn.__name__, "POST")
-        setattr(fn, _SPEC_ATTR, HandlerSpec("endpoint", fn, method, path, port))
+        fn = _check_blocking_ok(func, "endpoint")
+        method, path = _parse_route(route, fn.__qualname__, "POST")
+        port_ = _check_port(port, fn.__qualname__)
+        spec = HandlerSpec("endpoint", fn, method, path, port_, max_concurrent=max_concurrent)
+        check_later(spec)
+        setattr(fn, _SPEC_ATTR, spec)
         return func
 
     return decorate
@@ -244,35 +397,45 @@ def event(route: Any = None, /, *, port: int = _subjects.EVENT_PORT) -> Any:
     """Declare an event on its source: bare means ``POST /<kebab-name>`` on port 417."""
     if callable(route):
         return event()(route)
-    _subjects.validate_port(port)
 
     def decorate(func: F) -> EventDescriptor:
         fn = _check_handler(func, "event")
-        method, path = _parse_route(route, fn.__name__, "POST")
-        return EventDescriptor(HandlerSpec("event", fn, method, path, port))
+        method, path = _parse_route(route, fn.__qualname__, "POST")
+        spec = HandlerSpec("event", fn, method, path, _check_port(port, fn.__qualname__))
+        check_later(spec)
+        return EventDescriptor(spec)
 
     return decorate
 
 
-def sink(source: EventDescriptor, *, queue: str | None = None) -> Callable[[F], F]:
-    """Handle another actor's event; replicas of one sink host share one delivery."""
+def sink(
+    source: EventDescriptor, *, queue: str | None = None, max_concurrent: int | None = None
+) -> Callable[[F], F]:
+    """Handle another actor's event; replicas of one sink host share one delivery.
+
+    ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread.
+    """
     if not isinstance(source, EventDescriptor):
         raise TypeError(f"@sink takes an event such as Source.on_something, got {source!r}")
+    _check_bound(max_concurrent, "sink")
 
     def decorate(func: F) -> F:
-        fn = _check_handler(func, "sink")
-        _check_sink_signature(fn, source)
+        fn = _check_blocking_ok(func, "sink")
         ev = source.spec
-        setattr(fn, _SPEC_ATTR, HandlerSpec("sink", fn, ev.method, ev.path, ev.port, source, queue))
+        spec = HandlerSpec(
+            "sink", fn, ev.method, ev.path, ev.port, source, queue, max_concurrent=max_concurrent
+        )
+        check_later(spec)
+        setattr(fn, _SPEC_ATTR, spec)
         return func
 
     return decorate
 
 
-def _check_sink_signature(fn: Callable[..., Any], source: EventDescriptor) -> None:
-    want = Signature(source.spec.func)
-    have = Signature(fn)
-    where = f"sink {fn.__qualname__} for event {source.spec.func.__qualname__}"
+def _check_sink_signature(spec: HandlerSpec, source: EventDescriptor) -> None:
+    want = source.spec.signature
+    have = spec.signature
+    where = f"sink {spec.func.__qualname__} for event {source.spec.func.__qualname__}"
     if want.params != have.params:
         raise TypeError(f"{where}: parameters {have.params} must match the event's {want.params}")
     for name in want.params:

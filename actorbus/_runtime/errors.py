@@ -9,6 +9,8 @@ Error                 every actorbus error
 ├── TimeBudgetExceeded  the default time budget ran out (408); also trio.TooSlowError
 ├── CallDepthExceeded the call chain went past the depth limit (508)
 ├── PayloadTooLarge   a frame over the bus's max payload (413)
+├── Overloaded        the responder is at its bound of running and queued handlers (503):
+│                     nothing ran, retry later
 └── BusError          the bus failed: closed, disconnected, a reply that doesn't decode
 """
 
@@ -27,6 +29,7 @@ __all__ = [
     "Error",
     "HTTPError",
     "NoResponder",
+    "Overloaded",
     "PayloadTooLarge",
     "RemoteError",
     "TimeBudgetExceeded",
@@ -111,6 +114,17 @@ class PayloadTooLarge(Error):
     status = 413
 
 
+class Overloaded(Error):
+    """The responder refused the call at once: its handlers and their queue are full (503).
+
+    The handler did not run, so the call is safe to retry later (``retryable`` is True);
+    a `RemoteError` instead means the handler ran and failed.
+    """
+
+    status = 503
+    retryable = True
+
+
 class BusError(Error):
     """The bus failed: closed, disconnected, or a reply that does not decode."""
 
@@ -118,7 +132,7 @@ class BusError(Error):
 
 
 def fault_from_exception(
-    exc: BaseException, *, msg_id: str, host: str, instance: str, queue: str
+    exc: BaseException, *, msg_id: str, host: str, instance: str, queue: str, token: str = ""
 ) -> _frames.Fault:
     """An exception raised on this side → a Fault frame (status kept for actorbus errors)."""
     status = getattr(exc, "status", 500) if isinstance(exc, Error) else 500
@@ -137,6 +151,7 @@ def fault_from_exception(
         type=remote_type,
         message=message,
         traceback=tb,
+        token=token,
     )
 
 
@@ -145,6 +160,8 @@ def exception_from_fault(fault: _frames.Fault) -> Error:
     if fault.status == 400 and fault.type == "BadRequest":
         err: Error = BadRequest(f"{fault.from_host}: {fault.message}")
         return err
+    if fault.status == 503 and fault.type == "Overloaded":
+        return Overloaded(f"{fault.from_host}: {fault.message}")
     if fault.status == 408 and fault.type == "TimeBudgetExceeded":
         return TimeBudgetExceeded(f"{fault.from_host}: {fault.message}")
     return RemoteError(

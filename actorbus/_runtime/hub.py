@@ -17,6 +17,7 @@ from typing import Protocol
 from .._transport.base import Deliver, Message, Subscription, Transport
 from .._wire import subjects as _subjects
 from .._wire.frames import Fault, Request, Response
+from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
 
 __all__ = ["Hub", "LocalSubscription"]
@@ -90,6 +91,7 @@ class Hub:
         self._origin = secrets.token_bytes(8)  # tells our own announcements' echo apart
         self._announce_sub: Subscription | None = None
         self.tracer = Tracer(transport, self.plane)
+        self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
     async def start(self) -> None:
         self._announce_sub = await self.transport.subscribe(self._announce, self._on_announce)

@@ -3,7 +3,9 @@
 Records get ``host`` and ``instance`` (the actor whose task logs) and, inside a handler,
 ``msg_id``, ``trace_id`` and ``from_host`` of the call being handled (read from
 ``current_request``). ``--log-format json`` writes them as one JSON object per line; the text
-format appends them in brackets.
+format appends them in brackets (``[host/instance]`` on every record an actor's task logs, so
+replicas are told apart, plus ``msg=`` and ``trace=`` inside a handler). The trace id is the one
+the handler's span runs under, also when the server started the trace itself.
 """
 
 from __future__ import annotations
@@ -20,8 +22,17 @@ import msgspec
 
 from .._wire import frames as _frames
 from .context import current_request
+from .spans import current_span
 
-__all__ = ["ContextFilter", "JsonFormatter", "TextFormatter", "bind_actor", "setup_logging"]
+__all__ = [
+    "ContextFilter",
+    "JsonFormatter",
+    "TextFormatter",
+    "actor_tag",
+    "bind_actor",
+    "current_actor",
+    "setup_logging",
+]
 
 LogFormat = Literal["text", "json"]
 
@@ -33,7 +44,7 @@ class _ActorTag:
     request: _frames.Request | None
 
 
-_current_actor: contextvars.ContextVar[_ActorTag | None] = contextvars.ContextVar(
+current_actor: contextvars.ContextVar[_ActorTag | None] = contextvars.ContextVar(
     "actorbus_current_actor", default=None
 )
 
@@ -47,23 +58,30 @@ def bind_actor(host: str, instance: str, request: _frames.Request | None = None)
     ``request`` ties the mark to one call: a handler task that inherited a mark made for
     another request (from a co-located caller) is not attributed to the wrong instance.
     """
-    _current_actor.set(_ActorTag(host, instance, request))
+    current_actor.set(_ActorTag(host, instance, request))
+
+
+def actor_tag(host: str, instance: str) -> _ActorTag:
+    """A mark for `current_actor` that holds for any request (set by each handler run)."""
+    return _ActorTag(host, instance, None)
 
 
 def context_fields() -> dict[str, str]:
     """host/instance/msg_id/trace_id/from_host for the current task (only those known)."""
     out: dict[str, str] = {}
-    tag = _current_actor.get()
+    tag = current_actor.get()
     req = current_request.get()
-    if tag is not None and tag.request is req:
+    if tag is not None and (tag.request is None or tag.request is req):
         out["host"] = tag.host
         out["instance"] = tag.instance
     elif req is not None:
         out["host"] = req.host
     if req is not None:
         out["msg_id"] = req.msg_id
-        if req.trace_id:
-            out["trace_id"] = req.trace_id
+        span = current_span.get()
+        trace_id = span[0] if span is not None else req.trace_id
+        if trace_id:
+            out["trace_id"] = trace_id
         out["from_host"] = req.from_host
         out["from_instance"] = req.from_instance
     return out
@@ -103,7 +121,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time level [worker] logger: message [host/instance msg=… trace=…]``."""
+    """``time level [worker] logger: message [host/instance msg=… trace=…]``; the bracket
+    names the actor instance on every record an actor's task logs."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -113,15 +132,14 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = self._tag + super().format(record)
         fields: dict[str, str] = getattr(record, "actorbus", None) or context_fields()
+        if "host" not in fields:
+            return text
+        extra = " [" + fields["host"] + ("/" + fields["instance"] if "instance" in fields else "")
         if "msg_id" in fields:
-            who = fields.get("host", "?") + (
-                "/" + fields["instance"] if "instance" in fields else ""
-            )
-            extra = f" [{who} msg={fields['from_host']}:{fields['msg_id']}"
+            extra += f" msg={fields['from_host']}:{fields['msg_id']}"
             if "trace_id" in fields:
                 extra += f" trace={fields['trace_id']}"
-            text += extra + "]"
-        return text
+        return text + extra + "]"
 
 
 def setup_logging(

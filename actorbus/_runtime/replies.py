@@ -19,7 +19,6 @@ __all__ = [
     "Decode",
     "Mailbox",
     "Reply",
-    "decode_frame",
     "decode_value",
     "late_acks",
     "settle",
@@ -35,14 +34,17 @@ _MAILBOX_CAPACITY: Final = 1024
 class Mailbox:
     """Where the reply reader drops frames for one pending call; never blocks the reader.
 
+    ``token`` is the call's secret: the reader only drops in frames that carry it, so a peer
+    that guesses a message id cannot fill the box or answer in the responder's place.
     The waiting task parks with `wait_task_rescheduled` and `put` wakes it: cheaper than an
     Event per wait, and this is the per-call hot path.
     """
 
-    __slots__ = ("items", "waiter")
+    __slots__ = ("items", "token", "waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, token: str = "") -> None:
         self.items: collections.deque[object] = collections.deque()
+        self.token = token
         self.waiter: trio.lowlevel.Task | None = None
 
     def put(self, item: object) -> bool:
@@ -128,18 +130,8 @@ async def settle(
 def late_acks(box: Mailbox, ackers: dict[str, str]) -> None:
     """Collect responders (instance → host) from acks still sitting unread in ``box``."""
     for item in box.items:
-        if isinstance(item, bytes | bytearray | memoryview):
-            frame = decode_frame(item)
-            if isinstance(frame, _frames.Ack):
-                ackers[frame.from_instance] = frame.from_host
-
-
-def decode_frame(data: object) -> _frames.Frame | _errors.Error:
-    assert isinstance(data, bytes | bytearray | memoryview)
-    try:
-        return _frames.decode(bytes(data))
-    except _frames.FrameError as exc:
-        return _errors.BusError(f"a reply did not decode: {exc}")
+        if isinstance(item, _frames.Ack):
+            ackers[item.from_instance] = item.from_host
 
 
 def decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> Any:

@@ -1,13 +1,22 @@
-"""Inbound: subscriptions of one actor instance, ack on receipt, handlers under the budget."""
+"""Inbound: subscriptions of one actor instance, ack on receipt, handlers under the budget.
+
+The wire is not trusted. The handler is chosen from the subject a message arrived on (what
+nats-server authorised), and a frame whose routing fields disagree is refused; the budget is
+capped; each handler runs at most ``max_concurrent`` calls with a bounded line in front, past
+which callers get `Overloaded` (503) at once and fire-and-forget requests are dropped; a cancel
+only stops the call whose token it carries. What is refused is counted in ``actor.stats.wire``.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._transport.base import Message
+from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._wire import frames as _frames
 from .._wire import protocol as _protocol
@@ -16,16 +25,18 @@ from . import errors as _errors
 from . import spans as _trace
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
+from .guard import WireGuard
 from .hub import Hub, LocalSubscription
+from .intake import Call, Gate, Key, Route, Served
+from .logs import actor_tag, current_actor
+from .metrics import EndpointStats
 
 if TYPE_CHECKING:
     from .actor import Actor
 
-__all__ = ["Server"]
+__all__ = ["Route", "Server"]
 
 log = logging.getLogger("actorbus.actor")
-
-Route = tuple[str, int, str, str]  # host, port, method, path
 
 
 _last_decoded: tuple[bytes, _frames.Frame] = (b"", _frames.Cancel("", "", ""))
@@ -54,19 +65,21 @@ class Server:
         options: CallOptions,
         handlers: trio.Nursery,
         extra_routes: dict[Route, HandlerSpec] | None = None,
+        guard: WireGuard | None = None,
     ) -> None:
         self.actor = actor
         self.hub = hub
         self.host = host
         self.instance = instance
         self.options = options
+        self.guard = guard if guard is not None else WireGuard(host)
         self._nursery = handlers
-        self._routes: dict[Route, HandlerSpec] = {}
-        self._queues: dict[Route, str] = {}
+        self._routes: dict[Route, Served] = {}
+        self._gates: dict[HandlerSpec, Gate] = {}
         self._subs: list[LocalSubscription] = []
-        self._running: dict[tuple[str, str], trio.CancelScope] = {}
-        self._cancelled: set[tuple[str, str]] = set()
-        self._owed: dict[tuple[str, str], tuple[str, str, str, float]] = {}
+        self._running: dict[Key, Call] = {}  # running or waiting at their gate
+        self._cancelled: set[Key] = set()
+        self._owed: dict[Key, tuple[str, _frames.Request, str, float]] = {}
         self._stopping = False
         self._inline: list[str] = []
         self._ack_wakeup: trio.Event | None = None
@@ -74,11 +87,24 @@ class Server:
         self._idle = trio.Event()
         self._idle.set()
         self._own_queue = f"~{instance}@{host}"
-        for spec in type(actor)._handlers:
+        self._log_tag = actor_tag(host, instance)  # log records name the serving instance
+        cls = type(actor)
+        self._limit: int = getattr(cls, "max_concurrent", 100)
+        self._room: int = getattr(cls, "max_queued", 100)
+        for spec in cls._handlers:
             self._add_route(spec)
         for route, spec in (extra_routes or {}).items():
-            self._routes[route] = spec
-            self._queues[route] = self._own_queue
+            self._routes[route] = Served(spec, self._own_queue, self._gate(spec))
+        self._stats: dict[str, EndpointStats] = actor.stats.endpoints
+        for served in self._routes.values():
+            self._stats.setdefault(served.spec.name, EndpointStats())
+
+    def _gate(self, spec: HandlerSpec) -> Gate:
+        gate = self._gates.get(spec)
+        if gate is None:
+            limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
+            gate = self._gates[spec] = Gate(limit, self._room)
+        return gate
 
     def _add_route(self, spec: HandlerSpec) -> None:
         if spec.kind == "event":
@@ -92,14 +118,14 @@ class Server:
         route = (host, spec.port, spec.method, spec.path)
         if route in self._routes:
             raise TypeError(
-                f"{type(self.actor).__name__}: {spec.name} and {self._routes[route].name} "
+                f"{type(self.actor).__name__}: {spec.name} and {self._routes[route].spec.name} "
                 f"both serve {spec.method} {host}:{spec.port}{spec.path}"
             )
-        self._routes[route] = spec
-        self._queues[route] = queue
+        self._routes[route] = Served(spec, queue, self._gate(spec))
 
     @property
     def in_flight(self) -> int:
+        """Calls running or waiting at their handler's bound."""
         return len(self._running)
 
     async def start(self) -> None:
@@ -107,28 +133,28 @@ class Server:
         plane, hub = self.hub.plane, self.hub
         self._accepting = True
         self._nursery.start_soon(self._send_acks)
+        direct = _subjects.direct_subscription(plane, self.host, self.instance)
         self._subs.append(
-            await hub.subscribe(
-                _subjects.direct_subscription(plane, self.host, self.instance),
-                self._on_message,
-                announce=False,
-            )
+            await hub.subscribe(direct, self._deliverer(None, self.instance), announce=False)
         )
-        self._subs.append(
-            await hub.subscribe(
-                _subjects.all_replicas_subscription(plane, self.host), self._on_message
-            )
-        )
-        for (host, port, method, path), queue in self._queues.items():
+        every = _subjects.all_replicas_subscription(plane, self.host)
+        self._subs.append(await hub.subscribe(every, self._deliverer(None, _subjects.ALL_REPLICAS)))
+        for route, served in self._routes.items():
+            host, port, method, path = route
             subject = _subjects.subscription_subject(plane, port, host, method, path)
-            self._subs.append(await hub.subscribe(subject, self._on_message, queue=queue))
-            if self._routes[(host, port, method, path)].kind == "endpoint" and queue == host:
+            deliver = self._deliverer(route, None)
+            self._subs.append(await hub.subscribe(subject, deliver, queue=served.queue))
+            if served.spec.kind == "endpoint" and served.queue == host:
                 hub.add_inline(subject, self)
                 self._inline.append(subject)
         await hub.transport.flush()
 
+    def _deliverer(self, route: Route | None, marker: str | None) -> Deliver:
+        """The callback of one subscription: it knows which route (or address) it serves."""
+        return functools.partial(self._on_message, route, marker)
+
     async def stop_intake(self) -> None:
-        """Stop taking new requests; handlers already running go on."""
+        """Stop taking new requests; handlers already running (or waiting) go on."""
         self._accepting = False
         for subject in self._inline:
             self.hub.remove_inline(subject, self)
@@ -142,47 +168,115 @@ class Server:
 
     # -- the receive path (sync: called by the transport or the hub) ----------------------
 
-    def _on_message(self, msg: Message) -> None:
+    def _on_message(self, route: Route | None, marker: str | None, msg: Message) -> None:
+        """One inbound message on the subscription of ``route`` (or of a direct ``marker``).
+
+        Never raises: whatever a peer sends is served, refused or dropped, and counted.
+        """
         try:
             frame = _decode_shared(msg.data)
         except _frames.FrameError as exc:
-            log.warning("%s: dropped a malformed frame on %s: %s", self.host, msg.subject, exc)
+            self.guard.count("malformed", f"on {msg.subject}: {exc}")
             return
-        if isinstance(frame, _frames.Cancel):
-            key = (frame.from_instance, frame.msg_id)
-            scope = self._running.get(key)
-            if scope is not None:
-                self._cancelled.add(key)
-                scope.cancel()
+        try:
+            if type(frame) is _frames.Request:
+                self._on_request(msg, frame, route, marker)
+            elif type(frame) is _frames.Cancel:
+                self._on_cancel(frame)
+            else:
+                self.guard.count("malformed", f"a {frame.__class__.__name__} on {msg.subject}")
+        except Exception as exc:
+            self.guard.count("internal", f"{exc!r} on {msg.subject}")
+
+    def _on_cancel(self, frame: _frames.Cancel) -> None:
+        key = (frame.from_instance, frame.msg_id, frame.token)
+        call = self._running.get(key)
+        if call is None:
+            self.guard.count("unmatched", f"cancel of {frame.msg_id} from {frame.from_instance}")
             return
-        if not isinstance(frame, _frames.Request):
-            log.warning("%s: dropped a %s frame sent to a request subject", self.host, type(frame))
-            return
-        route = (frame.host, frame.port, frame.method, frame.path)
-        spec = self._routes.get(route)
+        self._cancelled.add(key)
+        call.scope.cancel()
+
+    def _on_request(
+        self, msg: Message, frame: _frames.Request, route: Route | None, marker: str | None
+    ) -> None:
         reply = None if frame.oneway else msg.reply
-        queue = self._own_queue if ".~" in msg.subject else self._queues.get(route, self.host)
-        if spec is None:
-            self._answer(
-                reply, self._fault(frame, queue, 404, "NotFound", f"no handler for {route}")
-            )
+        fields = (frame.host, frame.port, frame.method, frame.path)
+        if route is None:  # a direct address: the subject's route must be the frame's
+            assert marker is not None
+            plane, host = self.hub.plane, frame.host
+            if not _subjects.request_matches(
+                msg.subject, plane, frame.port, host, frame.method, frame.path, marker
+            ):
+                self._refuse_mismatch(msg, frame, reply)
+                return
+            route, queue = fields, self._own_queue
+            served = self._routes.get(route)
+            if served is None:
+                message = f"no handler for {frame.method} {frame.host}:{frame.port}{frame.path}"
+                self._answer(reply, self._fault(frame, queue, 404, "NotFound", message))
+                return
+        elif fields != route:
+            self._refuse_mismatch(msg, frame, reply)
             return
+        else:
+            served = self._routes[route]
+            queue = served.queue
         if not self._accepting:
             return  # shutting down: no ack, so the caller looks elsewhere or fails fast
+        if not 0 <= frame.depth <= self.options.max_depth:
+            self.guard.count("malformed", f"call depth {frame.depth} on {msg.subject}")
+            message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"
+            self._answer(reply, self._fault(frame, queue, 508, "CallDepthExceeded", message))
+            return
+        self._take(frame, served, queue, reply)
+
+    def _refuse_mismatch(self, msg: Message, frame: _frames.Request, reply: str | None) -> None:
+        where = f"{frame.method} {frame.host}:{frame.port}{frame.path}"
+        self.guard.count("mismatch", f"a request for {where} on {msg.subject}")
+        message = f"the request names {where}, which is not the subject it was sent on"
+        self._answer(reply, self._fault(frame, self._own_queue, 400, "BadRequest", message))
+
+    def _take(self, frame: _frames.Request, served: Served, queue: str, reply: str | None) -> None:
+        """Run the call now, line it up behind its gate, or refuse it (503 / dropped)."""
+        key = (frame.from_instance, frame.msg_id, frame.token)
+        if key in self._running:
+            self.guard.count("duplicate", f"request {frame.msg_id} from {frame.from_instance}")
+            return  # the first copy answers; a replay gets nothing
+        gate = served.gate
+        if gate.running >= gate.limit and len(gate.waiting) >= gate.room:
+            if reply is None:
+                self.guard.count("dropped", f"{served.spec.name}: {gate.running} running")
+            else:
+                self.guard.count("overloaded", f"{served.spec.name}: {gate.running} running")
+                message = (
+                    f"{served.spec.name} is at its bound of {gate.limit} running and "
+                    f"{gate.room} waiting calls; retry later"
+                )
+                self._answer(reply, self._fault(frame, queue, 503, "Overloaded", message))
+            return
         now = trio.current_time()
+        opts = self.options
+        deadline = _protocol.handler_deadline(
+            now, frame.budget_ms, opts.hop_reserve, opts.max_budget
+        )
+        call = Call(frame, served.spec, gate, queue, reply, trio.CancelScope(deadline=deadline))
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        self._running[key] = call
         if reply is not None:
             # Delayed ack: a reply within `ack_delay` stands in for the ack (one message
             # fewer per call); longer handlers are acked by `_send_acks`, well inside the
             # caller's ack window.
-            self._owed[(frame.from_instance, frame.msg_id)] = (reply, frame.msg_id, queue, now)
+            self._owed[key] = (reply, frame, queue, now)
             if self._ack_wakeup is not None:
                 self._ack_wakeup.set()
                 self._ack_wakeup = None
-        scope = trio.CancelScope(
-            deadline=_protocol.handler_deadline(now, frame.budget_ms, self.options.hop_reserve)
-        )
-        self._start((frame.from_instance, frame.msg_id), scope)
-        self._nursery.start_soon(self._handle, frame, spec, queue, reply, scope)
+        if gate.running < gate.limit:
+            gate.running += 1
+            self._nursery.start_soon(self._handle, call)
+        else:
+            gate.waiting.append(call)
 
     async def _send_acks(self) -> None:
         """Ack every request that has been running for `ack_delay` without replying.
@@ -197,11 +291,15 @@ class Server:
                 await wakeup.wait()
             await trio.sleep(delay)
             due = trio.current_time() - delay
-            for key, (reply, msg_id, queue, since) in list(owed.items()):
+            for key, (reply, frame, queue, since) in list(owed.items()):
                 if since <= due:
                     del owed[key]
                     ack = _frames.Ack(
-                        msg_id=msg_id, from_host=self.host, from_instance=self.instance, queue=queue
+                        msg_id=frame.msg_id,
+                        from_host=self.host,
+                        from_instance=self.instance,
+                        queue=queue,
+                        token=frame.token,
                     )
                     self._answer(reply, ack)
 
@@ -216,13 +314,12 @@ class Server:
             status=status,
             type=type_,
             message=message,
+            token=frame.token,
         )
 
-    def _shutdown_fault(
-        self, frame: _frames.Request, spec: HandlerSpec, queue: str
-    ) -> _frames.Fault:
-        message = f"{self.host} shut down before {spec.name} finished"
-        return self._fault(frame, queue, 503, "ServiceUnavailable", message)
+    def _shutdown_fault(self, call: Call) -> _frames.Fault:
+        message = f"{self.host} shut down before {call.spec.name} finished"
+        return self._fault(call.frame, call.queue, 503, "ServiceUnavailable", message)
 
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
@@ -240,39 +337,38 @@ class Server:
 
     def _to_fault(self, frame: _frames.Response, exc: BaseException) -> _frames.Fault:
         return _errors.fault_from_exception(
-            exc, msg_id=frame.msg_id, host=self.host, instance=self.instance, queue=frame.queue
+            exc,
+            msg_id=frame.msg_id,
+            host=self.host,
+            instance=self.instance,
+            queue=frame.queue,
+            token=frame.token,
         )
 
     # -- the handler task --------------------------------------------------------------------
 
-    async def _handle(
-        self,
-        frame: _frames.Request,
-        spec: HandlerSpec,
-        queue: str,
-        reply: str | None,
-        scope: trio.CancelScope,
-    ) -> None:
+    async def _handle(self, call: Call) -> None:
         """A handler task: run, then answer on the bus (unless the caller cancelled)."""
-        key = (frame.from_instance, frame.msg_id)
-        current_request.set(frame)
+        current_request.set(call.frame)
+        current_actor.set(self._log_tag)
         out: _frames.Frame | None = None
         try:
-            out = await self._run_handler(frame, spec, queue, scope)
+            out = await self._run_handler(call)
         except trio.Cancelled:
-            if key not in self._cancelled:  # the actor is shutting down: say so, don't go silent
-                self._answer(reply, self._shutdown_fault(frame, spec, queue))
+            if call.key not in self._cancelled:  # shutting down: say so, don't go silent
+                self._answer(call.reply, self._shutdown_fault(call))
             raise
         finally:
-            self._done(key)
+            self._done(call, started=True)
         if out is not None:
-            self._answer(reply, out)
+            self._answer(call.reply, out)
 
     def serves_inline(self, frame: _frames.Request) -> bool:
-        """True when `call_inline` can serve ``frame`` now (routed here, not shutting down)."""
-        return (
-            self._accepting and (frame.host, frame.port, frame.method, frame.path) in self._routes
-        )
+        """True when `call_inline` can serve ``frame`` now: routed here, not shutting down,
+        and its handler below its bound (otherwise the call goes over the bus, and waits or
+        is refused there like any other)."""
+        served = self._routes.get((frame.host, frame.port, frame.method, frame.path))
+        return self._accepting and served is not None and served.gate.free
 
     async def call_inline(self, frame: _frames.Request) -> _frames.Response | _frames.Fault:
         """Serve a co-located unicast in the caller's own task: no bus, no ack, no new task.
@@ -280,80 +376,137 @@ class Server:
         Returns the reply frame the bus would have carried; call only after `serves_inline`.
         The caller's cancel scope cancels the handler directly; shutdown cancels it by scope.
         """
-        spec = self._routes[(frame.host, frame.port, frame.method, frame.path)]
-        key = (frame.from_instance, frame.msg_id)
+        served = self._routes[(frame.host, frame.port, frame.method, frame.path)]
+        opts = self.options
         scope = trio.CancelScope(
             deadline=_protocol.handler_deadline(
-                trio.current_time(), frame.budget_ms, self.options.hop_reserve
+                trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
             )
         )
-        self._start(key, scope)
+        call = Call(frame, served.spec, served.gate, _subjects.queue_for(self.host), None, scope)
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        self._running[call.key] = call
+        served.gate.running += 1
         request_token = current_request.set(frame)
+        actor_token = current_actor.set(self._log_tag)
         span_token = _trace.current_span.set(_trace.current_span.get())
         try:
-            out = await self._run_handler(frame, spec, _subjects.queue_for(self.host), scope)
+            out = await self._run_handler(call)
             assert out is not None  # only a cancel frame silences a handler; inline calls get none
             return out
         finally:
             _trace.current_span.reset(span_token)
+            current_actor.reset(actor_token)
             current_request.reset(request_token)
-            self._done(key)
+            self._done(call, started=True)
 
-    def _start(self, key: tuple[str, str], scope: trio.CancelScope) -> None:
-        if self._idle.is_set():
-            self._idle = trio.Event()
-        self._running[key] = scope
-
-    def _done(self, key: tuple[str, str]) -> None:
+    def _done(self, call: Call, *, started: bool) -> None:
+        """Forget ``call`` (never raises, whatever a peer did) and let the next one in."""
+        key = call.key
         self._owed.pop(key, None)
-        del self._running[key]
+        if self._running.get(key) is call:
+            del self._running[key]
         self._cancelled.discard(key)
+        if started:
+            gate = call.gate
+            gate.running -= 1
+            while gate.waiting and gate.running < gate.limit and not self._stopping:
+                gate.running += 1
+                self._nursery.start_soon(self._handle, gate.waiting.popleft())
         if not self._running:
             self._idle.set()
 
     def cancel_running(self) -> None:
-        """Grace period over: cancel every handler still running (tasks and inline calls)."""
+        """Grace period over: refuse the calls still waiting, cancel those running."""
         self._stopping = True
-        for scope in self._running.values():
-            scope.cancel()
+        for gate in self._gates.values():
+            while gate.waiting:
+                call = gate.waiting.popleft()
+                if call.key not in self._cancelled:
+                    self._answer(call.reply, self._shutdown_fault(call))
+                self._done(call, started=False)
+        for call in list(self._running.values()):
+            call.scope.cancel()
 
-    async def _run_handler(
-        self, frame: _frames.Request, spec: HandlerSpec, queue: str, scope: trio.CancelScope
-    ) -> _frames.Response | _frames.Fault | None:
+    async def _run_handler(self, call: Call) -> _frames.Response | _frames.Fault | None:
         """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
-        key = (frame.from_instance, frame.msg_id)
+        frame, spec, queue, scope = call.frame, call.spec, call.queue, call.scope
+        t0 = time.perf_counter_ns()
         span = None
-        if frame.trace_id:
-            span = self.hub.tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        tracer = self.hub.tracer
+        if tracer.active or frame.trace_id or frame.traceparent:
+            span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        elif _trace.current_span.get() is not None:
+            _trace.current_span.set(None)  # not the caller's trace: this handler starts none
         out: _frames.Response | _frames.Fault | None = None
         try:
             with scope:
-                result = await self._invoke(frame, spec)
+                # Cancelled or out of budget while it waited at its gate: don't start it.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                result = await self._invoke(frame, spec, call.gate)
                 out = _frames.Response(
                     msg_id=frame.msg_id,
                     from_host=self.host,
                     from_instance=self.instance,
                     queue=queue,
                     body=_frames.encode_body(result),
+                    token=frame.token,
                 )
-            if scope.cancelled_caught and key not in self._cancelled:
+            if scope.cancelled_caught and call.key not in self._cancelled:
                 if self._stopping:
-                    out = self._shutdown_fault(frame, spec, queue)
+                    out = self._shutdown_fault(call)
                 else:
-                    message = f"{spec.name} ran out of its time budget of {frame.budget_ms} ms"
+                    budget = min(frame.budget_ms, int(self.options.max_budget * 1000))
+                    message = f"{spec.name} ran out of its time budget of {budget} ms"
                     out = self._fault(frame, queue, 408, "TimeBudgetExceeded", message)
         except Exception as exc:
             if not isinstance(exc, _errors.Error) or exc.status >= 500:
                 log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)
             out = _errors.fault_from_exception(
-                exc, msg_id=frame.msg_id, host=self.host, instance=self.instance, queue=queue
+                exc,
+                msg_id=frame.msg_id,
+                host=self.host,
+                instance=self.instance,
+                queue=queue,
+                token=frame.token,
             )
         if span is not None:
             span.end_with(out)
+        self._count(frame, spec, out, time.perf_counter_ns() - t0)
         return out
 
-    async def _invoke(self, frame: _frames.Request, spec: HandlerSpec) -> Any:
+    def _count(
+        self,
+        frame: _frames.Request,
+        spec: HandlerSpec,
+        out: _frames.Response | _frames.Fault | None,
+        elapsed_ns: int,
+    ) -> None:
+        """Endpoint stats (always) and the metrics observer (when on) for one handled call."""
+        stats = self._stats[spec.name]
+        stats.num_requests += 1
+        stats.processing_ns += elapsed_ns
+        if out is None:
+            status = 499
+        elif isinstance(out, _frames.Fault):
+            status = out.status
+            stats.num_errors += 1
+            stats.last_error = f"{out.status} {out.type}: {out.message}"
+        else:
+            status = 200
+        metrics = self.hub.metrics
+        if metrics.enabled:
+            metrics.served(
+                self.host, frame.port, frame.method, frame.path, status, elapsed_ns / 1e9
+            )
+
+    async def _invoke(self, frame: _frames.Request, spec: HandlerSpec, gate: Gate) -> Any:
         sig = spec.signature
         kwargs = sig.decode_args(bytes(frame.body))
-        result = await spec.func(self.actor, **kwargs)
+        if spec.blocking:  # a plain def: a worker thread, so the actor's Trio thread stays free
+            call = functools.partial(spec.func, self.actor, **kwargs)
+            result = await trio.to_thread.run_sync(call, limiter=gate.threads)
+        else:
+            result = await spec.func(self.actor, **kwargs)
         return sig.check_result(result)

@@ -9,7 +9,8 @@ scheduler tick.
 
 Ids follow W3C Trace Context: a 16-byte trace id and 8-byte span ids, as lower-case hex. Calls
 from outside any actor and ticker runs start fresh traces; everything else inherits the trace
-of the handler (or ticker) it runs in, through the `current_span` context variable.
+of the handler (or ticker) it runs in, through `current_span`. A request without trace context
+starts its trace at the server (or continues its W3C ``traceparent``); spans also reach a sink.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import random
 import time
 from collections.abc import Iterable
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, Protocol
 
 import msgspec
 import trio
@@ -30,10 +31,12 @@ from .._transport.base import Message, Subscription, Transport
 from .._wire import subjects as _subjects
 from .._wire.frames import Fault, Frame, Request, Response
 from .._wire.subjects import CONTROL_PORT
+from .._wire.tracecontext import parse_traceparent
 
 __all__ = [
     "Span",
     "SpanError",
+    "SpanSink",
     "TraceCtl",
     "Tracer",
     "control_subject",
@@ -95,6 +98,12 @@ class Span(msgspec.Struct, kw_only=True):
     start: int
     duration_ms: float
     error: SpanError | None = None
+
+
+class SpanSink(Protocol):
+    """Receives every finished span while set on a `Tracer` (the OpenTelemetry exporter)."""
+
+    def export(self, span: Span) -> None: ...
 
 
 class TraceCtl(msgspec.Struct, array_like=True):
@@ -168,9 +177,7 @@ class OpenSpan:
     __slots__ = ("_t0", "error", "span", "tracer")
 
     def __init__(self, tracer: Tracer, span: Span) -> None:
-        self.tracer = tracer
-        self.span = span
-        self._t0 = time.perf_counter()
+        self.tracer, self.span, self._t0 = tracer, span, time.perf_counter()
         self.error: BaseException | None = None
 
     def end(self, status: int = 200, error: SpanError | None = None) -> None:
@@ -245,7 +252,8 @@ class MulticastSpans:
 
 
 class Tracer:
-    """Per-hub tracing switchboard. ``active`` is True while at least one tracer listens."""
+    """Per-hub tracing switchboard. ``listening`` is True while at least one live tracer
+    listens; ``active`` while spans are recorded at all (a live tracer or a `SpanSink`)."""
 
     def __init__(self, transport: Transport, plane: str, *, enabled: bool | None = None) -> None:
         self.transport = transport
@@ -254,6 +262,8 @@ class Tracer:
             enabled = os.environ.get("ACTORBUS_TRACE", "1").lower() not in {"0", "off", "false"}
         self.enabled = enabled
         self.active = False
+        self.listening = False
+        self.sink: SpanSink | None = None
         self.published = 0
         self.dropped = 0
         self._listeners: dict[str, float] = {}
@@ -280,8 +290,8 @@ class Tracer:
 
     async def aclose(self) -> None:
         self._flush()
-        self.active = False
         self._listeners.clear()
+        self._update()
         if self._sub is not None:
             sub, self._sub = self._sub, None
             await sub.unsubscribe()
@@ -293,15 +303,20 @@ class Tracer:
         self.enabled = on
         self._update()
 
+    def set_sink(self, sink: SpanSink | None) -> None:
+        """Hand every finished span to ``sink`` too (None: stop)."""
+        self.sink = sink
+        self._update()
+
     async def wait_listening(self) -> None:
         """Return once a tracer listens (spans published from now on reach it)."""
-        while not self.active:
+        while not self.listening:
             await self._changed.wait()
         await trio.lowlevel.checkpoint()
 
     async def wait_quiet(self) -> None:
         """Return once no tracer listens."""
-        while self.active:
+        while self.listening:
             await self._changed.wait()
         await trio.lowlevel.checkpoint()
 
@@ -324,10 +339,11 @@ class Tracer:
     def _update(self) -> None:
         listeners = self._listeners
         self._next_expiry = min(listeners.values(), default=float("inf"))
-        active = self.enabled and bool(listeners)
-        if active != self.active:
-            self.active = active
-            log.debug("tracing %s", "on" if active else "off")
+        listening = self.enabled and bool(listeners)
+        self.active = listening or (self.enabled and self.sink is not None)
+        if listening != self.listening:
+            self.listening = listening
+            log.debug("live tracing %s", "on" if listening else "off")
             self._changed.set()
             self._changed = trio.Event()
 
@@ -384,16 +400,22 @@ class Tracer:
         )
 
     def server(self, frame: Request, host: str, instance: str, sink: bool) -> OpenSpan:
-        """The handler's side; sets `current_span` for the calls the handler makes."""
+        """The handler's side; sets `current_span` for the calls the handler makes.
+
+        A request without actorbus trace context continues its W3C ``traceparent``, or else
+        starts a trace here (the root span, ``from_host`` naming the caller)."""
         parent: str | None
-        if frame.multicast and not frame.oneway:
+        trace_id = frame.trace_id
+        if not trace_id:
+            trace_id, parent = parse_traceparent(frame.traceparent) or (new_trace_id(), None)
+        elif frame.multicast and not frame.oneway and frame.span_id:
             parent = reply_span_id(frame.span_id, instance)
         else:
             parent = frame.span_id or None
         span_id = new_span_id()
-        current_span.set((frame.trace_id, span_id))
+        current_span.set((trace_id, span_id))
         span = Span(
-            trace_id=frame.trace_id,
+            trace_id=trace_id,
             span_id=span_id,
             parent_id=parent,
             kind=_kind_of(frame.port, "sink" if sink else "call"),
@@ -439,10 +461,14 @@ class Tracer:
         """Queue a finished span for the next flush; dropped when nobody listens."""
         if not self.active:
             return
+        if self.sink is not None:
+            self.sink.export(span)  # must not raise: the OpenTelemetry sink catches its own errors
+        if not self.listening:
+            return
         now = trio.current_time()
         if now >= self._next_expiry:
             self._expire(now)
-            if not self.active:
+            if not self.listening:
                 return
         if self._buffered >= _MAX_BUFFER:
             self.dropped += 1

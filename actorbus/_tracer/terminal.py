@@ -9,7 +9,9 @@ shown on one line. ``--json`` prints every span (and notice) as it arrives, one 
 from __future__ import annotations
 
 import os
+import ssl
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Final, TextIO
 
@@ -18,7 +20,7 @@ import trio
 
 from .._runtime.spans import Span
 
-__all__ = ["TraceBuffer", "render_trace", "run_trace_client"]
+__all__ = ["TraceBuffer", "TracerGone", "render_trace", "run_trace_client"]
 
 _SETTLE: Final = 0.3  # after the root span arrived
 _MAX_WAIT: Final = 3.0  # after the first span, root or not
@@ -32,6 +34,10 @@ RED, GREEN, YELLOW, DIM, BOLD, RESET = (
     "\x1b[1m",
     "\x1b[0m",
 )
+
+
+class TracerGone(ConnectionError):
+    """The live tracer closed the connection (or its process went away)."""
 
 
 def _failed(span: Span) -> bool:
@@ -147,7 +153,7 @@ async def run_trace_client(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Attach to the tracer at ``url`` (``ws://host:port[/?host=…&trace_id=…&errors=1]``) and
-    print until the connection closes or the task is cancelled."""
+    print until cancelled. Raises `TracerGone` when the tracer closes the connection."""
     import trio_websocket
 
     stream = out if out is not None else sys.stdout
@@ -160,32 +166,56 @@ async def run_trace_client(
         for spans in traces:
             print("\n".join(render_trace(spans, color=color)), file=stream, flush=True)
 
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise ConnectionError(f"{url}: expected ws://HOST:PORT")
+    resource = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    tcp: trio.SocketStream | trio.SSLStream[trio.SocketStream]
     try:
-        async with trio_websocket.open_websocket_url(url) as ws:
-            task_status.started()
-            try:
-                while True:
-                    with trio.move_on_at(buffer.next_due()):
-                        text = await ws.get_message()
-                        if json_lines:
-                            print(text if isinstance(text, str) else text.decode(), file=stream)
-                            stream.flush()
-                            continue
-                        try:
-                            span = _span_decoder.decode(text)
-                        except (msgspec.DecodeError, msgspec.ValidationError):
-                            _notice(text, stream, color)
-                            continue
-                        buffer.add(span, trio.current_time())
-                    show(buffer.pop_ready(trio.current_time()))
-            except trio_websocket.ConnectionClosed:
-                pass
-            finally:
-                if not json_lines:
-                    show(buffer.pop_all())
-    except trio_websocket.HandshakeError as exc:  # refused, or not a tracer: an OSError for the CLI
-        cause = exc.__cause__ or exc
-        raise ConnectionError(f"no live tracer answers at {url} ({cause!r})") from None
+        if parsed.scheme == "wss":  # a tracer behind a TLS proxy
+            tcp = await trio.open_ssl_over_tcp_stream(
+                parsed.hostname, parsed.port or 443, ssl_context=ssl.create_default_context()
+            )
+        else:
+            tcp = await trio.open_tcp_stream(parsed.hostname, parsed.port or 80)
+    except OSError as exc:
+        raise ConnectionError(f"no live tracer answers at {url} ({exc!r})") from None
+    gone: TracerGone | None = None
+    # We own the TCP stream: trio-websocket leaves it open when the peer vanishes abruptly.
+    async with tcp, trio.open_nursery() as nursery:
+        try:
+            ws = await trio_websocket.wrap_client_stream(nursery, tcp, parsed.hostname, resource)
+        except trio_websocket.HandshakeError as exc:  # not a tracer: an OSError for the CLI
+            nursery.cancel_scope.cancel()
+            raise ConnectionError(f"no live tracer answers at {url} ({exc!r})") from None
+        task_status.started()
+        try:
+            while True:
+                with trio.move_on_at(buffer.next_due()):
+                    text = await ws.get_message()
+                    if json_lines:
+                        print(text if isinstance(text, str) else text.decode(), file=stream)
+                        stream.flush()
+                        continue
+                    try:
+                        span = _span_decoder.decode(text)
+                    except (msgspec.DecodeError, msgspec.ValidationError):
+                        _notice(text, stream, color)
+                        continue
+                    buffer.add(span, trio.current_time())
+                show(buffer.pop_ready(trio.current_time()))
+        except trio_websocket.ConnectionClosed as exc:
+            reason = exc.reason
+            why = "connection lost"
+            if reason is not None:
+                why = f"code {reason.code}" + (f", {reason.reason}" if reason.reason else "")
+            gone = TracerGone(f"the live tracer at {url} went away ({why})")
+        finally:
+            if not json_lines:
+                show(buffer.pop_all())
+            nursery.cancel_scope.cancel()
+    if gone is not None:
+        raise gone
 
 
 def _notice(text: str | bytes, stream: TextIO, color: bool) -> None:

@@ -37,7 +37,11 @@ class _Base(msgspec.Struct, tag_field="op", omit_defaults=True):
 
 
 class Request(_Base, tag="req"):
-    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time."""
+    """A call: unicast or multicast. ``budget_ms`` is the caller's remaining time.
+
+    ``trace_id``/``span_id`` carry actorbus's own trace context; a request without them may
+    carry a W3C ``traceparent`` instead (from a plain NATS client or an HTTP gateway).
+    """
 
     msg_id: str
     from_host: str
@@ -53,6 +57,8 @@ class Request(_Base, tag="req"):
     trace_id: str = ""
     span_id: str = ""
     oneway: bool = False
+    token: str = ""  # the caller's secret for this call: cancels and replies must echo it
+    traceparent: str = ""  # W3C trace context from a caller outside actorbus's own tracing
 
 
 class Ack(_Base, tag="ack"):
@@ -62,6 +68,7 @@ class Ack(_Base, tag="ack"):
     from_host: str
     from_instance: str
     queue: str
+    token: str = ""  # echoed from the request: proves the responder received it
 
 
 class Response(_Base, tag="res"):
@@ -72,6 +79,7 @@ class Response(_Base, tag="res"):
     from_instance: str
     queue: str
     body: msgspec.Raw = msgspec.Raw(b"\xc0")  # msgpack nil
+    token: str = ""  # echoed from the request
 
 
 class Fault(_Base, tag="err"):
@@ -85,14 +93,17 @@ class Fault(_Base, tag="err"):
     type: str
     message: str
     traceback: str = ""
+    token: str = ""  # echoed from the request
 
 
 class Cancel(_Base, tag="cancel"):
-    """The caller gave up: the responder cancels the handler of ``msg_id``."""
+    """The caller gave up: the responder cancels the handler of ``msg_id`` whose request
+    carried the same ``token`` (a guessed ``msg_id`` alone cancels nothing)."""
 
     msg_id: str
     from_host: str
     from_instance: str
+    token: str = ""
 
 
 Frame = Request | Ack | Response | Fault | Cancel

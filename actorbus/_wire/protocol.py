@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_ACK_WINDOW",
     "DEFAULT_BUDGET",
     "DEFAULT_HOP_RESERVE",
+    "DEFAULT_MAX_BUDGET",
     "MAX_DEPTH",
     "Budget",
     "ResponderTally",
@@ -23,6 +24,7 @@ __all__ = [
 DEFAULT_ACK_WINDOW = 0.25
 DEFAULT_BUDGET = 20.0
 DEFAULT_HOP_RESERVE = 0.02
+DEFAULT_MAX_BUDGET = 60.0  # a callee never runs a handler longer than this, whatever the wire says
 MAX_DEPTH = 64
 
 
@@ -43,9 +45,12 @@ def budget_for(now: float, effective_deadline: float, default: float = DEFAULT_B
     return Budget(effective_deadline, int(remaining * 1000), False)
 
 
-def handler_deadline(now: float, budget_ms: int, hop_reserve: float) -> float:
-    """Deadline of a handler on the callee: the budget less the hop reserve (never negative)."""
-    return now + max(0.0, budget_ms / 1000 - hop_reserve)
+def handler_deadline(
+    now: float, budget_ms: int, hop_reserve: float, max_budget: float = DEFAULT_MAX_BUDGET
+) -> float:
+    """Deadline of a handler on the callee: the budget (capped at ``max_budget`` seconds, as
+    it comes from the wire) less the hop reserve, never negative."""
+    return now + max(0.0, min(budget_ms / 1000, max_budget) - hop_reserve)
 
 
 def next_depth(current: int, limit: int = MAX_DEPTH) -> int | None:

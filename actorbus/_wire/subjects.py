@@ -26,6 +26,7 @@ __all__ = [
     "parse_route",
     "queue_for",
     "reply_prefix",
+    "request_matches",
     "request_subject",
     "reverse_host",
     "subscription_subject",
@@ -54,17 +55,24 @@ class SubjectError(ValueError):
 
 
 def validate_hostname(host: str) -> str:
-    """Return the lower-cased hostname, or raise `SubjectError` naming what is wrong."""
+    """Return ``host`` unchanged when it is a valid hostname, else raise `SubjectError`.
+
+    Upper case is refused rather than lowered, so a hostname is always called by the exact
+    name it was declared with.
+    """
     if not isinstance(host, str) or not host:
         raise SubjectError(f"hostname must be a non-empty string, got {host!r}")
     lowered = host.lower()
     if len(lowered) > MAX_HOSTNAME or not _HOST_RE.fullmatch(lowered):
         raise SubjectError(
-            f"invalid hostname {host!r}: use dot-separated labels of letters, digits, '-' or '_'"
+            f"invalid hostname {host!r}: use dot-separated labels of lower-case letters, "
+            "digits, '-' or '_'"
         )
     if lowered in _RESERVED_HOSTS or lowered.endswith(".all"):
         raise SubjectError(f"hostname {host!r} is reserved")
-    return lowered
+    if lowered != host:
+        raise SubjectError(f"invalid hostname {host!r}: use lower case ({lowered!r})")
+    return host
 
 
 def validate_plane(plane: str) -> str:
@@ -160,6 +168,30 @@ def request_subject(
         marker = instance if instance == ALL_REPLICAS else "~" + _validate_instance(instance)
         rev = f"{rev}.{marker}"
     return f"{plane}.{port}.{rev}.|.{method.upper()}.{escape_path(path)}"
+
+
+def request_matches(
+    subject: str,
+    plane: str,
+    port: int,
+    host: str,
+    method: str,
+    path: str,
+    instance: str | None = None,
+) -> bool:
+    """True when ``subject`` is exactly where a request with these routing fields (addressed
+    to ``instance``, ``~all``, or to any replica when None) is published: a frame may not
+    claim another route.
+
+    Uncached and bounded by the subject's length, as the fields come from untrusted frames.
+    """
+    if len(path) > len(subject) + 1 or len(host) > len(subject):
+        return False  # escaping never shortens a path or a host: no need to build it
+    rev = reverse_host(host)
+    if instance is not None:
+        rev += "." + (instance if instance == ALL_REPLICAS else "~" + instance)
+    expected = f"{plane}.{port}.{rev}.|.{method.upper()}.{escape_path(path)}"
+    return expected == subject
 
 
 def subscription_subject(plane: str, port: int, host: str, method: str, path: str) -> str:

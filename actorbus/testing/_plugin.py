@@ -7,19 +7,46 @@
 - ``plane``: a fresh plane name, so tests sharing one server never see each other's traffic.
 - ``bus``: runs a test twice, on ``"memory"`` and on the ``nats_url`` server (marked ``nats``):
   ``async with App(MyActor(), bus=bus, plane=plane) as app: ...``.
+
+An ``async def`` test that uses one of these fixtures runs under pytest-trio without
+``trio_mode`` in the project's configuration: the plugin marks it ``@pytest.mark.trio``
+(unless it already carries an async marker of its own).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from .._app import App, random_plane
 
+FIXTURES = frozenset({"app", "bus", "plane", "nats_url"})
+_ASYNC_MARKERS = ("trio", "asyncio", "anyio")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "nats: needs a real nats-server (started by the tests)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run async tests that use this plugin's fixtures under trio, with or without trio_mode."""
+    for item in items:
+        if not isinstance(item, pytest.Function) or FIXTURES.isdisjoint(item.fixturenames):
+            continue
+        func = getattr(item.obj, "hypothesis", None)
+        test = func.inner_test if func is not None else item.obj
+        if not inspect.iscoroutinefunction(test):
+            continue
+        if any(item.get_closest_marker(name) for name in _ASYNC_MARKERS):
+            continue
+        if not config.pluginmanager.hasplugin("trio"):
+            raise pytest.UsageError(
+                f"{item.nodeid}: actorbus's async fixtures need pytest-trio "
+                "(pip install 'actorbus[testing]')"
+            )
+        item.add_marker(pytest.mark.trio)
 
 
 @pytest.fixture(params=["memory", pytest.param("nats", marks=pytest.mark.nats)])

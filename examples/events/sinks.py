@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from actorbus import Actor, sink
 
@@ -14,8 +15,8 @@ class Files(Actor):
 
     hostname = "files.example"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.files: dict[str, list[str]] = defaultdict(list)
 
     @sink(Users.on_registered)
@@ -32,8 +33,8 @@ class CreditCards(Actor):
 
     hostname = "creditcards.example"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.cards: dict[str, list[str]] = {"u1": ["visa-4242"]}
 
     @sink(Users.on_user_deleted)
@@ -47,8 +48,8 @@ class Groups(Actor):
     hostname = "groups.example"
     blocked_domains = ("mailinator.com", "example.invalid")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.members: dict[str, set[str]] = {"admins": set(), "everyone": set()}
 
     @sink(Users.on_allow_register)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
@@ -39,8 +41,8 @@ class Audit(Actor):
 
     hostname = "audit.example"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.log: list[str] = []
         self.logged = trio.Event()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from actorbus import Actor, HTTPError, endpoint, event
@@ -18,8 +20,8 @@ class Users(Actor):
 
     hostname = "users.example"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.users: dict[str, str] = {}  # user id -> email
         self.registered = 0
 

@@ -25,8 +25,8 @@ class Kitchen(Actor):
     cook_seconds: float = config(0.5, doc="how long one dish takes")
     menu: list[str] = config(["soup", "salad", "stew"], doc="what can be ordered")
 
-    def __init__(self, *, config: dict[str, Any] | None = None) -> None:
-        super().__init__(config=config)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.cooked = 0
 
     @endpoint

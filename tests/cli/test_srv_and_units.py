@@ -60,6 +60,26 @@ async def test_srv_ping_and_info_answer_over_nats(nats_url: str, plane: str) -> 
 
         stats = await ask("$SRV.STATS.slow_cli_test", 2)
         assert all(s["type"] == "io.nats.micro.v1.stats_response" for s in stats)
+        assert all(e["num_requests"] == 0 for s in stats for e in s["endpoints"])
+
+        slow = app.client(Slow)
+        for name in ("a", "b", "c"):
+            await slow.hello(name=name)
+        with pytest.raises(Exception, match="refused on purpose"):
+            await slow.fail(status=409)
+        stats = await ask("$SRV.STATS.slow_cli_test", 2)
+        per = [{e["name"]: e for e in s["endpoints"]} for s in stats]
+        assert sum(p["hello"]["num_requests"] for p in per) == 3
+        assert sum(p["hello"]["num_errors"] for p in per) == 0
+        assert sum(p["fail"]["num_requests"] for p in per) == 1
+        failed = [p["fail"] for p in per if p["fail"]["num_errors"]]
+        assert len(failed) == 1 and failed[0]["last_error"].startswith("409 HTTPError")
+        for p in per:
+            hello = p["hello"]
+            if hello["num_requests"]:
+                assert hello["processing_time"] > 0
+                avg = hello["processing_time"] // hello["num_requests"]
+                assert hello["average_processing_time"] == avg
         await sub.unsubscribe()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 import trio
@@ -259,11 +260,13 @@ def test_invalid_route_fails_at_declaration() -> None:
         async def handler(self: object) -> None: ...
 
 
-def test_sync_handler_is_refused() -> None:
+def test_generator_handler_is_refused() -> None:
+    # A plain def is a blocking handler (it runs in a worker thread); a generator is neither.
     with pytest.raises(TypeError, match="async def"):
 
         @actorbus.endpoint
-        def handler(self: object) -> None: ...  # type: ignore[type-var]
+        def handler(self: object) -> Iterator[int]:
+            yield 1
 
 
 def test_actor_without_hostname() -> None:

@@ -8,8 +8,11 @@ import json
 import pytest
 import trio
 
+from actorbus import App
 from actorbus._runtime.spans import Span, SpanError
-from actorbus._tracer.terminal import RED, TraceBuffer, render_trace, run_trace_client
+from actorbus._tracer.server import TracerServer
+from actorbus._tracer.terminal import RED, TraceBuffer, TracerGone, render_trace, run_trace_client
+from actorbus._transport.memory import MemoryBus
 
 from .actors import Back, Front
 from .wsutil import tracer_app
@@ -133,3 +136,32 @@ async def test_nobody_listening_is_a_connection_error() -> None:
     listener.close()  # a port nobody listens on
     with trio.fail_after(10), pytest.raises(ConnectionError, match="no live tracer"):
         await run_trace_client(f"ws://127.0.0.1:{port}", json_lines=True, out=io.StringIO())
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+async def test_the_client_says_when_the_tracer_goes_away(plane: str, json_lines: bool) -> None:
+    bus = MemoryBus()
+    tracer_scope = trio.CancelScope()
+    errors: list[BaseException] = []
+
+    async def run_tracer(task_status: trio.TaskStatus[TracerServer]) -> None:
+        with tracer_scope:
+            await TracerServer(bus.connect(), plane).serve("127.0.0.1", 0, task_status=task_status)
+
+    async def attach(url: str, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            await run_trace_client(
+                url, json_lines=json_lines, out=Output(), task_status=task_status
+            )
+        except TracerGone as exc:
+            errors.append(exc)
+
+    async with App(Back(), bus=bus, plane=plane, grace=1.0) as app, trio.open_nursery() as n:
+        with trio.fail_after(20):
+            server = await n.start(run_tracer)
+            url = f"ws://127.0.0.1:{server.port}"
+            await n.start(attach, url)
+            await app.hub.tracer.wait_listening()
+            tracer_scope.cancel()  # the tracer goes away; the client must say so and return
+    assert len(errors) == 1
+    assert str(errors[0]).startswith(f"the live tracer at {url} went away (code ")

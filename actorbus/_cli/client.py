@@ -1,0 +1,222 @@
+"""The commands that talk to running actors as a client: ``call``, ``describe``, ``ping``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import trio
+
+from .common import EXIT_NO_RESPONDER, CliError, bus_url, probe_bus, valid_plane
+from .describe import check_route, fetch_descriptions, format_descriptions, parse_pair, print_json
+
+#: A person waits at the command line: give a busy actor more time to acknowledge than the
+#: runtime's default (nobody subscribed still fails at once, from nats-server's no-responders).
+CLI_ACK_WINDOW = 1.0
+
+__all__ = ["build_body", "cmd_call", "cmd_describe", "cmd_ping", "parse_target", "parse_value"]
+
+
+# -- call ----------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """JSON when it parses (``5``, ``true``, ``[1,2]``, ``"x"``), else the text itself."""
+    return parse_pair(text, None)
+
+
+def build_body(
+    body: str | None, pairs: Sequence[str], schemas: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``--json`` object, then ``key=value`` pairs on top of it. Raises ValueError.
+
+    ``schemas`` (the parameters' JSON Schemas) keep a value text where a string is expected.
+    """
+    args: dict[str, Any] = {}
+    if body:
+        try:
+            parsed = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"--json: not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("--json: must be a JSON object of arguments")
+        args.update(parsed)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"argument {pair!r}: expected key=value")
+        schema = schemas.get(key) if schemas is not None else None
+        args[key] = parse_pair(value, schema if isinstance(schema, dict) else None)
+    return args
+
+
+def parse_target(target: str, port: int) -> tuple[str, int, str]:
+    """``host[:port]/path`` → (host, port, /path). Raises ValueError naming the problem."""
+    from .._wire.subjects import validate_hostname
+
+    for scheme in ("https://", "http://"):
+        target = target.removeprefix(scheme)
+    host, sep, path = target.partition("/")
+    if ":" in host:
+        host, _, port_text = host.partition(":")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"{target!r}: the port must be a number 1..65535, got {port_text!r}")
+        port = int(port_text)
+    if not host or not sep:
+        raise ValueError(f"{target!r}: expected HOST/PATH, e.g. users.example/delete-user")
+    validate_hostname(host)
+    return host, port, "/" + path
+
+
+def _timeout(seconds: float | None) -> contextlib.AbstractContextManager[Any]:
+    return trio.fail_after(seconds) if seconds is not None else contextlib.nullcontext()
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    try:
+        host, port, path = parse_target(args.target, args.port)
+        build_body(args.body, args.args)  # syntax only; values are typed once the schema is known
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return run_client(_call, args, host, port, path)
+
+
+async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: str) -> int:
+    from .._runtime.errors import NoResponder, RemoteError
+    from .._wire.frames import EMPTY_BODY, encode_body
+    from .._wire.subjects import CONTROL_PORT
+
+    with _timeout(args.timeout):
+        schemas: dict[str, Any] | None = None
+        try:
+            desc = await app.caller.call(
+                host, CONTROL_PORT, "GET", "/describe", EMPTY_BODY, msgspec.msgpack.decode
+            )
+        except NoResponder:
+            raise CliError(
+                f"no actor answers on {host} (plane {app.plane}, bus {bus_url(args.nats)})",
+                EXIT_NO_RESPONDER,
+            ) from None
+        except RemoteError:  # an actor that cannot describe itself: call without the schema
+            desc = None
+        if isinstance(desc, dict) and port != CONTROL_PORT:  # control routes are not described
+            handler = check_route(desc, args.method, port, path)
+            schemas = handler.get("arguments", {}).get("properties", {})
+        try:
+            body = build_body(args.body, args.args, schemas)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        value = await app.caller.call(
+            host, port, args.method, path, encode_body(body), msgspec.msgpack.decode
+        )
+    print_json(value)
+    return 0
+
+
+def run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
+    """Open an App (no actors) on the bus and run ``fn``; a bus that nothing listens on fails
+    at once (exit 5). Errors reach `main`, which maps them to one line and an exit code."""
+    from .._app import App
+
+    url = bus_url(args.nats)
+    plane = valid_plane(args.plane) if args.plane else None
+
+    async def inner() -> int:
+        await probe_bus(url)
+        edge = App(bus=url, plane=plane, hostname="cli.actorbus", ack_window=CLI_ACK_WINDOW)
+        async with edge as app:
+            result: int = await fn(app, args, *rest)
+            return result
+
+    return trio.run(inner)
+
+
+# -- describe ------------------------------------------------------------------------------
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from .._wire.subjects import validate_hostname
+
+    if args.host != "all":
+        try:
+            validate_hostname(args.host)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    return run_client(_describe, args)
+
+
+async def _describe(app: Any, args: argparse.Namespace) -> int:
+    with _timeout(args.timeout):
+        found = await fetch_descriptions(app, args.host)
+    if args.json:
+        print_json(found)
+    elif found:
+        print(format_descriptions(found), flush=True)
+    if not found:
+        raise CliError(
+            f"no actor answered on {args.host!r} (plane {app.plane}, bus {bus_url(args.nats)})",
+            EXIT_NO_RESPONDER,
+        )
+    return 0
+
+
+# -- ping ----------------------------------------------------------------------------------
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    return run_client(_ping, args)
+
+
+async def _ping(app: Any, args: argparse.Namespace) -> int:
+    from .._wire.frames import EMPTY_BODY
+    from .._wire.subjects import CONTROL_PORT
+
+    found: list[dict[str, Any]] = []
+    with _timeout(args.timeout) if args.timeout is not None else contextlib.nullcontext():
+        gathering = app.caller.multicast(
+            args.host, CONTROL_PORT, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
+        )
+        async for reply in gathering:
+            if reply.ok and isinstance(reply.value, dict):
+                found.append(reply.value)
+            elif not reply.ok:
+                print(f"{reply.host}/{reply.instance}: {reply.error}", file=sys.stderr)
+    found.sort(key=lambda info: (str(info.get("host")), -float(info.get("uptime", 0))))
+    if args.json:
+        print_json(found)
+    else:
+        _print_table(found)
+    if not found:
+        raise CliError(
+            f"no actor answered on {args.host!r} (plane {app.plane}, bus {bus_url(args.nats)})",
+            EXIT_NO_RESPONDER,
+        )
+    return 0
+
+
+def _uptime(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _print_table(found: Sequence[dict[str, Any]]) -> None:
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for info in found:
+        by_host.setdefault(str(info.get("host", "?")), []).append(info)
+    for host, infos in by_host.items():
+        print(f"{host}  ({len(infos)} running)")
+        for info in infos:
+            print(
+                f"  {info.get('instance', '?'):<12} v{info.get('version', '?'):<8} "
+                f"up {_uptime(float(info.get('uptime', 0))):<9} pid {info.get('pid', '?'):<8} "
+                f"{info.get('bus', '')}"
+            )
+    sys.stdout.flush()

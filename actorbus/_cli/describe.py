@@ -1,0 +1,176 @@
+"""``actorbus describe`` and what ``actorbus call`` learns from it: each actor's handlers with
+their JSON Schemas, fetched from the control port (``:888/describe``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from .common import EXIT_NO_RESPONDER, CliError
+
+__all__ = [
+    "check_route",
+    "fetch_descriptions",
+    "format_descriptions",
+    "parse_pair",
+    "schema_type",
+]
+
+_JSON_TYPES = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+    list: "array",
+    dict: "object",
+}
+
+
+async def fetch_descriptions(app: Any, host: str) -> list[dict[str, Any]]:
+    """One description per host that answers (replicas of a host describe the same class)."""
+    from .._wire.frames import EMPTY_BODY
+    from .._wire.subjects import CONTROL_PORT
+
+    by_host: dict[str, dict[str, Any]] = {}
+    gathering = app.caller.multicast(
+        host, CONTROL_PORT, "GET", "/describe", EMPTY_BODY, msgspec.msgpack.decode
+    )
+    async for reply in gathering:
+        if reply.ok and isinstance(reply.value, dict):
+            by_host.setdefault(str(reply.value.get("host")), reply.value)
+    return [by_host[h] for h in sorted(by_host)]
+
+
+def _accepted(schema: dict[str, Any]) -> set[str] | None:
+    """The JSON types a schema accepts; None when it does not say (any value)."""
+    if "anyOf" in schema:
+        out: set[str] = set()
+        for option in schema["anyOf"]:
+            inner = _accepted(option)
+            if inner is None:
+                return None
+            out |= inner
+        return out
+    if "$ref" in schema:
+        return {"object"}
+    if "enum" in schema:
+        return {_JSON_TYPES.get(type(v), "string") for v in schema["enum"]}
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return set(kind)
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "object")
+
+
+def parse_pair(text: str, schema: dict[str, Any] | None) -> Any:
+    """A ``key=value`` value: JSON when it parses, else text; text too when the parameter is a
+    string and the JSON would be another type (``user_id=5`` is ``"5"`` for a ``str``)."""
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+    accepted = _accepted(schema) if schema is not None else None
+    if accepted is None:
+        return value
+    kind = _json_type(value)
+    if kind in accepted or (kind == "integer" and "number" in accepted):
+        return value
+    return text if "string" in accepted else value
+
+
+def schema_type(schema: dict[str, Any]) -> str:
+    """A short type name for a JSON Schema: ``string``, ``array of integer``, ``User | null``."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rpartition("/")[2]
+    if "anyOf" in schema:
+        return " | ".join(schema_type(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(repr(v) for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"array of {schema_type(schema['items'])}"
+    if isinstance(kind, list):
+        return " | ".join(map(str, kind))
+    return str(kind) if kind else "any"
+
+
+def _signature(handler: dict[str, Any]) -> str:
+    args = handler.get("arguments", {})
+    required = set(args.get("required", []))
+    parts = []
+    for name, schema in args.get("properties", {}).items():
+        part = f"{name}: {schema_type(schema)}"
+        if name not in required:
+            part += f" = {msgspec.json.encode(schema.get('default')).decode()}"
+        parts.append(part)
+    return f"{handler.get('name')}({', '.join(parts)}) -> {schema_type(handler.get('returns', {}))}"
+
+
+def _route(handler: dict[str, Any]) -> str:
+    return f"{handler.get('method')} :{handler.get('port')}{handler.get('path')}"
+
+
+def format_descriptions(found: Sequence[dict[str, Any]]) -> str:
+    """The human-readable listing of ``actorbus describe``."""
+    lines: list[str] = []
+    for desc in found:
+        doc = str(desc.get("doc") or "").split("\n")[0]
+        lines.append(f"{desc.get('host')}  v{desc.get('version')}" + (f"  {doc}" if doc else ""))
+        for handler in desc.get("handlers", []):
+            kind = handler.get("kind")
+            where = _route(handler)
+            if kind == "sink":
+                where = f"{where} on {handler.get('host')}"
+            tag = "" if kind == "endpoint" else f"  [{kind}]"
+            lines.append(f"  {where:<32} {_signature(handler)}{tag}")
+            first = str(handler.get("doc") or "").split("\n")[0]
+            if first:
+                lines.append(f"  {'':<32}   {first}")
+    return "\n".join(lines)
+
+
+def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict[str, Any]:
+    """The endpoint that ``method :port/path`` reaches on the described host; a `CliError`
+    (exit 3) with a hint when it reaches none."""
+    host = desc.get("host")
+    handlers: list[dict[str, Any]] = list(desc.get("handlers", []))
+    endpoints = [h for h in handlers if h.get("kind") == "endpoint"]
+    routes = [h for h in handlers if h.get("kind") in ("endpoint", "event")]
+    same_path = [h for h in routes if h.get("path") == path]
+    for h in same_path:
+        if h.get("port") == port and h.get("method") == method:
+            return h
+    if same_path:
+        h = same_path[0]
+        fixes = []
+        if h.get("method") != method:
+            fixes.append(f"--method {h.get('method')}")
+        if h.get("port") != port:
+            fixes.append(f"--port {h.get('port')}")
+        raise CliError(
+            f"{host} serves {h.get('method')} {_where(h)}; add {' '.join(fixes)}",
+            EXIT_NO_RESPONDER,
+        )
+    known = ", ".join(f"{h.get('method')} {_where(h)}" for h in endpoints) or "no endpoints"
+    raise CliError(f"{host} has no endpoint {path}; it serves: {known}", EXIT_NO_RESPONDER)
+
+
+def _where(handler: dict[str, Any]) -> str:
+    port = handler.get("port")
+    return str(handler.get("path")) if port == 443 else f":{port}{handler.get('path')}"
+
+
+def print_json(value: Any) -> None:
+    data = msgspec.json.encode(value)
+    if sys.stdout.isatty():
+        data = msgspec.json.format(data, indent=2)
+    print(data.decode(), flush=True)

@@ -1,0 +1,237 @@
+"""Each attack of a peer on the bus, on the memory bus and on a real nats-server: duplicated
+and colliding requests, frames routed by their own fields instead of their subject, forged
+cancels and forged replies."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from actorbus import Actor, App, MemoryBus, endpoint, event, sink
+from actorbus._wire import frames as _frames
+from tools.fuzz.rawnats import RawNats
+
+from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
+
+
+async def test_a_duplicated_request_runs_once_and_is_counted(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    spy = Spy()
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        prefix, inbox = await inbox_of(peer)
+        data = _frames.encode(request("spy.test", "/slow", {"tag": "x"}))
+        for _ in range(2):  # the same frame twice: same instance, message id and token
+            peer.transport.publish(subject(peer, "spy.test", "/slow"), data, reply=prefix + ".1")
+        await round_trip(peer)
+        await spy.wait_seen(1)
+        assert spy.stats.wire["duplicate"] == 1
+        spy.release["x"].set()
+        with trio.fail_after(10):
+            while not any(isinstance(f, _frames.Response) for f in frames_in(inbox)):
+                await inbox.wait_for(len(inbox.messages) + 1)
+        assert len(spy.seen) == 1
+        (response,) = [f for f in frames_in(inbox) if isinstance(f, _frames.Response)]
+        assert response.token == "t0"
+        await round_trip(peer)  # the actor (and its App) are still up
+
+
+async def test_copied_ids_cannot_collide_with_a_callers_call_nor_answer_it(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    spy = Spy()
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        async with trio.open_nursery() as nursery:
+            result: list[str] = []
+
+            async def victim() -> None:
+                result.append(await peer.client(Spy).slow(tag="legit"))
+
+            nursery.start_soon(victim)
+            await spy.wait_seen(1)
+            legit = spy.seen[0]
+            # The attacker copies the caller's instance and message id (both guessable) and
+            # sends the answer of its own request to the caller's reply subject.
+            forged = request(
+                "spy.test",
+                "/slow",
+                {"tag": "forged"},
+                msg_id=legit.msg_id,
+                from_instance=legit.from_instance,
+                token="f" * 16,
+            )
+            reply_to = f"{peer.caller.reply_prefix}.{legit.msg_id}"
+            peer.transport.publish(
+                subject(peer, "spy.test", "/slow"), _frames.encode(forged), reply=reply_to
+            )
+            await spy.wait_seen(2)  # both run: the keys differ by the token
+            spy.release["forged"].set()
+            await round_trip(peer)  # the forged answer reached the caller before this one
+            assert peer.caller.guard.counts["unauthenticated"] >= 1
+            spy.release["legit"].set()
+        assert result == ["legit"]
+        await round_trip(peer)
+
+
+class Users(Actor):
+    hostname = "users.example"
+
+    @event
+    async def on_user_deleted(self, user_id: str) -> bool: ...
+
+
+class Files(Actor):
+    hostname = "files.example"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.purged: list[str] = []
+
+    @sink(Users.on_user_deleted)
+    async def purge(self, user_id: str) -> bool:
+        self.purged.append(user_id)
+        return True
+
+    @endpoint("GET /hello")
+    async def hello(self) -> str:
+        return "hi"
+
+
+async def test_a_frame_is_refused_on_a_subject_that_is_not_its_own(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    files = Files()
+    async with (
+        App(files, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        prefix, inbox = await inbox_of(peer)
+        event_frame = request(
+            "users.example", "/on-user-deleted", {"user_id": "u1"}, port=417, multicast=True
+        )
+        data = _frames.encode(event_frame)
+        # A port ACL forbids the peer users.example:417; it tries files' own subjects instead.
+        wrong = [
+            subject(peer, "files.example", "/hello", method="GET"),
+            subject(peer, "files.example", "/hello", method="GET", instance=files.instance),
+            subject(peer, "files.example", "/on-user-deleted", port=417, instance="~all"),
+        ]
+        for i, subj in enumerate(wrong):
+            peer.transport.publish(subj, data, reply=f"{prefix}.{i}")
+        await inbox.wait_for(len(wrong))
+        await round_trip(peer, Files)  # type: ignore[arg-type]
+        assert files.purged == []
+        assert files.stats.wire["mismatch"] == len(wrong)
+        faults = frames_in(inbox)
+        assert all(isinstance(f, _frames.Fault) and f.status == 400 for f in faults)
+        # Without a reply subject it is dropped, counted, and still never runs.
+        peer.transport.publish(wrong[0], data)
+        await round_trip(peer, Files)  # type: ignore[arg-type]
+        assert files.stats.wire["mismatch"] == len(wrong) + 1
+        assert files.purged == []
+        # On its own subject the same frame is served.
+        peer.transport.publish(
+            subject(peer, "users.example", "/on-user-deleted", port=417), data, reply=prefix + ".9"
+        )
+        await inbox.wait_for(len(wrong) + 1)
+        assert files.purged == ["u1"]
+
+
+async def test_a_guessed_cancel_stops_nothing(shared: str | MemoryBus, plane: str) -> None:
+    spy = Spy()
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        async with trio.open_nursery() as nursery:
+            result: list[str] = []
+
+            async def victim() -> None:
+                result.append(await peer.client(Spy).slow(tag="v"))
+
+            nursery.start_soon(victim)
+            await spy.wait_seen(1)
+            seen = spy.seen[0]
+            direct = subject(peer, "spy.test", "/slow", instance=spy.instance)
+            for token in ("", "0" * 16, seen.token[:-1]):
+                cancel = _frames.Cancel(
+                    msg_id=seen.msg_id,
+                    from_host=seen.from_host,
+                    from_instance=seen.from_instance,
+                    token=token,
+                )
+                peer.transport.publish(direct, _frames.encode(cancel))
+            await round_trip(peer)
+            assert spy.cancelled == []
+            assert spy.stats.wire["unmatched"] == 3
+            spy.release["v"].set()
+        assert result == ["v"]
+
+
+async def test_replies_to_nobody_are_dropped_and_counted(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    spy = Spy()
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        caller = spy._running_caller()
+        response = _frames.Response(
+            msg_id="77", from_host="x.test", from_instance="x0", queue="x", token="t"
+        )
+        peer.transport.publish(f"{caller.reply_prefix}.77", _frames.encode(response))
+        peer.transport.publish(f"{caller.reply_prefix}.78", b"\x00garbage")
+        await peer.transport.flush()
+        await round_trip(peer)  # served by the same App, after both
+        assert spy.stats.wire["unmatched"] == 1
+        assert spy.stats.wire["malformed"] == 1
+
+
+@pytest.mark.nats
+async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
+    nats_url: str, plane: str
+) -> None:
+    spy = Spy()
+    async with (
+        App(spy, bus=nats_url, plane=plane),
+        App(bus=nats_url, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        result: list[str] = []
+
+        async def victim() -> None:
+            result.append(await peer.client(Spy).slow(tag="v"))
+
+        server = spy._server
+        assert server is not None
+        acked = trio.Event()
+        send = server._answer
+
+        def answer(reply: str | None, frame: _frames.Frame) -> None:
+            send(reply, frame)
+            if isinstance(frame, _frames.Ack):
+                acked.set()
+
+        server._answer = answer  # type: ignore[method-assign]
+        nursery.start_soon(victim)
+        with trio.fail_after(10):
+            await acked.wait()  # the handler is slow: it was acked after 20 ms
+        await round_trip(peer)  # ... and the ack reached the caller before this reply did
+        raw = await RawNats.connect(nats_url)
+        try:
+            reply_to = f"{peer.caller.reply_prefix}.{spy.seen[0].msg_id}"
+            await raw.hpub(reply_to, b"NATS/1.0 503\r\n\r\n", b"", None)
+            await raw.ping()
+        finally:
+            await raw.aclose()
+        await round_trip(peer)
+        assert peer.caller.guard.counts["unauthenticated"] == 1
+        spy.release["v"].set()
+    assert result == ["v"]
