@@ -1,4 +1,9 @@
-"""`App`: runs actors on one bus; the only runtime module that names concrete transports."""
+"""`App`: runs actors on one bus; the only runtime module that names concrete transports.
+
+With credentials (``App(..., credentials=FILE)`` or ``$ACTORBUS_CREDENTIALS``) every actor whose
+hostname has an identity gets its own NATS connection as that identity, opened on first use and
+held by a task of the App until it exits; the App's edge calls use the edge identity.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from contextlib import (
     contextmanager,
 )
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import trio
 
@@ -26,6 +31,7 @@ from ._runtime.hub import Hub
 from ._runtime.metrics import NULL_METRICS, Metrics
 from ._runtime.proxies import Client
 from ._transport.base import Transport, TransportError
+from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
 from ._wire import protocol as _protocol
 from ._wire import subjects as _subjects
@@ -37,6 +43,11 @@ log = logging.getLogger("actorbus.app")
 A = TypeVar("A", bound=Actor)
 
 BusSpec = str | MemoryBus | Transport
+CredentialsSpec = str | os.PathLike[str] | Credentials | None
+
+
+def is_nats_url(bus: object) -> TypeGuard[str]:
+    return isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}
 
 
 #: The NATS clients ``App(nats_client=...)`` and ``ACTORBUS_NATS_CLIENT`` choose from.
@@ -54,20 +65,26 @@ def nats_client_choice(nats_client: str | None = None) -> str:
     return choice
 
 
-def _open_nats(url: str, nats_client: str) -> AbstractAsyncContextManager[Transport]:
+def _open_nats(
+    url: str, nats_client: str, **options: Any
+) -> AbstractAsyncContextManager[Transport]:
+    """The chosen client's connection (``name``, ``nkey_seed`` … passed on)."""
     if nats_client == "nats-py":
         from ._transport.natspy import open_nats
 
-        return open_nats(url)
+        return open_nats(url, **options)
     from ._transport.native import open_native
 
-    return open_native(url)
+    return open_native(url, **options)
 
 
 @asynccontextmanager
-async def open_bus(bus: BusSpec, nats_client: str | None = None) -> AsyncIterator[Transport]:
+async def open_bus(
+    bus: BusSpec, identity: Identity | None = None, *, nats_client: str | None = None
+) -> AsyncIterator[Transport]:
     """``"memory"``, ``"embedded"``, ``nats://…`` (comma-separated for a cluster), a
-    `MemoryBus` shared by several Apps, or a ready `Transport`. ``nats_client`` picks the NATS
+    `MemoryBus` shared by several Apps, or a ready `Transport`. A NATS connection authenticates
+    as ``identity`` when one is given (and is named after it); ``nats_client`` picks the NATS
     client (`nats_client_choice`)."""
     client = nats_client_choice(nats_client)
     if isinstance(bus, Transport):
@@ -83,9 +100,14 @@ async def open_bus(bus: BusSpec, nats_client: str | None = None) -> AsyncIterato
         async with open_embedded() as server, _open_nats(server.url, client) as nats:
             yield nats
         return
-    elif isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}:
-        async with _open_nats(bus, client) as nats:
-            yield nats
+    elif isinstance(bus, str) and is_nats_url(bus):
+        if identity is None:
+            async with _open_nats(bus, client) as nats:
+                yield nats
+        else:
+            url = with_user(bus, identity)
+            async with _open_nats(url, client, name=identity.name, nkey_seed=identity.seed) as nats:
+                yield nats
         return
     else:
         raise ValueError(f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL")
@@ -131,6 +153,7 @@ class App:
         max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
         metrics: bool = False,
         otel: bool | None = None,
+        credentials: CredentialsSpec = None,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -162,6 +185,13 @@ class App:
             otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
         self._want_otel = otel
         self.metrics: Metrics = NULL_METRICS
+        self._span_sink: Any = None  # the OTel sink, shared by every hub of the App
+        #: Read now, so that a bad file fails at once (a `CredentialsError`, naming no secret).
+        self.credentials = resolve_credentials(credentials)
+        self._url: str | None = None
+        self._hubs: dict[str, Hub] = {}  # actor hostname → the hub on its own connection
+        self._hub_lock = trio.Lock()
+        self._closing = trio.Event()
 
     @property
     def hub(self) -> Hub:
@@ -177,8 +207,24 @@ class App:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            creds = self.credentials
+            bus: BusSpec = self.bus
+            if creds is not None and bus == "embedded":  # every identity joins one server
+                from ._transport.embedded import open_embedded
+
+                bus = (await stack.enter_async_context(open_embedded())).url
+            self._url = bus if creds is not None and is_nats_url(bus) else None
+            edge_identity = creds.edge if self._url is not None and creds else None
+            if edge_identity is not None and not self.hostname.endswith(".actorbus"):
+                log.warning(
+                    "App hostname %s is not under .actorbus: the edge user may not receive "
+                    "its replies",
+                    self.hostname,
+                )
             try:
-                transport = await stack.enter_async_context(open_bus(self.bus, self.nats_client))
+                transport = await stack.enter_async_context(
+                    open_bus(bus, edge_identity, nats_client=self.nats_client)
+                )
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
@@ -188,7 +234,10 @@ class App:
             edge = Caller(hub, self.hostname, self.instance, self.options)
             await edge.start()
             stack.push_async_callback(_shielded, edge.aclose)
+            self._closing = trio.Event()
             self._nursery = await stack.enter_async_context(trio.open_nursery())
+            # Runs first on exit: the actors' own connections close once every actor stopped.
+            stack.push_async_callback(self._release_connections)
             self._hub, self._edge, self._stack = hub, edge, stack
             for actor in self._initial:
                 await self.add(actor)
@@ -217,6 +266,7 @@ class App:
                     suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
                 self._hub = self._edge = self._nursery = None
+                self._hubs.clear()
         return suppressed
 
     def _observe(self, hub: Hub, stack: AsyncExitStack) -> None:
@@ -236,7 +286,7 @@ class App:
                 raise ImportError(
                     f"OpenTelemetry export needs its SDK: pip install 'actorbus[otel]' ({exc})"
                 ) from None
-            sink = OtelSink.from_env()
+            sink = self._span_sink = OtelSink.from_env()
             hub.tracer.set_sink(sink)
 
             async def flush_spans() -> None:  # the SDK's batch thread: flushed, off the loop
@@ -251,9 +301,57 @@ class App:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         if not isinstance(actor, Actor):
             raise TypeError(f"App.add takes an Actor instance, got {actor!r}")
-        await self._nursery.start(actor._run, self._hub, self.options, self.grace)
+        hub = await self._hub_for(actor.host())
+        await self._nursery.start(actor._run, hub, self.options, self.grace)
         self.actors.append(actor)
         return actor
+
+    async def _hub_for(self, host: str) -> Hub:
+        """The hub of ``host``'s own connection when the credentials name it, else the App's."""
+        assert self._hub is not None
+        identity = self.credentials.for_host(host) if self.credentials else None
+        if identity is None or self._url is None or self._nursery is None:
+            if self._url is not None and host not in self._hubs:
+                log.warning("%s has no entry in the credentials: it connects as the edge", host)
+                self._hubs[host] = self._hub
+            return self._hub
+        async with self._hub_lock:
+            hub = self._hubs.get(host)
+            if hub is None:
+                try:
+                    hub = await self._nursery.start(self._hold_connection, self._url, identity)
+                except TransportError as exc:
+                    raise BusError(f"cannot connect {host} to the bus: {exc}") from exc
+                self._hubs[host] = hub
+            return hub
+
+    async def _release_connections(self) -> None:
+        """Let the actors' own connections close, once every actor has stopped with them.
+
+        Shielded, so that it never replaces the exception the App is leaving with; the wait is
+        bounded by the actors' own (graceful or cancelled) shutdown."""
+        try:
+            with trio.CancelScope(shield=True):
+                for actor in list(self.actors):
+                    await actor._stopped.wait()
+        finally:
+            self._closing.set()
+
+    async def _hold_connection(
+        self, url: str, identity: Identity, *, task_status: trio.TaskStatus[Hub]
+    ) -> None:
+        """Open one identity's connection and hub; keep them until the App closes."""
+        async with open_bus(url, identity, nats_client=self.nats_client) as transport:
+            hub = Hub(transport, self.plane)
+            hub.metrics = self.metrics  # the observers see every connection's traffic
+            if self._span_sink is not None:
+                hub.tracer.set_sink(self._span_sink)
+            await hub.start()
+            try:
+                task_status.started(hub)
+                await self._closing.wait()
+            finally:
+                await _shielded(hub.aclose)
 
     async def remove(self, actor: Actor) -> None:
         """Stop one actor gracefully and wait until it is gone; raises at once for an actor

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import trio
 
+from .._transport.settings import redact
 from .common import EXIT_NO_RESPONDER, CliError, bus_url, probe_bus, valid_plane
 from .describe import check_route, fetch_descriptions, format_descriptions, parse_pair, print_json
 
@@ -98,7 +99,7 @@ async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: 
             )
         except NoResponder:
             raise CliError(
-                f"no actor answers on {host} (plane {app.plane}, bus {bus_url(args.nats)})",
+                f"no actor answers on {host} (plane {app.plane}, bus {_shown(args)})",
                 EXIT_NO_RESPONDER,
             ) from None
         except RemoteError:  # an actor that cannot describe itself: call without the schema
@@ -117,17 +118,27 @@ async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: 
     return 0
 
 
+def _shown(args: argparse.Namespace) -> str:
+    """The bus URL as it may be printed: without user, password or token."""
+    return ",".join(redact(part) for part in bus_url(args.nats).split(","))
+
+
 def run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     """Open an App (no actors) on the bus and run ``fn``; a bus that nothing listens on fails
     at once (exit 5). Errors reach `main`, which maps them to one line and an exit code."""
     from .._app import App
+    from .acl import load_credentials_option
 
     url = bus_url(args.nats)
     plane = valid_plane(args.plane) if args.plane else None
+    credentials = load_credentials_option(args)
 
     async def inner() -> int:
         await probe_bus(url)
-        edge = App(bus=url, plane=plane, hostname="cli.actorbus", ack_window=CLI_ACK_WINDOW)
+        edge = App(
+            bus=url, plane=plane, hostname="cli.actorbus", ack_window=CLI_ACK_WINDOW,
+            credentials=credentials,
+        )  # fmt: skip
         async with edge as app:
             result: int = await fn(app, args, *rest)
             return result
@@ -158,7 +169,7 @@ async def _describe(app: Any, args: argparse.Namespace) -> int:
         print(format_descriptions(found), flush=True)
     if not found:
         raise CliError(
-            f"no actor answered on {args.host!r} (plane {app.plane}, bus {bus_url(args.nats)})",
+            f"no actor answered on {args.host!r} (plane {app.plane}, bus {_shown(args)})",
             EXIT_NO_RESPONDER,
         )
     return 0
@@ -192,7 +203,7 @@ async def _ping(app: Any, args: argparse.Namespace) -> int:
         _print_table(found)
     if not found:
         raise CliError(
-            f"no actor answered on {args.host!r} (plane {app.plane}, bus {bus_url(args.nats)})",
+            f"no actor answered on {args.host!r} (plane {app.plane}, bus {_shown(args)})",
             EXIT_NO_RESPONDER,
         )
     return 0

@@ -1,4 +1,4 @@
-"""The ``actorbus`` command: run, call, ping, trace, tracer. Thin: parse, then call the modules.
+"""The ``actorbus`` command: run, call, ping, trace, tracer, acl. Thin: parse, call modules.
 
 Exit codes of ``call`` and ``ping``: 0 ok; 1 the remote handler failed (status on stderr);
 2 bad usage; 3 no responder; 4 timed out; 5 cannot reach the bus.
@@ -20,6 +20,8 @@ import trio
 
 from .._groups import leaf
 from .._version import __version__
+from .acl import add_acl_parser, credentials_option, load_credentials_option
+from .acl import main as _cmd_acl
 from .client import build_body, cmd_call, cmd_describe, cmd_ping, parse_target, parse_value
 from .common import (
     DEFAULT_NATS,
@@ -88,6 +90,7 @@ def _bus_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after this long")
+    credentials_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="export spans through the OpenTelemetry SDK, set up by the OTEL_* variables "
         "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
     )  # fmt: skip
+    credentials_option(run)
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
@@ -151,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="watch calls live (attaches to the tracer's websocket)")
     trace.add_argument("url", nargs="?", default=f"ws://{DEFAULT_TRACE}")
     trace.add_argument("--json", action="store_true", help="raw spans, one JSON object a line")
+    credentials_option(trace, "accepted for symmetry: the tracer's websocket needs none")
 
     tracer = sub.add_parser("tracer", help="serve the live tracer's websocket for a bus")
     tracer.add_argument(
@@ -158,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tracer.add_argument("--listen", default=DEFAULT_TRACE, metavar="HOST:PORT")
     tracer.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
+    credentials_option(tracer)
+    add_acl_parser(sub)
     return parser
 
 
@@ -174,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(argv)
         handlers = {"run": _cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
+        handlers["acl"] = _cmd_acl
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -267,6 +275,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise CliError(import_failure(exc)) from exc
     plane = valid_plane(args.plane or default_plane())
+    credentials = load_credentials_option(args)
     opts = _supervisor.RunOptions(
         targets=list(args.targets),
         nats=args.nats,
@@ -278,6 +287,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         worker=args.worker,
         metrics=_metrics_address(args.metrics),
         otel=otel,
+        credentials=credentials,
     )
     server: Any = None
     if bus:
@@ -341,19 +351,25 @@ def _observability_problem(metrics: str | None, otel: bool) -> str | None:
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
     from . import supervisor as _supervisor
 
+    # No secret on a worker's command line: the bus URL (which may carry a password) travels in
+    # its environment (see `supervisor.run_workers`), the credentials as a file name.
     worker_argv = [
         sys.executable, "-m", "actorbus", "run", *opts.targets,
-        "--nats", bus, "--replicas", str(opts.replicas), "--grace", str(opts.grace),
+        "--replicas", str(opts.replicas), "--grace", str(opts.grace),
         "--plane", opts.plane, "--log-format", args.log_format, "--log-level", args.log_level,
         "--trace-ws", "off",
     ]  # fmt: skip
+    if opts.credentials is not None and opts.credentials.source:
+        worker_argv += ["--credentials", opts.credentials.source]
     extra = []
     if opts.trace_ws and not opts.worker:
-        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane))
+        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials))
     return await _supervisor.run(opts, classes, bus, worker_argv, extra)
 
 
-def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[None]]:
+def _tracer_task(
+    bus: str, listen: str, plane: str, credentials: Any = None
+) -> Callable[[], Awaitable[None]]:
     """The live tracer beside ``actorbus run``: an add-on, never fatal."""
 
     async def tracer() -> None:
@@ -364,7 +380,7 @@ def _tracer_task(bus: str, listen: str, plane: str) -> Callable[[], Awaitable[No
             return
         try:
             log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(bus, listen, plane=plane)
+            await serve_tracer(bus, listen, plane=plane, credentials=credentials)
         except Exception as exc:
             log.warning("the live tracer on %s stopped: %r", listen, exc)
 
@@ -418,11 +434,12 @@ def _cmd_tracer(args: argparse.Namespace) -> int:
 
     url = bus_url(args.nats)
     plane = valid_plane(args.plane or default_plane())
+    credentials = load_credentials_option(args)
     setup_logging()
 
     async def serve() -> None:
         await probe_bus(url)
-        await module.serve_tracer(url, args.listen, plane=plane)
+        await module.serve_tracer(url, args.listen, plane=plane, credentials=credentials)
 
     try:
         trio.run(serve)

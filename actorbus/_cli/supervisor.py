@@ -26,9 +26,11 @@ import trio
 
 from .._app import App
 from .._runtime.actor import Actor
+from .._transport.settings import redact
 from .targets import TargetError, load_targets
 
 if TYPE_CHECKING:
+    from .._transport.credentials import Credentials
     from .._transport.embedded import EmbeddedServer
 
 __all__ = ["Backoff", "RunOptions", "TargetError", "load_targets", "run"]
@@ -53,6 +55,7 @@ class RunOptions:
     worker: str | None = None  # hidden: set in worker processes ("w1", "w2", ...)
     metrics: tuple[str, int] | None = None  # serve /metrics here (workers: consecutive ports)
     otel: bool = False
+    credentials: Credentials | None = None  # each actor connects as itself
 
 
 class Backoff:
@@ -194,7 +197,8 @@ def summary(slots: Sequence[Slot], bus: str, plane: str) -> str:
     parts = []
     for host, (up, down) in counts.items():
         parts.append(f"{host} x{up}" + (f" ({down} failed to start, retrying)" if down else ""))
-    return f"{', '.join(parts)} on {bus} (plane {plane})"
+    shown = ",".join(redact(url) for url in bus.split(","))  # never a password in output
+    return f"{', '.join(parts)} on {shown} (plane {plane})"
 
 
 async def serve(
@@ -206,7 +210,12 @@ async def serve(
 ) -> None:
     """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
     async with App(
-        bus=bus, plane=opts.plane, grace=opts.grace, metrics=bool(opts.metrics), otel=opts.otel
+        bus=bus,
+        plane=opts.plane,
+        grace=opts.grace,
+        metrics=bool(opts.metrics),
+        otel=opts.otel,
+        credentials=opts.credentials,
     ) as app:
         slots = [Slot(cls, i) for cls in classes for i in range(opts.replicas)]
         async with trio.open_nursery() as nursery:
@@ -282,6 +291,7 @@ class Worker:
 
     tag: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # secrets go here, never in argv
     proc: trio.Process | None = None
     ready: trio.Event = field(default_factory=trio.Event)
     info: dict[str, object] = field(default_factory=dict)
@@ -289,7 +299,7 @@ class Worker:
 
     async def keep_running(self, stop: trio.Event) -> None:
         backoff = Backoff()
-        env = {**os.environ, "ACTORBUS_WORKER": self.tag}
+        env = {**os.environ, **self.env, "ACTORBUS_WORKER": self.tag}
         while not stop.is_set():
             started = trio.current_time()
             proc = await trio.lowlevel.open_process(
@@ -376,7 +386,10 @@ async def run_workers(
     assert opts.workers
     stop = trio.Event()
     forced = False
-    workers = [Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"]) for i in range(opts.workers)]
+    workers = [
+        Worker(f"w{i + 1}", [*argv, "--worker", f"w{i + 1}"], {"NATS_URL": bus})
+        for i in range(opts.workers)
+    ]
     for i, w in enumerate(workers):
         w.argv += worker_metrics(opts.metrics, i)
 

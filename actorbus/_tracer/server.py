@@ -7,6 +7,10 @@ is full, that client's spans are dropped and counted, and the next message it ge
 ``{"notice": "dropped", "count": N}``. Query-string filters: ``host=``, ``trace_id=``,
 ``errors=1``.
 
+The websocket refuses a browser ``Origin`` other than the tracer page's own (non-browser clients
+send none), so no other web page open in the user's browser can read the spans; when bound to
+loopback (the default) it also wants a loopback ``Host``, which defeats DNS rebinding.
+
 While at least one client is attached, the server announces itself on ``<plane>.trace-ctl``
 so the actors start publishing spans; when the last client leaves it says "off".
 """
@@ -29,9 +33,17 @@ import trio_websocket
 from .._runtime import spans as _trace
 from .._runtime.spans import Span, TraceCtl
 from .._transport.base import Message, Subscription, Transport
+from .._transport.credentials import Credentials
 from .terminal import run_trace_client
 
-__all__ = ["TracerServer", "TracerStats", "parse_listen", "run_trace_client", "serve_tracer"]
+__all__ = [
+    "TracerServer",
+    "TracerStats",
+    "origin_allowed",
+    "parse_listen",
+    "run_trace_client",
+    "serve_tracer",
+]
 
 log = logging.getLogger("actorbus.tracer")
 
@@ -144,6 +156,7 @@ class TracerServer:
         self.max_clients = max_clients
         self.id = secrets.token_hex(6)
         self.port = 0
+        self._listen_host = "127.0.0.1"
         self._clients: set[_Client] = set()
         self._subs: list[Subscription] = []
         self._ctl = _trace.control_subject(plane)
@@ -235,6 +248,7 @@ class TracerServer:
             async with trio.open_nursery() as nursery:
                 listeners = await trio.open_tcp_listeners(port, host=host)
                 self.port = listeners[0].socket.getsockname()[1]
+                self._listen_host = host
                 nursery.start_soon(self._heartbeat)
                 await nursery.start(trio.serve_listeners, self._on_connection, listeners)
                 log.info("tracer on http://%s:%d (plane %s)", host, self.port, self.plane)
@@ -266,6 +280,10 @@ class TracerServer:
             target = request.target.decode("latin-1")
             path, _, query = target.partition("?")
             if _is_websocket(request):
+                if not origin_allowed(request.headers, self._listen_host, self.port):
+                    log.warning("tracer: refused a websocket opened by another web page")
+                    await respond(403, b"cross-origin tracer websocket refused\n", "text/plain")
+                    return
                 await self._serve_websocket(_Replay(stream, raw), query)
             elif request.method != b"GET":
                 await respond(405, b"method not allowed\n", "text/plain")
@@ -342,6 +360,24 @@ class TracerServer:
             done()
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def origin_allowed(headers: Any, listen_host: str, port: int) -> bool:
+    """No ``Origin`` (not a browser), or the page's own origin: ``http://`` + the ``Host``
+    header; on a loopback-bound tracer the ``Host`` must name loopback too."""
+    fields = {bytes(k).lower(): bytes(v).decode("latin-1").strip() for k, v in headers}
+    origin = fields.get(b"origin")
+    if origin is None:
+        return True
+    host = fields.get(b"host", "").lower()
+    if origin.lower() != f"http://{host}":
+        return False
+    if listen_host in _LOOPBACK_NAMES:
+        return host in {f"{name}:{port}" for name in _LOOPBACK_NAMES if name != "::1"}
+    return True
+
+
 def _is_websocket(request: h11.Request) -> bool:
     for name, value in request.headers:
         if name == b"upgrade" and value.lower() == b"websocket":
@@ -411,13 +447,16 @@ async def serve_tracer(
     *,
     plane: str = "",
     queue_size: int = 2048,
+    credentials: Credentials | None = None,
     task_status: trio.TaskStatus[TracerServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to ``nats_url`` and serve the tracer on ``listen`` until cancelled (the plane
-    defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`)."""
+    defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`); with ``credentials`` (a
+    `Credentials`) it connects as their edge identity."""
     from .._app import default_plane, open_bus
 
     host, port = parse_listen(listen)
-    async with open_bus(nats_url) as transport:
+    identity = credentials.edge if credentials is not None else None
+    async with open_bus(nats_url, identity) as transport:
         server = TracerServer(transport, plane or default_plane(), queue_size=queue_size)
         await server.serve(host, port, task_status=task_status)

@@ -111,7 +111,7 @@ class NativeNatsTransport(Transport):
     ) -> None:
         self._servers: list[ServerUrl] = [parse_url(u) for u in urls]
         self._public = ",".join(s.public() for s in self._servers)
-        self._secrets = url_secrets(urls)
+        self._secrets = url_secrets(urls) + [s for s in (options.auth.nkey_seed,) if s]
         self._options = options
         self._reconnect_wait = reconnect_wait
         self._ping_interval = ping_interval
@@ -401,7 +401,9 @@ class NativeNatsTransport(Transport):
                 raise _Lost("the server entered lame-duck mode")
         elif isinstance(event, proto.Err):
             if event.permission_violation:
-                log.warning("NATS refused an operation on %s: %s", self._public, event.text)
+                name = self._options.name
+                who = f"connection {name!r}" if name else f"the connection to {self._public}"
+                log.error("NATS refused %s: %s", who, event.text)
             else:
                 raise _Lost(f"server error: {event.text}")
 

@@ -44,7 +44,7 @@ class HandshakeError(Exception):
     """One connection attempt failed; ``fatal`` when retrying cannot help (auth, TLS trust)."""
 
     def __init__(self, message: str, *, fatal: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(" ".join(message.split()))  # always one line
         self.fatal = fatal
 
 
@@ -271,9 +271,7 @@ async def _read_events(
         try:
             data = await stream.receive_some(65536)
         except trio.BrokenResourceError as exc:
-            raise HandshakeError(
-                f"connection lost while waiting for {waiting_for}: {exc}"
-            ) from None
+            raise _lost(exc, waiting_for) from None
         if not data:
             raise HandshakeError(f"the server closed the connection before {waiting_for}")
         try:
@@ -282,6 +280,15 @@ async def _read_events(
             raise HandshakeError(f"not a NATS server? {exc}") from None
         if events:
             return events
+
+
+def _lost(exc: trio.BrokenResourceError, waiting_for: str) -> HandshakeError:
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError):  # an alert: the server refused our certificate
+        reason = cause.reason or str(cause)
+        return HandshakeError(f"the server refused the TLS session: {reason}", fatal=True)
+    detail = str(cause or exc) or type(cause or exc).__name__
+    return HandshakeError(f"connection lost while waiting for {waiting_for}: {detail}")
 
 
 async def _start_tls(
@@ -295,7 +302,9 @@ async def _start_tls(
         cause = exc.__cause__
         if isinstance(cause, ssl.SSLCertVerificationError):
             reason = cause.verify_message or str(cause)
-            raise HandshakeError(f"TLS certificate not trusted: {reason}", fatal=True) from None
+            raise HandshakeError(
+                f"refused the server's TLS certificate: {reason}", fatal=True
+            ) from None
         raise HandshakeError(f"TLS handshake failed: {cause or exc}") from None
     return tls
 

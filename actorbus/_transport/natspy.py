@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -68,6 +68,17 @@ _FLUSH_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 2.0
 _AUTH_MARKERS = ("authorization", "authentication")
 
+
+def _is_fatal(exc: BaseException) -> bool:
+    """Retrying cannot help: refused credentials, or a certificate that does not verify."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    if isinstance(exc, ssl.SSLError) and "alert" in str(exc).lower():  # our certificate refused
+        return True
+    text = str(exc).lower()
+    return any(m in text for m in _AUTH_MARKERS)
+
+
 #: One queued publish: (subject, data, reply), or a future to resolve once all before it went.
 _Item = tuple[str, bytes, str] | asyncio.Future[None]
 
@@ -102,12 +113,15 @@ class _Handle(Subscription):
 class NatsTransport(Transport):
     """A `Transport` over one nats-py connection on a trio-asyncio loop (see `open_nats`)."""
 
-    def __init__(self, loop: trio_asyncio.TrioEventLoop, urls: list[str]) -> None:
+    def __init__(
+        self, loop: trio_asyncio.TrioEventLoop, urls: list[str], secrets: Sequence[str] = ()
+    ) -> None:
         self._loop = loop
         self._urls = urls
         self._public = ",".join(redact(u) for u in urls)
-        self._secrets = url_secrets(urls)
+        self._secrets = url_secrets(urls) + list(secrets)
         self._nc = Client()
+        self._name: str | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
@@ -130,6 +144,7 @@ class NatsTransport(Transport):
             max_reconnect_attempts=-1,
             connect_timeout=min(connect_timeout, _ATTEMPT_TIMEOUT),
         )
+        self._name = options.get("name")
         self._connecting = True
         failure: BaseException | None = None
         try:
@@ -161,13 +176,15 @@ class NatsTransport(Transport):
 
     async def _on_error(self, exc: Exception) -> None:
         self._last_error = exc
-        text = str(exc).lower()
         if self._connecting:
-            if any(m in text for m in _AUTH_MARKERS) and self._fatal is None:
+            if _is_fatal(exc) and self._fatal is None:
                 self._fatal = exc  # retrying cannot help: close the socket, end connect()
                 await self._nc.close()
                 if self._connect_scope is not None:
                     self._connect_scope.cancel()
+        elif "permissions violation" in str(exc).lower():
+            who = f"connection {self._name!r}" if self._name else "this connection"
+            log.error("NATS refused %s: %s", who, self._scrub(exc).removeprefix("nats: "))
         elif not self._nc.is_reconnecting:
             log.warning("NATS connection error (%s): %s", self._public, self._scrub(exc))
 
@@ -327,10 +344,12 @@ async def open_nats(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
+    nkey_seed: str | None = None,
 ) -> AsyncIterator[NatsTransport]:
     """Connect with nats-py (on a trio-asyncio loop) for the duration of the block.
 
-    Arguments as `actorbus._transport.native.open_native` (a subset). Opens a trio-asyncio loop
+    Arguments as `actorbus._transport.native.open_native` (a subset; ``nkey_seed`` is an
+    ``SU…`` seed). Opens a trio-asyncio loop
     unless the calling task already runs inside one; closes the connection on exit, also when
     cancelled. Raises `NatsConnectError` when the first connection fails within the bound.
     """
@@ -342,10 +361,12 @@ async def open_nats(
     creds_path = creds_file(creds)
     if creds_path is not None:
         options["user_credentials"] = creds_path
+    if nkey_seed is not None:
+        options["nkeys_seed_str"] = nkey_seed
 
     async def connected() -> NatsTransport:
         loop = trio_asyncio.current_loop.get()
-        transport = NatsTransport(loop, urls)
+        transport = NatsTransport(loop, urls, [nkey_seed] if nkey_seed else [])
         await transport._connect(connect_timeout, options)
         return transport
 

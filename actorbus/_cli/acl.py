@@ -1,0 +1,334 @@
+"""``actorbus acl``: NATS users and least-privilege permissions derived from the actors.
+
+One user per actor hostname and one for the edges (the command line, `App` edge clients, the
+tracer), whose hostnames live under ``.actorbus`` (``cli.actorbus``, ``app.actorbus``). With
+``P`` the plane (``*`` unless ``--plane``) and ``R`` a reversed hostname, an actor may:
+
+- publish requests on the request ports (``P.443.>`` and every other port its peers' endpoints
+  declare), its own events (``P.417.R.>``), cancels to its sinks' replicas, replies
+  (``P.r.>``), subscription announcements, its spans, and answers to ``$SRV`` requests;
+- subscribe to its own hostname's subjects (requests, direct and all-replica addressing,
+  replies, control), the event subjects of the sources it has sinks for (in its own queue
+  group only), control on ``all``, tracer control and ``$SRV.>``.
+
+Nobody but a source may publish that source's events: every other user has them denied
+explicitly. Hostnames nest (``a.users.example`` sits under ``users.example``) and NATS
+wildcards cannot tell a label from an instance marker, so a host's subscribe rights are denied
+the subjects of the other known hosts nested under it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._runtime.actor import Actor
+from .._transport.credentials import Credentials, Identity, write_credentials, write_private
+from .._wire import subjects as _subjects
+from .targets import TargetError, load_targets
+
+__all__ = [
+    "EDGE_DOMAIN",
+    "EDGE_USER",
+    "AclError",
+    "Permissions",
+    "add_acl_parser",
+    "credentials_option",
+    "derive_permissions",
+    "generate",
+    "load_credentials_option",
+    "render_conf",
+]
+
+#: Edge clients use hostnames under this domain; actors may not.
+EDGE_DOMAIN = "actorbus"
+EDGE_USER = "edge.actorbus"
+
+
+class AclError(ValueError):
+    """The actors cannot be given sound permissions (named in the message)."""
+
+
+@dataclass
+class Permissions:
+    """One NATS user's permissions, as nats-server's ``permissions`` block holds them."""
+
+    publish: list[str] = field(default_factory=list)
+    publish_deny: list[str] = field(default_factory=list)
+    subscribe: list[str] = field(default_factory=list)
+    subscribe_deny: list[str] = field(default_factory=list)
+    allow_responses: bool = False
+
+
+def _rev(host: str) -> str:
+    return _subjects.reverse_host(host)
+
+
+def _add(items: list[str], *subjects: str) -> None:
+    for subject in subjects:
+        if subject not in items:
+            items.append(subject)
+
+
+def _event_specs(cls: type[Actor]) -> list[tuple[int, str, str]]:
+    """(port, method, path) of each ``@event`` the class sources."""
+    return [(s.port, s.method, s.path) for s in cls._handlers if s.kind == "event"]
+
+
+def _request_grants(classes: Sequence[type[Actor]], plane: str) -> list[str]:
+    """Where anyone may send requests: a whole port, unless that port also carries events,
+    in which case only the endpoint subjects declared on it."""
+    event_ports = {port for cls in classes for port, _, _ in _event_specs(cls)}
+    grants = [f"{plane}.{_subjects.REQUEST_PORT}.>"]
+    for cls in classes:
+        for spec in cls._handlers:
+            if spec.kind != "endpoint" or spec.port == 0:
+                continue
+            if spec.port not in event_ports:
+                _add(grants, f"{plane}.{spec.port}.>")
+                continue
+            host = cls.host()
+            path = _subjects.escape_path(spec.path, subscription=True)
+            method = "*" if spec.method == "ANY" else spec.method
+            _add(grants, f"{plane}.{spec.port}.{_rev(host)}.|.{method}.{path}")
+            _add(grants, f"{plane}.{spec.port}.{_rev(host)}.*.|.{method}.{path}")
+    return grants
+
+
+def _event_denials(classes: Sequence[type[Actor]], plane: str, except_host: str) -> list[str]:
+    """Each event subject of every source but ``except_host`` (plain, direct and all-replica
+    addressing), exactly: an endpoint sharing the port stays callable."""
+    out: list[str] = []
+    for cls in classes:
+        host = cls.host()
+        if host != except_host:
+            for port, method, path in _event_specs(cls):
+                tail = f"|.{method}.{_subjects.escape_path(path)}"
+                _add(
+                    out,
+                    f"{plane}.{port}.{_rev(host)}.{tail}",
+                    f"{plane}.{port}.{_rev(host)}.*.{tail}",
+                )
+    return out
+
+
+def derive_permissions(
+    classes: Sequence[type[Actor]], plane: str = "*"
+) -> tuple[dict[str, Permissions], Permissions]:
+    """Permissions of each actor hostname, and of the edge user. Raises `AclError`."""
+    if plane != "*":
+        _subjects.validate_plane(plane)
+    hosts: dict[str, list[type[Actor]]] = {}
+    for cls in classes:
+        host = cls.host()
+        if host == EDGE_DOMAIN or host.endswith("." + EDGE_DOMAIN):
+            raise AclError(f"{cls.__name__}: hostname {host!r} is reserved for edge clients")
+        hosts.setdefault(host, []).append(cls)
+    requests = _request_grants(classes, plane)
+    out = {host: _actor(host, own, classes, hosts, requests, plane) for host, own in hosts.items()}
+    return out, _edge(classes, requests, plane)
+
+
+def _actor(
+    host: str,
+    own: list[type[Actor]],
+    classes: Sequence[type[Actor]],
+    hosts: dict[str, list[type[Actor]]],
+    requests: list[str],
+    plane: str,
+) -> Permissions:
+    rev = _rev(host)
+    perm = Permissions(allow_responses=True)
+    _add(perm.publish, *requests)
+    own_events = [spec for cls in own for spec in _event_specs(cls)]
+    for port in sorted({port for port, _, _ in own_events}):
+        _add(perm.publish, f"{plane}.{port}.{rev}.>")
+    for sink_cls in classes:  # cancels reach a sink replica on its direct subject
+        for spec in sink_cls._handlers:
+            if spec.kind == "sink" and spec.source is not None and spec.source.host == host:
+                sink = sink_cls.host()
+                path = _subjects.escape_path(spec.path)
+                if sink != host:
+                    _add(perm.publish, f"{plane}.{spec.port}.{_rev(sink)}.*.|.{spec.method}.{path}")
+    _add(perm.publish, f"{plane}.r.>", _subjects.announce_subject(plane))
+    _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace.{rev}")
+    _add(perm.publish_deny, *_event_denials(classes, plane, host))
+
+    _add(perm.subscribe, f"{plane}.*.{rev}.>", f"{plane}.{_subjects.CONTROL_PORT}.all.|.>")
+    for cls in own:
+        for spec in cls._handlers:
+            if spec.kind == "sink" and spec.source is not None:
+                subject = _subjects.subscription_subject(
+                    plane, spec.port, spec.source.host, spec.method, spec.path
+                )
+                _add(perm.subscribe, f"{subject} {spec.queue or _subjects.queue_for(host)}")
+    _add(perm.subscribe, f"{plane}.trace-ctl", "$SRV.>")
+    for other in hosts:
+        if other != host and other.endswith("." + host):
+            _add(perm.subscribe_deny, f"{plane}.*.{_rev(other)}.>")
+    return perm
+
+
+def _edge(classes: Sequence[type[Actor]], requests: list[str], plane: str) -> Permissions:
+    perm = Permissions()
+    _add(perm.publish, *requests)
+    _add(perm.publish, f"{plane}.{_subjects.CONTROL_PORT}.>")
+    _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace.{EDGE_DOMAIN}.>")
+    _add(perm.publish_deny, *_event_denials(classes, plane, ""))
+    _add(perm.subscribe, f"{plane}.r.{EDGE_DOMAIN}.>", _subjects.announce_subject(plane))
+    _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace.>")
+    return perm
+
+
+# -- identities and files ---------------------------------------------------------------------
+
+
+def new_identity(name: str, *, nkeys: bool) -> Identity:
+    """A fresh password (from `secrets`) or, with ``nkeys``, a fresh user nkey pair."""
+    if not nkeys:
+        return Identity(name, user=name, password=secrets.token_urlsafe(24))
+    import nkeys as _nkeys
+
+    seed = _nkeys.encode_seed(secrets.token_bytes(32), _nkeys.PREFIX_BYTE_USER)
+    keypair = _nkeys.from_seed(bytearray(seed))
+    public = keypair.public_key.decode()
+    keypair.wipe()
+    return Identity(name, nkey=public, seed=seed.decode())
+
+
+def _strings(items: Iterable[str]) -> str:
+    return "[" + ", ".join(_quote(s) for s in items) + "]"
+
+
+def _quote(text: str) -> str:
+    if any(ch in text for ch in '"\\\n'):
+        raise AclError(f"cannot put {text!r} in a NATS config")
+    return f'"{text}"'
+
+
+def _render_user(ident: Identity, perm: Permissions) -> list[str]:
+    lines = ["    {"]
+    if ident.user:
+        lines += [
+            f"      user: {_quote(ident.user)}",
+            f"      password: {_quote(ident.password or '')}",
+        ]
+    else:
+        lines += [f"      # {ident.name}", f"      nkey: {_quote(ident.nkey or '')}"]
+    lines.append("      permissions: {")
+    lines.append(f"        publish: {{ allow: {_strings(perm.publish)}")
+    if perm.publish_deny:
+        lines.append(f"                   deny: {_strings(perm.publish_deny)}")
+    lines.append("        }")
+    lines.append(f"        subscribe: {{ allow: {_strings(perm.subscribe)}")
+    if perm.subscribe_deny:
+        lines.append(f"                     deny: {_strings(perm.subscribe_deny)}")
+    lines.append("        }")
+    if perm.allow_responses:
+        lines.append("        allow_responses: true")
+    lines += ["      }", "    }"]
+    return lines
+
+
+def render_conf(
+    creds: Credentials, perms: dict[str, Permissions], edge: Permissions, header: str
+) -> str:
+    """An ``authorization`` block: a whole config for ``nats-server -c`` or an ``include``."""
+    assert creds.edge is not None
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += ["authorization {", "  users = ["]
+    lines += _render_user(creds.edge, edge)
+    for host, perm in sorted(perms.items()):
+        lines += _render_user(creds.hosts[host], perm)
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def generate(
+    classes: Sequence[type[Actor]],
+    conf: str,
+    credentials: str,
+    *,
+    nkeys: bool = False,
+    plane: str | None = None,
+    command: str = "actorbus acl",
+) -> tuple[int, Credentials]:
+    """Write the server config and the credentials file (both mode 0600); returns the number of
+    users and the credentials. Raises `AclError` or `OSError`."""
+    perms, edge = derive_permissions(classes, plane or "*")
+    creds = Credentials(
+        edge=new_identity(EDGE_USER, nkeys=nkeys),
+        hosts={host: new_identity(host, nkeys=nkeys) for host in perms},
+    )
+    header = (
+        f"NATS users and permissions for actorbus (plane {plane or 'any'}), generated by:\n"
+        f"  {command}\n"
+        "Regenerate when the actors change; the credentials file holds the matching secrets."
+    )
+    # Passwords appear in the config too (nkeys: only public keys), so it is private as well.
+    write_private(conf, render_conf(creds, perms, edge, header))
+    write_credentials(credentials, creds)
+    return len(perms) + 1, creds
+
+
+def main(args: Any) -> int:
+    """``actorbus acl``: load the targets, write both files, say where (never what)."""
+    from .common import CliError, import_failure
+
+    try:
+        classes = load_targets(args.targets)
+    except TargetError as exc:
+        raise CliError(str(exc)) from exc
+    except Exception as exc:
+        raise CliError(import_failure(exc)) from exc
+    command = " ".join(["actorbus acl", *args.targets, *(["--nkeys"] if args.nkeys else [])])
+    if args.plane:
+        command += f" --plane {args.plane}"
+    try:
+        count, _ = generate(
+            classes, args.conf, args.credentials, nkeys=args.nkeys, plane=args.plane,
+            command=command,
+        )  # fmt: skip
+    except (AclError, _subjects.SubjectError) as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename}: {exc.strerror}") from exc
+    print(
+        f"wrote {args.conf} (nats-server authorization, {count} users) and {args.credentials} "
+        "(mode 0600; pass it to actorbus run/call/ping/describe/tracer --credentials)",
+        flush=True,
+    )
+    return 0
+
+
+def load_credentials_option(args: Any) -> Credentials | None:
+    """``--credentials`` or ``$ACTORBUS_CREDENTIALS``; a bad file is a one-line usage error."""
+    from .._transport.credentials import CredentialsError, resolve_credentials
+    from .common import CliError
+
+    try:
+        return resolve_credentials(getattr(args, "credentials", None))
+    except CredentialsError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def credentials_option(p: argparse.ArgumentParser, note: str = "") -> None:
+    """``--credentials FILE`` of the commands that connect to the bus."""
+    p.add_argument(
+        "--credentials", metavar="FILE",
+        help=note or "credentials file from 'actorbus acl' (default: $ACTORBUS_CREDENTIALS)",
+    )  # fmt: skip
+
+
+def add_acl_parser(sub: Any) -> None:
+    acl = sub.add_parser("acl", help="write a nats-server authorization config and credentials")
+    acl.add_argument("targets", nargs="+", metavar="TARGET", help="as for 'actorbus run'")
+    acl.add_argument("--conf", required=True, metavar="FILE", help="nats-server config to write")
+    acl.add_argument(
+        "--credentials", required=True, metavar="FILE", help="credentials file to write (0600)"
+    )
+    acl.add_argument("--nkeys", action="store_true", help="nkey pairs instead of passwords")
+    acl.add_argument("--plane", help="pin the permissions to one plane (default: any plane)")
