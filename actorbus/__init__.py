@@ -2,12 +2,12 @@
 
 from ._app import App as App
 from ._runtime.actor import Actor as Actor
-from ._runtime.caller import Gathering as Gathering
 from ._runtime.declarations import config as config
 from ._runtime.declarations import endpoint as endpoint
 from ._runtime.declarations import event as event
 from ._runtime.declarations import sink as sink
 from ._runtime.declarations import ticker as ticker
+from ._runtime.errors import AckTimeout as AckTimeout
 from ._runtime.errors import BadRequest as BadRequest
 from ._runtime.errors import BusError as BusError
 from ._runtime.errors import CallDepthExceeded as CallDepthExceeded
@@ -18,6 +18,7 @@ from ._runtime.errors import Overloaded as Overloaded
 from ._runtime.errors import PayloadTooLarge as PayloadTooLarge
 from ._runtime.errors import RemoteError as RemoteError
 from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
+from ._runtime.gathering import Gathering as Gathering
 from ._runtime.replies import Reply as Reply
 from ._version import __version__ as __version__
 from .transport import MemoryBus as MemoryBus
@@ -26,6 +27,7 @@ from .transport import Subscription as Subscription
 from .transport import Transport as Transport
 
 __all__ = [
+    "AckTimeout",
     "Actor",
     "App",
     "BadRequest",

@@ -82,8 +82,9 @@ def _open_nats(
 async def open_bus(
     bus: BusSpec, identity: Identity | None = None, *, nats_client: str | None = None
 ) -> AsyncIterator[Transport]:
-    """``"memory"``, ``"embedded"``, ``nats://…`` (comma-separated for a cluster), a
-    `MemoryBus` shared by several Apps, or a ready `Transport`. A NATS connection authenticates
+    """``"memory"``, ``"embedded"``, ``"embedded?cluster=3"`` (three routed nats-servers on
+    loopback; the App connects to all three URLs), ``nats://…`` (comma-separated for a cluster),
+    a `MemoryBus` shared by several Apps, or a ready `Transport`. A NATS connection authenticates
     as ``identity`` when one is given (and is named after it); ``nats_client`` picks the NATS
     client (`nats_client_choice`)."""
     client = nats_client_choice(nats_client)
@@ -100,6 +101,15 @@ async def open_bus(
         async with open_embedded() as server, _open_nats(server.url, client) as nats:
             yield nats
         return
+    elif isinstance(bus, str) and bus.startswith("embedded?cluster="):
+        from ._transport.cluster import open_cluster
+
+        size = bus.partition("=")[2]
+        if not size.isdigit() or not 1 <= int(size) <= 9:
+            raise ValueError(f"bus {bus!r}: the cluster size must be a number from 1 to 9")
+        async with open_cluster(int(size)) as cluster, _open_nats(cluster.url, client) as nats:
+            yield nats
+        return
     elif isinstance(bus, str) and is_nats_url(bus):
         if identity is None:
             async with _open_nats(bus, client) as nats:
@@ -110,7 +120,9 @@ async def open_bus(
                 yield nats
         return
     else:
-        raise ValueError(f"unknown bus {bus!r}: use 'memory', 'embedded' or a nats:// URL")
+        raise ValueError(
+            f"unknown bus {bus!r}: use 'memory', 'embedded', 'embedded?cluster=N' or a nats:// URL"
+        )
     try:
         yield transport
     finally:
@@ -238,6 +250,8 @@ class App:
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             # Runs first on exit: the actors' own connections close once every actor stopped.
             stack.push_async_callback(self._release_connections)
+            stack.callback(hub.stop_watching)  # before the nursery waits for its tasks
+            await self._nursery.start(hub.watch_connection)
             self._hub, self._edge, self._stack = hub, edge, stack
             for actor in self._initial:
                 await self.add(actor)

@@ -35,6 +35,11 @@ REQUIRED_KEYS = {
     "targets",
     "meets",
     "versions",
+    "gather1000_ratio",
+    "first_gather_ms",
+    "actors1000_start_s",
+    "actors1000_rss_mb_per_actor",
+    "workers2_speedup",
 }
 MEASURED = (
     "unicast_seq_p50_ratio",
@@ -42,12 +47,15 @@ MEASURED = (
     "colocated_speedup",
     "gather10_ratio",
     "cancel_5th_hop_ms",
+    "first_gather_ms",
+    "scale_gather100_ratio",
+    "scale_actors50_start_s",
 )
 
 
 @pytest.mark.slow
 @pytest.mark.nats
-def test_bench_smoke_prints_a_json_line_with_every_figure() -> None:
+def test_bench_smoke_prints_a_json_line_with_every_figure(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--smoke"],
         cwd=REPO,
@@ -67,3 +75,18 @@ def test_bench_smoke_prints_a_json_line_with_every_figure() -> None:
         assert isinstance(value, int | float) and value > 0, (key, value)
     assert figures["gather100_ratio"] is None  # not measured in smoke mode
     assert {"nats-py", "trio", "trio-asyncio", "msgspec", "actorbus"} <= figures["versions"].keys()
+    assert figures["gather1000_ratio"] is None and figures["workers2_speedup"] is None
+
+    # The README's plot is drawn from that line.
+    pytest.importorskip("matplotlib")
+    (tmp_path / "bench.json").write_text(proc.stdout)
+    png = tmp_path / "plot.png"
+    plot = subprocess.run(
+        [sys.executable, "-m", "tools.bench.plot", str(tmp_path / "bench.json"), str(png)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plot.returncode == 0, plot.stderr[-3000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

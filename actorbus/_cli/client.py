@@ -12,7 +12,7 @@ import msgspec
 import trio
 
 from .._transport.settings import redact
-from .common import EXIT_NO_RESPONDER, CliError, bus_url, probe_bus, valid_plane
+from .common import EXIT_NO_RESPONDER, CliError, bus_url, plane_for, probe_bus
 from .describe import check_route, fetch_descriptions, format_descriptions, parse_pair, print_json
 
 #: A person waits at the command line: give a busy actor more time to acknowledge than the
@@ -130,7 +130,7 @@ def run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
     from .acl import load_credentials_option
 
     url = bus_url(args.nats)
-    plane = valid_plane(args.plane) if args.plane else None
+    plane = plane_for(args.plane, args.nats)
     credentials = load_credentials_option(args)
 
     async def inner() -> int:

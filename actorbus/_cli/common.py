@@ -96,13 +96,30 @@ def valid_plane(plane: str) -> str:
 
 
 def bus_url(nats: str | None, default: str = DEFAULT_NATS) -> str:
-    """The bus: ``--nats``, else ``$NATS_URL``, else ``default``; a usage error when malformed."""
+    """The bus: ``--nats``, else ``$NATS_URL``, else the bus of the running ``actorbus run``
+    (its state file), else ``default``; a usage error when malformed."""
     if nats:
         return check_nats_url(nats, "--nats")
     env = os.environ.get("NATS_URL", "")
     if env.strip():
         return check_nats_url(env, "NATS_URL")
-    return default
+    from . import state
+
+    found = state.read()
+    return str(found["nats"]) if found else default
+
+
+def plane_for(plane: str | None, nats: str | None) -> str | None:
+    """``--plane``, else ``$ACTORBUS_PLANE``, else (when the bus came from the running
+    ``actorbus run``) that run's plane; None means the default plane."""
+    if plane:
+        return valid_plane(plane)
+    if os.environ.get("ACTORBUS_PLANE") or nats or os.environ.get("NATS_URL", "").strip():
+        return None
+    from . import state
+
+    found = state.read()
+    return str(found["plane"]) if found and found.get("plane") else None
 
 
 def check_nats_url(url: str, source: str) -> str:

@@ -1,7 +1,8 @@
 """The ``actorbus`` command: run, call, ping, trace, tracer, acl. Thin: parse, call modules.
 
 Exit codes of ``call`` and ``ping``: 0 ok; 1 the remote handler failed (status on stderr);
-2 bad usage; 3 no responder; 4 timed out; 5 cannot reach the bus.
+2 bad usage; 3 no responder; 4 timed out (or not acknowledged: AckTimeout); 5 cannot reach the
+bus, or it failed (a BusError, such as a connection lost with the outcome unknown).
 """
 
 from __future__ import annotations
@@ -153,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     _bus_options(ping)
 
     trace = sub.add_parser("trace", help="watch calls live (attaches to the tracer's websocket)")
-    trace.add_argument("url", nargs="?", default=f"ws://{DEFAULT_TRACE}")
+    trace.add_argument(
+        "url", nargs="?",
+        help=f"default: the tracer of the running 'actorbus run', else ws://{DEFAULT_TRACE}",
+    )  # fmt: skip
     trace.add_argument("--json", action="store_true", help="raw spans, one JSON object a line")
     credentials_option(trace, "accepted for symmetry: the tracer's websocket needs none")
 
@@ -210,7 +214,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def _explain(exc: BaseException) -> tuple[str, int]:
     """The one line and the exit code for an exception that reached the top."""
-    from .._runtime.errors import BusError, Error, NoResponder, RemoteError
+    from .._runtime.errors import AckTimeout, BusError, Error, NoResponder, RemoteError
     from .._transport.base import TransportError
 
     cause = leaf(exc)
@@ -221,6 +225,8 @@ def _explain(exc: BaseException) -> tuple[str, int]:
         return cause.message, cause.code
     if isinstance(cause, NoResponder):
         return f"404 no responder: {cause}", EXIT_NO_RESPONDER
+    if isinstance(cause, AckTimeout):
+        return f"504 AckTimeout: {cause.message}", EXIT_TIMEOUT
     if isinstance(cause, RemoteError):
         return f"{cause.status} {cause.remote_type}: {cause.message}", EXIT_REMOTE
     if isinstance(cause, trio.TooSlowError):
@@ -302,15 +308,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _error(f"cannot start the embedded nats-server: {exc}")
             return EXIT_BUS
         bus = server.url
+        if args.trace_ws is None:
+            opts.trace_ws = DEFAULT_TRACE
+        from . import state
+
+        where = state.write(bus, plane, opts.trace_ws)
         if default_port:
             log.info("embedded nats-server on %s", bus)
         else:
             log.warning(
-                "port %d is in use: embedded nats-server on %s instead (attach with NATS_URL=%s)",
-                _supervisor.DEFAULT_PORT, bus, bus,
+                "port %d is taken by another process: embedded nats-server on %s instead "
+                "(actorbus call/ping/trace find it through %s; or NATS_URL=%s)",
+                _supervisor.DEFAULT_PORT, bus, where, bus,
             )  # fmt: skip
-        if args.trace_ws is None:
-            opts.trace_ws = DEFAULT_TRACE
     try:
         return trio.run(_run_async, opts, classes, args, bus)
     except KeyboardInterrupt:
@@ -318,6 +328,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+            from . import state
+
+            state.clear()
 
 
 def _metrics_address(text: str | None) -> tuple[str, int] | None:
@@ -402,6 +415,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     module = _tracer_module()
     if module is None:
         return EXIT_USAGE
+    if args.url is None:
+        from . import state
+
+        found = state.read()
+        listen = found.get("trace_ws") if found else None
+        args.url = f"ws://{listen or DEFAULT_TRACE}"
     if not args.url.startswith(("ws://", "wss://")):
         raise CliError(f"{args.url!r} is not a websocket URL: expected ws://HOST:PORT")
     from .._tracer.terminal import TracerGone

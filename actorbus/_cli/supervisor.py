@@ -6,7 +6,9 @@ tickers, stops taking requests, lets running handlers finish within ``grace`` se
 what is left and runs ``on_shutdown``; the process exits 0. A second signal cancels at once
 (exit 130). Worker processes run in their own session, so a terminal's Ctrl-C reaches only the
 supervisor, which forwards SIGTERM; a worker also stops when its stdin (a pipe from the
-supervisor) closes, so workers never outlive a killed supervisor.
+supervisor) closes, so workers never outlive a killed supervisor. When a worker dies, the
+supervisor announces its actor instances as gone, so callers waiting on them learn at once that
+those calls' outcome is unknown, rather than waiting out their time budget.
 """
 
 from __future__ import annotations
@@ -296,6 +298,7 @@ class Worker:
     ready: trio.Event = field(default_factory=trio.Event)
     info: dict[str, object] = field(default_factory=dict)
     restarts: int = 0
+    on_gone: Callable[[list[str]], None] = lambda instances: None
 
     async def keep_running(self, stop: trio.Event) -> None:
         backoff = Backoff()
@@ -320,6 +323,9 @@ class Worker:
                     with trio.CancelScope(shield=True):
                         await proc.wait()
             self.proc = None
+            instances = self.info.pop("instances", None)
+            if isinstance(instances, list) and instances and not stop.is_set():
+                self.on_gone([str(pair[1]) for pair in instances])
             if stop.is_set():
                 log.info("worker %s (pid %d) exited with %s", self.tag, proc.pid, _describe(code))
                 return
@@ -393,7 +399,19 @@ async def run_workers(
     for i, w in enumerate(workers):
         w.argv += worker_metrics(opts.metrics, i)
 
-    async with trio.open_nursery() as outer:
+    async with (
+        App(bus=bus, plane=opts.plane, hostname="run.actorbus") as app,
+        trio.open_nursery() as outer,
+    ):
+
+        def gone(instances: list[str]) -> None:
+            try:
+                app.hub.announce_gone(instances)
+            except Exception as exc:  # the bus is away: callers fall back on their budgets
+                log.warning("could not announce the instances of a dead worker: %s", exc)
+
+        for w in workers:
+            w.on_gone = gone
 
         def first(name: str) -> None:
             log.info(

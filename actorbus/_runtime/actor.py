@@ -12,7 +12,7 @@ import trio
 
 from .._wire import frames as _frames
 from .._wire import subjects as _subjects
-from .caller import Caller, Gathering
+from .caller import Caller
 from .context import CallOptions, new_instance_id
 from .declarations import (
     ConfigSpec,
@@ -23,6 +23,7 @@ from .declarations import (
     check_spec,
     spec_of,
 )
+from .gathering import Gathering
 from .guard import WireGuard
 from .hub import Hub
 from .metrics import EndpointStats

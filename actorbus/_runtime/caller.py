@@ -1,4 +1,5 @@
-"""Outbound calls: unicast, multicast gathering, time budget, depth, cancellation across the bus."""
+"""Outbound calls: unicast, time budget, depth, cancellation across the bus; multicasts start
+here and are read through a `Gathering`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -20,21 +21,25 @@ from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from .context import CallOptions, current_request
+from .gathering import Gathering
 from .guard import WireGuard
 from .hub import Hub
 from .metrics import status_of
 from .replies import (
+    DISCONNECTED,
     NO_RESPONDERS,
     Decode,
+    Gone,
     Mailbox,
     Reply,
     late_acks,
+    outcome_unknown,
     settle,
     until_own_deadline,
 )
-from .spans import MulticastSpans, current_span
+from .spans import current_span
 
-__all__ = ["Caller", "Gathering", "Reply"]
+__all__ = ["Caller", "Reply"]
 
 log = logging.getLogger("actorbus.call")
 
@@ -66,12 +71,26 @@ class Caller:
 
     async def start(self) -> None:
         await self.hub.subscribe_replies(self.reply_prefix, self._on_reply)
+        self.hub.add_watcher(self)
         self._started = True
 
     async def aclose(self) -> None:
         if self._started:
             self._started = False
+            self.hub.remove_watcher(self)
             await self.hub.unsubscribe_replies(self.reply_prefix)
+
+    def connection_lost(self) -> None:
+        """The connection dropped: every call in flight ends now, its outcome unknown."""
+        for box in self._pending.values():
+            box.put(DISCONNECTED)
+
+    def instances_gone(self, instances: frozenset[str]) -> None:
+        """Instances died: the calls they acknowledged end now, their outcome unknown."""
+        if self._pending:
+            gone = Gone(instances)
+            for box in self._pending.values():
+                box.put(gone)
 
     def _on_reply(self, msg: Message) -> None:
         """The reply reader: only acks and replies that carry their call's token get through."""
@@ -273,9 +292,20 @@ class Caller:
                         # after an ack, that status was forged by a peer.
                         self.guard.count("unauthenticated", f"no-responders after an ack of {path}")
                         continue
-                    if item is None or item is NO_RESPONDERS:
+                    if item is NO_RESPONDERS:
                         answered = True
                         raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
+                    if item is None:
+                        raise _errors.AckTimeout(
+                            f"{host}:{port}{path} has subscribers but none acknowledged within "
+                            f"{self.options.ack_window:g} s; the call may have run"
+                        )
+                    if item is DISCONNECTED:
+                        raise outcome_unknown(host, path, "the connection to the bus dropped")
+                    if isinstance(item, Gone):
+                        if ackers.keys() & item.instances:
+                            raise outcome_unknown(host, path, "the responding instance died")
+                        continue
                     reply = item
                     if isinstance(reply, _frames.Ack):
                         tally.on_ack(reply.from_instance, reply.queue)
@@ -324,187 +354,3 @@ class Caller:
             self.hub.plane, port, host, method, path, instance=instance
         )
         return Gathering(self, subject, (host, port, method, path, body), decode)
-
-
-class Gathering:
-    """The replies of one multicast, as an async iterator that yields each `Reply` on arrival.
-
-    ``async for reply in gathering`` ends when every responder that acknowledged has replied
-    (``complete`` is then True) or when the default budget runs out (``cut_short``); under the
-    caller's own deadline, the caller's cancel scope fires as usual. ``await gathering`` fires
-    and forgets: the request goes out, no replies are sent back. Leaving the loop early (or
-    ``aclose()``) cancels the handlers still running.
-    """
-
-    def __init__(
-        self,
-        caller: Caller,
-        subject: str,
-        target: tuple[str, int, str, str, msgspec.Raw],
-        decode: Decode,
-    ) -> None:
-        self._caller = caller
-        self._subject = subject
-        self._target = target
-        self._decode = decode
-        self._frame: _frames.Request | None = None
-        self._tally: _protocol.ResponderTally | None = None
-        self._budget: _protocol.Budget | None = None
-        self._box: Mailbox | None = None
-        self._hosts: dict[str, str] = {}
-        self._generation = 0
-        self._closed = False
-        self.complete = False
-        self.cut_short = False
-        self._span: MulticastSpans | None = None
-
-    # fire and forget
-    def __await__(self) -> Generator[Any, None, None]:
-        return self.fire().__await__()
-
-    async def fire(self) -> None:
-        """Send the event without waiting for (or receiving) any reply."""
-        await trio.lowlevel.checkpoint()
-        host, port, method, path, body = self._target
-        frame, _, _ = self._caller._prepare(
-            host, port, method, path, body, multicast=True, oneway=True
-        )
-        hub = self._caller.hub
-        if frame.span_id:
-            hub.tracer.fired(frame, self._subject)
-        if hub.metrics.enabled:
-            hub.metrics.fired(host, path)
-        self._closed = True
-        self._caller._send(self._subject, frame)
-
-    async def __aenter__(self) -> Gathering:
-        """Send the request now; replies are read by iterating inside the block."""
-        await trio.lowlevel.checkpoint()
-        if self._frame is None and not self._closed:
-            self._start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> Gathering:
-        return self
-
-    def _start(self) -> None:
-        caller = self._caller
-        host, port, method, path, body = self._target
-        frame, budget, now = caller._prepare(host, port, method, path, body, multicast=True)
-        hub = caller.hub
-        self._generation = hub.generation
-        self._tally = _protocol.ResponderTally(
-            multicast=True,
-            started=now,
-            ack_window=caller.options.ack_window,
-            expected=hub.responders(self._subject),
-        )
-        self._frame, self._budget, self._box = frame, budget, Mailbox(frame.token)
-        caller._pending[frame.msg_id] = self._box
-        if frame.span_id:
-            self._span = hub.tracer.multicast(frame, self._subject)
-        if hub.metrics.enabled:
-            hub.metrics.fired(host, path)
-        try:
-            caller._send(self._subject, frame)
-        except BaseException:
-            self._finish()
-            raise
-
-    async def __anext__(self) -> Reply:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._frame is None:
-            self._start()
-        tally, budget, box = self._tally, self._budget, self._box
-        assert tally is not None and budget is not None and box is not None
-        hub = self._caller.hub
-        while True:
-            now = trio.current_time()
-            if hub.generation != self._generation:
-                tally.invalidate()
-            if tally.done(now):
-                self.complete = True
-                if tally.expected is None:
-                    hub.learn_responders(self._subject, tally.responders(), self._generation)
-                self._finish()
-                raise StopAsyncIteration
-            if now >= budget.deadline:
-                self.cut_short = True
-                hub.forget_responders(self._subject)
-                self._finish()
-                raise StopAsyncIteration
-            item = await box.get_until(min(tally.wake_at(now), budget.deadline))
-            if item is None:
-                continue
-            if item is NO_RESPONDERS:
-                if tally.acked:  # forged: the server sends it only when nobody got the request
-                    self._caller.guard.count("unauthenticated", f"no-responders on {self._subject}")
-                else:
-                    tally.on_no_responders()
-                continue
-            frame = item
-            if isinstance(frame, _frames.Ack):
-                tally.on_ack(frame.from_instance, frame.queue)
-                self._hosts[frame.from_instance] = frame.from_host
-            elif isinstance(frame, _frames.Response | _frames.Fault):
-                tally.on_reply(frame.from_instance, frame.queue)
-                if self._span is not None:
-                    self._span.reply(frame)
-                if hub.metrics.enabled:
-                    status = frame.status if isinstance(frame, _frames.Fault) else 200
-                    hub.metrics.multicast_reply(self._target[0], self._target[3], status)
-                return self._reply(frame)
-
-    def _reply(self, frame: _frames.Response | _frames.Fault) -> Reply:
-        host, instance = frame.from_host, frame.from_instance
-        if isinstance(frame, _frames.Fault):
-            return Reply(host, instance, error=_errors.exception_from_fault(frame))
-        try:
-            return Reply(host, instance, self._decode(bytes(frame.body)))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            bad = _errors.BusError(f"a reply from {host} does not decode: {exc}")
-            return Reply(host, instance, error=bad)
-
-    def _finish(self) -> None:
-        """Drop the demux entry and cancel the responders still working. Idempotent, sync."""
-        if self._closed:
-            return
-        self._closed = True
-        frame, tally = self._frame, self._tally
-        if frame is None or tally is None:
-            return
-        self._caller._pending.pop(frame.msg_id, None)
-        if self._box is not None:
-            late: dict[str, str] = {}
-            late_acks(self._box, late)
-            for instance, host in late.items():
-                tally.on_ack(instance, "")
-                self._hosts[instance] = host
-        pending = tally.pending()
-        if not self.complete and self._budget is not None:
-            self._caller._abandon(frame, self._budget.deadline)  # sinks that ack from now on
-        if self._span is not None:
-            self._span.abandon(pending, self._hosts)
-        if pending:
-            hosts = self._hosts
-            self._caller._cancel(frame, {i: hosts[i] for i in pending if i in hosts})
-
-    async def aclose(self) -> None:
-        await trio.lowlevel.checkpoint()
-        self._finish()
-
-    def __del__(self) -> None:
-        # Leaving `async for` early drops the last reference: clean up then, synchronously.
-        if not self._closed and self._frame is not None:
-            try:
-                self._finish()
-            except Exception:
-                pass
-
-    @property
-    def deadline(self) -> float:
-        return self._budget.deadline if self._budget else math.inf

@@ -5,13 +5,17 @@ Error                 every actorbus error
 ├── RemoteError       the remote handler failed: .status .remote_type .message
 │                     .remote_traceback
 ├── BadRequest        arguments failed validation (400), on the caller or the callee
-├── NoResponder       nobody serves that endpoint (404), known fast
+├── NoResponder       nobody serves that endpoint (404), known fast; the call did not run
+├── AckTimeout        subscribers exist but none acknowledged in the ack window (504); the
+│                     call may or may not have run
 ├── TimeBudgetExceeded  the default time budget ran out (408); also trio.TooSlowError
 ├── CallDepthExceeded the call chain went past the depth limit (508)
 ├── PayloadTooLarge   a frame over the bus's max payload (413)
 ├── Overloaded        the responder is at its bound of running and queued handlers (503):
 │                     nothing ran, retry later
-└── BusError          the bus failed: closed, disconnected, a reply that doesn't decode
+└── BusError          the bus failed: closed, disconnected, a reply that doesn't decode; when
+                      the connection dropped after sending, the message says the outcome is
+                      unknown
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import trio
 from .._wire import frames as _frames
 
 __all__ = [
+    "AckTimeout",
     "BadRequest",
     "BusError",
     "CallDepthExceeded",
@@ -91,9 +96,17 @@ class BadRequest(Error):
 
 
 class NoResponder(Error):
-    """Nobody serves that endpoint (404); raised within the ack window, well under a second."""
+    """Nobody is subscribed to that endpoint (404): the server's no-responders status, known
+    fast. The request reached no one, so the call did not run."""
 
     status = 404
+
+
+class AckTimeout(Error):
+    """Subscribers exist but none acknowledged within the ack window (504): the responder may be
+    stuck or too busy. The call may have run; retry only what is safe to run twice."""
+
+    status = 504
 
 
 class TimeBudgetExceeded(Error, trio.TooSlowError):
@@ -126,7 +139,9 @@ class Overloaded(Error):
 
 
 class BusError(Error):
-    """The bus failed: closed, disconnected, or a reply that does not decode."""
+    """The bus failed: closed, disconnected, or a reply that does not decode. A call whose
+    connection dropped after its request was sent gets one at once, saying the outcome is
+    unknown (the handler may or may not have run)."""
 
     status = 503
 

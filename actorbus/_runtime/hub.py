@@ -2,9 +2,14 @@
 
 One transport subscription per (subject, queue) however many local actors share it, with local
 fan-out; co-located unicast calls run inline in the caller's task and replies to local callers
-skip the bus; a process-wide
-"known responders" cache for multicast, invalidated whenever any process announces that its
-subscriptions changed.
+skip the bus. For multicast, a directory of every process's subscriptions (built from their
+announcements) says which queues a gather should expect, and a "known responders" cache learns
+from gathers; both are dropped for gathers in flight whenever any process's subscriptions change.
+
+Calls in flight learn at once when their replies can no longer come: one watcher task per hub
+waits on the transport's connection state and tells every caller when the connection drops, and
+a supervisor's announcement that instances died (a worker process killed) reaches the callers
+waiting on those instances.
 """
 
 from __future__ import annotations
@@ -14,15 +19,29 @@ import logging
 import secrets
 from typing import Protocol
 
-from .._transport.base import Deliver, Message, Subscription, Transport
+import trio
+
+from .._transport.base import Deliver, Message, Subscription, Transport, TransportError
 from .._wire import subjects as _subjects
+from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
 from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
 
-__all__ = ["Hub", "LocalSubscription"]
+__all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 
 log = logging.getLogger("actorbus.hub")
+
+#: Prefix of an announcement naming instances that died (payload: comma-separated instances).
+_GONE = b"gone:"
+
+
+class CallWatcher(Protocol):
+    """A caller that fails its calls in flight when their replies can no longer arrive."""
+
+    def connection_lost(self) -> None: ...
+
+    def instances_gone(self, instances: frozenset[str]) -> None: ...
 
 
 class InlineServer(Protocol):
@@ -88,20 +107,82 @@ class Hub:
         self._announce = _subjects.announce_subject(self.plane)
         self._inline: dict[str, list[InlineServer]] = {}
         self._inline_rr = itertools.count()
-        self._origin = secrets.token_bytes(8)  # tells our own announcements' echo apart
+        self._origin = secrets.token_hex(8)  # tells our own announcements' echo apart
+        self._seq = 0
+        self._own: set[tuple[str, str]] = set()
+        self.directory = Directory()
+        self._heard = trio.Event()
         self._announce_sub: Subscription | None = None
+        self._watchers: list[CallWatcher] = []
+        self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
-    async def start(self) -> None:
+    async def start(self, sync_quiet: float = 0.02, sync_max: float = 0.25) -> None:
+        """Join the bus: say hello, and learn the other processes' subscriptions.
+
+        Peers answer a hello at once with their whole set; start returns when no answer has
+        come for ``sync_quiet`` seconds (at most ``sync_max``), so that even the first gather
+        knows its sinks. An answer that comes later counts as a change, as any other.
+        """
         self._announce_sub = await self.transport.subscribe(self._announce, self._on_announce)
+        self._publish_announce(self._whole_set(hello=True))
         await self.tracer.start()
+        await self.transport.flush()
+        with trio.move_on_after(sync_max):
+            while True:
+                with trio.move_on_after(sync_quiet):
+                    await self._heard.wait()
+                    self._heard = trio.Event()
+                    continue
+                break
+
+    async def watch_connection(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run until `stop_watching`: each time the transport loses its connection, every caller
+        fails its calls in flight at once (no per-call polling)."""
+        with self._watch_scope:
+            task_status.started()
+            while True:
+                try:
+                    await self.transport.wait_disconnected()
+                    for watcher in list(self._watchers):
+                        watcher.connection_lost()
+                    await self.transport.wait_connected()
+                except TransportError:  # closed: nothing more to watch
+                    return
+                self._invalidate()  # responders may have come and gone meanwhile
+
+    def stop_watching(self) -> None:
+        self._watch_scope.cancel()
+
+    def add_watcher(self, watcher: CallWatcher) -> None:
+        self._watchers.append(watcher)
+
+    def remove_watcher(self, watcher: CallWatcher) -> None:
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
+
+    def announce_gone(self, instances: list[str]) -> None:
+        """Tell every process that ``instances`` died (their process was killed), so calls
+        waiting on them end at once. Raises `TransportError` when it cannot be sent."""
+        self.transport.publish(self._announce, _GONE + ",".join(instances).encode())
 
     async def aclose(self) -> None:
+        self.stop_watching()
         await self.tracer.aclose()
         if self._announce_sub is not None:
+            self._own.clear()
+            self._seq += 1
+            self._publish_announce(Announce(self._origin, self._seq, full=True))  # goodbye
             await self._announce_sub.unsubscribe()
             self._announce_sub = None
+            with trio.move_on_after(1):  # peers stop expecting us; a dead server is no reason
+                try:  # to hang on the way out
+                    await self.transport.flush()
+                except Exception as exc:
+                    log.debug("could not flush the goodbye: %r", exc)
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -120,10 +201,10 @@ class Hub:
             except BaseException:
                 del self._groups[key]
                 raise
+            if announce:
+                self._announce_change(added=[(subject, queue or "")])
         else:
             group.members.append(deliver)
-        if announce:
-            self._announce_change()
         return LocalSubscription(self, key, deliver, announce)
 
     async def _leave(self, key: tuple[str, str | None], deliver: Deliver, announce: bool) -> None:
@@ -136,8 +217,8 @@ class Hub:
             del self._groups[key]
             if group.sub is not None:
                 await group.sub.unsubscribe()
-        if announce:
-            self._announce_change()
+            if announce:
+                self._announce_change(removed=[(key[0], key[1] or "")])
 
     async def subscribe_replies(self, prefix: str, deliver: Deliver) -> Subscription:
         """Replies for one instance: ``<prefix>.*`` on the bus, and directly from local peers."""
@@ -188,7 +269,10 @@ class Hub:
     # -- known responders (multicast) ------------------------------------------------------
 
     def responders(self, subject: str) -> frozenset[str] | None:
-        return self._responders.get(subject)
+        """Queues a multicast on ``subject`` should expect: learned from the last gather of this
+        generation, else from the directory; None when unknown (wait out the ack window)."""
+        learned = self._responders.get(subject)
+        return learned if learned is not None else self.directory.queues_for(subject)
 
     def learn_responders(self, subject: str, queues: frozenset[str], generation: int) -> None:
         if generation == self.generation and queues:
@@ -199,16 +283,45 @@ class Hub:
     def forget_responders(self, subject: str) -> None:
         self._responders.pop(subject, None)
 
-    def _announce_change(self) -> None:
+    def _announce_change(
+        self,
+        added: list[tuple[str, str]] | None = None,
+        removed: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self._own.update(added or ())
+        self._own.difference_update(removed or ())
+        self._seq += 1
+        msg = Announce(self._origin, self._seq, added or [], removed or [])
+        self.directory.apply(msg)
         self._invalidate()
+        self._publish_announce(msg)
+
+    def _publish_announce(self, msg: Announce) -> None:
         try:
-            self.transport.publish(self._announce, self._origin)
+            self.transport.publish(self._announce, encode_announce(msg))
         except Exception as exc:
             log.debug("could not announce a subscription change: %r", exc)
 
     def _on_announce(self, msg: Message) -> None:
-        if msg.data != self._origin:  # our own were applied when we made them
+        if msg.data.startswith(_GONE):
+            gone = frozenset(msg.data[len(_GONE) :].decode(errors="replace").split(","))
+            for watcher in list(self._watchers):
+                watcher.instances_gone(gone)
+            return
+        ann = decode_announce(msg.data)
+        if ann is None or ann.origin == self._origin:
+            return  # ours were applied when we made them
+        if ann.hello:
+            self._publish_announce(self._whole_set())
+        self._heard.set()
+        known = self.directory.knows(ann.origin)
+        if self.directory.apply(ann):
             self._invalidate()
+            if known and not self.directory.knows(ann.origin):  # a gap: ask for whole sets
+                self._publish_announce(self._whole_set(hello=True))
+
+    def _whole_set(self, hello: bool = False) -> Announce:
+        return Announce(self._origin, self._seq, sorted(self._own), full=True, hello=hello)
 
     def _invalidate(self) -> None:
         self.generation += 1

@@ -14,10 +14,24 @@ import trio
 from .._wire import frames as _frames
 from .declarations import HandlerSpec
 
-__all__ = ["Call", "Gate", "Key", "Route", "Served"]
+__all__ = ["Call", "Gate", "Key", "Route", "Served", "decode_shared"]
 
 Route = tuple[str, int, str, str]  # host, port, method, path
 Key = tuple[str, str, str]  # from_instance, msg_id, token
+
+
+_last_decoded: tuple[bytes, _frames.Frame] = (b"", _frames.Cancel("", "", ""))
+
+
+def decode_shared(data: bytes) -> _frames.Frame:
+    """Decode, reusing the last result: a multicast reaching N local sinks is decoded once."""
+    global _last_decoded
+    last_data, last_frame = _last_decoded
+    if data == last_data:
+        return last_frame
+    frame = _frames.decode(data)
+    _last_decoded = (data, frame)
+    return frame
 
 
 class Gate:

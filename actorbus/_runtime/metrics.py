@@ -26,6 +26,14 @@ class EndpointStats:
         self.processing_ns = 0
         self.last_error = ""
 
+    def record(self, elapsed_ns: int, error: str = "") -> None:
+        """One handled call; ``error`` is the fault it answered with, if any."""
+        self.num_requests += 1
+        self.processing_ns += elapsed_ns
+        if error:
+            self.num_errors += 1
+            self.last_error = error
+
     @property
     def average_ns(self) -> int:
         return self.processing_ns // self.num_requests if self.num_requests else 0

@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._wire import frames as _frames
-from .caller import Caller, Gathering
+from .caller import Caller
 from .declarations import HandlerSpec
+from .gathering import Gathering
 
 if TYPE_CHECKING:
     from .actor import Actor

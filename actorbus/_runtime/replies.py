@@ -15,12 +15,15 @@ from .._wire import protocol as _protocol
 from . import errors as _errors
 
 __all__ = [
+    "DISCONNECTED",
     "NO_RESPONDERS",
     "Decode",
+    "Gone",
     "Mailbox",
     "Reply",
     "decode_value",
     "late_acks",
+    "outcome_unknown",
     "settle",
     "until_own_deadline",
 ]
@@ -28,6 +31,27 @@ __all__ = [
 Decode = Callable[[bytes], Any]
 
 NO_RESPONDERS: Final = object()
+#: Put in every pending mailbox when the connection drops: no reply can come any more.
+DISCONNECTED: Final = object()
+
+
+class Gone:
+    """Put in every pending mailbox when a supervisor announces that ``instances`` died."""
+
+    __slots__ = ("instances",)
+
+    def __init__(self, instances: frozenset[str]) -> None:
+        self.instances = instances
+
+
+def outcome_unknown(host: str, path: str, why: str) -> _errors.BusError:
+    """The error of a call that was sent but whose reply can no longer arrive."""
+    return _errors.BusError(
+        f"{host}{path}: {why} after the request was sent; the outcome is unknown "
+        "(the handler may or may not have run)"
+    )
+
+
 _MAILBOX_CAPACITY: Final = 1024
 
 

@@ -27,7 +27,7 @@ from .context import CallOptions, current_request
 from .declarations import HandlerSpec
 from .guard import WireGuard
 from .hub import Hub, LocalSubscription
-from .intake import Call, Gate, Key, Route, Served
+from .intake import Call, Gate, Key, Route, Served, decode_shared
 from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 
@@ -37,20 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["Route", "Server"]
 
 log = logging.getLogger("actorbus.actor")
-
-
-_last_decoded: tuple[bytes, _frames.Frame] = (b"", _frames.Cancel("", "", ""))
-
-
-def _decode_shared(data: bytes) -> _frames.Frame:
-    """Decode, reusing the last result: a multicast reaching N local sinks is decoded once."""
-    global _last_decoded
-    last_data, last_frame = _last_decoded
-    if data == last_data:
-        return last_frame
-    frame = _frames.decode(data)
-    _last_decoded = (data, frame)
-    return frame
 
 
 class Server:
@@ -174,7 +160,7 @@ class Server:
         Never raises: whatever a peer sends is served, refused or dropped, and counted.
         """
         try:
-            frame = _decode_shared(msg.data)
+            frame = decode_shared(msg.data)
         except _frames.FrameError as exc:
             self.guard.count("malformed", f"on {msg.subject}: {exc}")
             return
@@ -484,17 +470,13 @@ class Server:
         elapsed_ns: int,
     ) -> None:
         """Endpoint stats (always) and the metrics observer (when on) for one handled call."""
-        stats = self._stats[spec.name]
-        stats.num_requests += 1
-        stats.processing_ns += elapsed_ns
         if out is None:
-            status = 499
+            status, error = 499, ""
         elif isinstance(out, _frames.Fault):
-            status = out.status
-            stats.num_errors += 1
-            stats.last_error = f"{out.status} {out.type}: {out.message}"
+            status, error = out.status, f"{out.status} {out.type}: {out.message}"
         else:
-            status = 200
+            status, error = 200, ""
+        self._stats[spec.name].record(elapsed_ns, error)
         metrics = self.hub.metrics
         if metrics.enabled:
             metrics.served(

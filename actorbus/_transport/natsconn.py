@@ -301,10 +301,10 @@ async def _start_tls(
     except trio.BrokenResourceError as exc:
         cause = exc.__cause__
         if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = cause.verify_message or str(cause)
-            raise HandshakeError(
-                f"refused the server's TLS certificate: {reason}", fatal=True
-            ) from None
+            reason = str(cause.verify_message or cause.reason or cause)
+            what = "TLS hostname mismatch" if "mismatch" in reason.lower() else None
+            what = what or "untrusted TLS certificate"
+            raise HandshakeError(f"refused: {what}: {reason}", fatal=True) from None
         raise HandshakeError(f"TLS handshake failed: {cause or exc}") from None
     return tls
 

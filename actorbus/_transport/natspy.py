@@ -79,6 +79,18 @@ def _is_fatal(exc: BaseException) -> bool:
     return any(m in text for m in _AUTH_MARKERS)
 
 
+def _refusal(exc: BaseException) -> str:
+    """One line naming why the server or its certificate was refused."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = str(exc.verify_message or exc.reason or exc)
+        if "mismatch" in why.lower():
+            return f"TLS hostname mismatch: {why}"
+        return f"untrusted TLS certificate: {why}"
+    if "authorization violation" in str(exc).lower():
+        return "authorization violation (the server refused the credentials)"
+    return str(exc)
+
+
 #: One queued publish: (subject, data, reply), or a future to resolve once all before it went.
 _Item = tuple[str, bytes, str] | asyncio.Future[None]
 
@@ -166,7 +178,7 @@ class NatsTransport(Transport):
         if cause is None:
             reason = f"no answer within {connect_timeout:g} s"
         elif cause is self._fatal:
-            reason = f"refused: {self._scrub(cause)}"
+            reason = f"refused: {scrub(_refusal(cause), self._secrets)}"
         else:
             reason = f"{type(cause).__name__}: {self._scrub(cause)}"
         raise NatsConnectError(f"cannot connect to NATS at {self._public}: {reason}") from None

@@ -36,14 +36,16 @@ def redact(url: str) -> str:
 
 
 def url_secrets(urls: list[str]) -> list[str]:
+    """Passwords and tokens in the URLs (to `scrub` from messages). A user name is not a
+    secret: scrubbing a short one would mangle every word containing it."""
     found: list[str] = []
     for url in urls:
         rest = url.partition("://")[2] or url
         userinfo, at, _ = rest.rpartition("@")
         if at:
-            found += [part for part in userinfo.split(":") if part]
-            found.append(userinfo)
-    return sorted(set(found), key=len, reverse=True)
+            user, colon, password = userinfo.partition(":")
+            found += [password, userinfo] if colon else [user]
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 
 def scrub(text: str, secrets: list[str]) -> str:

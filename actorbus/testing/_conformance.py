@@ -167,7 +167,19 @@ async def _check_oversized(a: Transport) -> None:
 
 async def _check_closed(connect: Connect) -> None:
     t = await connect()
+    assert t.connected, "a transport is connected once connect() returned"
+    with trio.fail_after(5):
+        await t.wait_connected()  # returns at once while connected
     await t.aclose()
+    assert not t.connected, "a closed transport is not connected"
+    with trio.fail_after(5):
+        await t.wait_disconnected()  # returns at once once closed
+    try:
+        await t.wait_connected()
+    except TransportClosed:
+        pass
+    else:
+        raise AssertionError("wait_connected after aclose must raise TransportClosed")
     await t.aclose()  # idempotent
     try:
         t.publish("ct.closed", b"x")

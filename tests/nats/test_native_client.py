@@ -217,12 +217,12 @@ async def test_tls(certs: Path) -> None:
         with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
             async with native(f"tls://localhost:{srv.port}"):
                 pass
-        assert "refused the server's TLS certificate" in str(info.value)
+        assert "refused: untrusted TLS certificate" in str(info.value)
         assert "\n" not in str(info.value)
         with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
             async with native(f"tls://127.0.0.1:{srv.port}", tls_ca=ca):
                 pass
-        assert "hostname" in str(info.value).lower() or "ip address" in str(info.value).lower()
+        assert "TLS hostname mismatch" in str(info.value)
 
 
 async def test_tls_first(certs: Path, tmp_path: Path) -> None:

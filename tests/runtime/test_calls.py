@@ -9,7 +9,7 @@ import pytest
 import trio
 
 import actorbus
-from actorbus import App, BadRequest, NoResponder, RemoteError, TimeBudgetExceeded
+from actorbus import AckTimeout, App, BadRequest, NoResponder, RemoteError, TimeBudgetExceeded
 
 from .actors import Calc, Point
 
@@ -91,14 +91,17 @@ async def test_no_responder_is_fast(bus: str, plane: str) -> None:
 
 
 async def test_ack_window_catches_a_silent_subscriber(app: App) -> None:
-    """A subscriber that never acks (stuck or not an actor) → NoResponder after the ack window."""
+    """A subscriber that never acks (stuck or not an actor) → AckTimeout after the ack window."""
     subject = actorbus._wire.subjects.subscription_subject(  # type: ignore[attr-defined]
         app.plane, 443, "calc.test", "POST", "/add"
     )
     await app.transport.subscribe(subject, lambda msg: None, queue="calc.test")
     with trio.fail_after(2):
-        with pytest.raises(NoResponder):
+        with pytest.raises(AckTimeout) as info:
             await app.client(Calc).add(a=1)
+    assert info.value.status == 504
+    assert not isinstance(info.value, NoResponder)
+    assert "may have run" in str(info.value)
 
 
 async def test_handler_runs_under_the_callers_budget(bus: str, plane: str) -> None:

@@ -61,7 +61,7 @@ async def test_no_task_or_subscription_outlives_the_app(bus: str, plane: str) ->
         assert len(all_tasks()) > len(before)
     assert all_tasks() == before
     if bus == "memory":
-        assert shared._subs == []  # type: ignore[union-attr]
+        assert shared._subs.count == 0  # type: ignore[union-attr]
 
 
 async def test_removing_an_actor_drops_its_subscriptions_and_tasks(app: App) -> None:

@@ -29,6 +29,7 @@ from actorbus._transport.embedded import EmbeddedServer, find_nats_server
 
 from .common import GATHER_SIZES, PAYLOAD_SIZE, PIPELINE_DEPTH, median
 from .runner import BenchError, Worker, wait_ready
+from .scale import SCALE_KEYS, run_scale
 
 #: ``actorbus`` is the default (Trio-native) NATS client, ``natspy`` the nats-py option.
 IMPLS = ("raw", "actorbus", "natspy")
@@ -52,6 +53,10 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     "gather100": ("gather100_ratio", ">=", 0.7),
     "cancel_5th_hop": ("cancel_5th_hop_ms", "<", 100.0),
     "events": ("events_ratio", ">=", 0.9),
+    "gather1000": ("gather1000_ratio", ">=", 0.7),
+    "first_gather": ("first_gather_ms", "<", 20.0),
+    "actors1000_start": ("actors1000_start_s", "<", 2.0),
+    "actors1000_rss": ("actors1000_rss_mb_per_actor", "<", 100 / 1024),
 }
 
 
@@ -422,7 +427,10 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
             for side in ("client", "responder")
         ]
         lines.append(f"{name:<22}" + "".join(f"{c:>12}" for c in cells))
-    errors = sum(v for k, v in out.items() if k.endswith("_errors"))
+    lines += ["", "scale:"]
+    for key in SCALE_KEYS:
+        lines.append(f"  {key:<30}{_num(out.get(key), ',.3f'):>14}")
+    errors = sum(v for k, v in out.items() if k.endswith("_errors") and v)
     if errors:
         lines.append(f"\nWARNING: {errors} calls/gathers failed or came back incomplete")
     return "\n".join(lines)
@@ -439,6 +447,7 @@ def parse_args(argv: list[str] | None) -> tuple[Mode, argparse.Namespace]:
     parser.add_argument("--reps", type=int, help="override the number of repetitions")
     parser.add_argument("--seconds", type=float, help="override the measured window")
     parser.add_argument("--skip-cancel", action="store_true", help="skip the cancellation chain")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the scale benches")
     parser.add_argument("--log-dir", type=Path, help="keep the workers' stderr logs here")
     args = parser.parse_args(argv)
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
@@ -466,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_cancel:
             progress("cancellation chain A→B→C→D→E (5 processes)")
             cancel = run_cancel(server.url, mode.cancel_runs, log_dir)
-    except BenchError as exc:
+        scale: dict[str, Any] = dict.fromkeys(SCALE_KEYS)
+        if not args.skip_scale:
+            scale = run_scale(server.url, mode.name, mode.reps, mode.seconds, mode.warmup, log_dir)
+    except (BenchError, RuntimeError) as exc:
         progress(f"benchmark failed: {exc}")
         return 1
     finally:
@@ -484,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         "gather_sizes": list(mode.sizes),
     }
     out.update(figures(reps, cancel, mode))
+    out.update(scale)
     out["targets"] = {name: f"{key} {op} {bound:g}" for name, (key, op, bound) in TARGETS.items()}
     out["meets"] = verdicts(out)
     out["versions"] = versions()

@@ -1,0 +1,1 @@
+"""``python -m tools.soak``: minutes of calls, gathers and faults; one JSON line of figures."""
