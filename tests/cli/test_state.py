@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 from pathlib import Path
 
 import pytest
 
 from actorbus._cli import state
-
-cli = importlib.import_module("actorbus._cli.main")  # the package re-exports main() by that name
+from actorbus._cli.common import DEFAULT_NATS, bus_url, plane_for
 
 
 @pytest.fixture
@@ -22,20 +19,17 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def args(**given: object) -> argparse.Namespace:
-    return argparse.Namespace(**{"nats": None, "plane": None, **given})
-
 
 def test_a_recorded_bus_is_found_and_cleared(state_dir: Path) -> None:
-    assert cli._bus_url(args()) == cli.DEFAULT_NATS  # nothing recorded yet
+    assert bus_url(None) == DEFAULT_NATS  # nothing recorded yet
     state.write("nats://127.0.0.1:40001", "blue", "127.0.0.1:4281")
-    assert cli._bus_url(args()) == "nats://127.0.0.1:40001"
-    assert cli._plane(args()) == "blue"
-    assert cli._bus_url(args(nats="nats://elsewhere:1")) == "nats://elsewhere:1"  # flags win
-    assert cli._plane(args(nats="nats://elsewhere:1")) is None  # ...and the run's plane too
+    assert bus_url(None) == "nats://127.0.0.1:40001"
+    assert plane_for(None, None) == "blue"
+    assert bus_url("nats://elsewhere:1") == "nats://elsewhere:1"  # flags win
+    assert plane_for(None, "nats://elsewhere:1") is None  # ...and the run's plane too
     state.clear()
     assert not (state_dir / "run.json").exists()
-    assert cli._bus_url(args()) == cli.DEFAULT_NATS
+    assert bus_url(None) == DEFAULT_NATS
 
 
 def test_a_record_of_a_dead_process_or_garbage_is_ignored(state_dir: Path) -> None:
@@ -43,4 +37,4 @@ def test_a_record_of_a_dead_process_or_garbage_is_ignored(state_dir: Path) -> No
     assert state.read() is None
     (state_dir / "run.json").write_text("not json")
     assert state.read() is None
-    assert cli._bus_url(args()) == cli.DEFAULT_NATS
+    assert bus_url(None) == DEFAULT_NATS
