@@ -136,6 +136,7 @@ class NatsTransport(Transport):
         self._name: str | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._closed = False
         self._connecting = False
         self._fatal: BaseException | None = None
@@ -190,8 +191,14 @@ class NatsTransport(Transport):
         self._last_error = exc
         if self._connecting:
             if _is_fatal(exc) and self._fatal is None:
-                self._fatal = exc  # retrying cannot help: close the socket, end connect()
-                await self._nc.close()
+                # Retrying cannot help: close (which closes the socket) and end connect() now.
+                # After a refused TLS handshake nats-py's close() only returns once connect()
+                # gives up, so it runs as a task there, awaited (bounded) by `_close_client`.
+                self._fatal = exc
+                if isinstance(exc, ssl.SSLError):
+                    self._closing = self._loop.create_task(self._nc.close())
+                else:
+                    await self._nc.close()
                 if self._connect_scope is not None:
                     self._connect_scope.cancel()
         elif "permissions violation" in str(exc).lower():
@@ -302,8 +309,10 @@ class NatsTransport(Transport):
             if self._pump is not None:
                 self._pump.cancel()
             try:
+                if self._closing is not None:
+                    await trio_asyncio.run_aio_future(self._closing)
                 await self._loop.run_aio_coroutine(self._nc.close())
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
                 log.debug("closing the NATS client: %s", self._scrub(exc))
         if scope.cancelled_caught:
             log.warning("closing the NATS connection to %s timed out", self._public)
