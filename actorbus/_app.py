@@ -253,8 +253,7 @@ class App:
             stack.callback(hub.stop_watching)  # before the nursery waits for its tasks
             await self._nursery.start(hub.watch_connection)
             self._hub, self._edge, self._stack = hub, edge, stack
-            for actor in self._initial:
-                await self.add(actor)
+            await self._add_initial()
         except BaseException as exc:
             self._hub = self._edge = self._nursery = self._stack = None
             with _lone_exception_as_itself():
@@ -311,14 +310,29 @@ class App:
 
     async def add(self, actor: Actor) -> Actor:
         """Start one more actor; returns once it is subscribed and discoverable."""
+        await self._start(actor)
+        self.actors.append(actor)
+        return actor
+
+    async def _start(self, actor: Actor) -> None:
         if self._nursery is None or self._hub is None:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         if not isinstance(actor, Actor):
             raise TypeError(f"App.add takes an Actor instance, got {actor!r}")
         hub = await self._hub_for(actor.host())
         await self._nursery.start(actor._run, hub, self.options, self.grace)
-        self.actors.append(actor)
-        return actor
+
+    async def _add_initial(self) -> None:
+        """Start the App's own actors side by side, so that their subscriptions and round
+        trips overlap (1,000 actors start in a fraction of the time); `actors` keeps their
+        order. The first failure stops the start-up, as `add` would."""
+        if len(self._initial) == 1:
+            await self.add(self._initial[0])
+            return
+        async with trio.open_nursery() as starting:
+            for actor in self._initial:
+                starting.start_soon(self._start, actor)
+        self.actors.extend(self._initial)
 
     async def _hub_for(self, host: str) -> Hub:
         """The hub of ``host``'s own connection when the credentials name it, else the App's."""

@@ -69,6 +69,7 @@ class Server:
         self._stopping = False
         self._inline: list[str] = []
         self._ack_wakeup: trio.Event | None = None
+        self._ack_recent = False  # a request came in since the ack sender last looked
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -255,6 +256,7 @@ class Server:
             # fewer per call); longer handlers are acked by `_send_acks`, well inside the
             # caller's ack window.
             self._owed[key] = (reply, frame, queue, now)
+            self._ack_recent = True
             if self._ack_wakeup is not None:
                 self._ack_wakeup.set()
                 self._ack_wakeup = None
@@ -267,14 +269,16 @@ class Server:
     async def _send_acks(self) -> None:
         """Ack every request that has been running for `ack_delay` without replying.
 
-        One long-lived task per server, parked while nothing is owed (no timer, no respawn).
+        One long-lived task per server. Under load it looks every `ack_delay` (not once per
+        request); it parks only after a whole quiet period, so an idle actor costs nothing.
         """
         delay = self.options.ack_delay
         owed = self._owed
         while True:
-            if not owed:
+            if not owed and not self._ack_recent:
                 self._ack_wakeup = wakeup = trio.Event()
                 await wakeup.wait()
+            self._ack_recent = False
             await trio.sleep(delay)
             due = trio.current_time() - delay
             for key, (reply, frame, queue, since) in list(owed.items()):
