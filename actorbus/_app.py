@@ -11,7 +11,12 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from types import TracebackType
 from typing import Any, TypeGuard, TypeVar
 
@@ -45,12 +50,44 @@ def is_nats_url(bus: object) -> TypeGuard[str]:
     return isinstance(bus, str) and bus.split("://", 1)[0] in {"nats", "tls", "ws", "wss"}
 
 
+#: The NATS clients ``App(nats_client=...)`` and ``ACTORBUS_NATS_CLIENT`` choose from.
+NATS_CLIENTS = ("native", "nats-py")
+
+
+def nats_client_choice(nats_client: str | None = None) -> str:
+    """``nats_client``, else ``$ACTORBUS_NATS_CLIENT``, else ``"native"``; unknown: ValueError."""
+    choice = nats_client or os.environ.get("ACTORBUS_NATS_CLIENT") or "native"
+    if choice not in NATS_CLIENTS:
+        source = "nats_client" if nats_client else "ACTORBUS_NATS_CLIENT"
+        raise ValueError(
+            f"unknown NATS client {choice!r} (from {source}): use 'native' or 'nats-py'"
+        )
+    return choice
+
+
+def _open_nats(
+    url: str, nats_client: str, **options: Any
+) -> AbstractAsyncContextManager[Transport]:
+    """The chosen client's connection (``name``, ``nkey_seed`` … passed on)."""
+    if nats_client == "nats-py":
+        from ._transport.natspy import open_nats
+
+        return open_nats(url, **options)
+    from ._transport.native import open_native
+
+    return open_native(url, **options)
+
+
 @asynccontextmanager
-async def open_bus(bus: BusSpec, identity: Identity | None = None) -> AsyncIterator[Transport]:
+async def open_bus(
+    bus: BusSpec, identity: Identity | None = None, *, nats_client: str | None = None
+) -> AsyncIterator[Transport]:
     """``"memory"``, ``"embedded"``, ``"embedded?cluster=3"`` (three routed nats-servers on
     loopback; the App connects to all three URLs), ``nats://…`` (comma-separated for a cluster),
     a `MemoryBus` shared by several Apps, or a ready `Transport`. A NATS connection authenticates
-    as ``identity`` when one is given (and is named after it)."""
+    as ``identity`` when one is given (and is named after it); ``nats_client`` picks the NATS
+    client (`nats_client_choice`)."""
+    client = nats_client_choice(nats_client)
     if isinstance(bus, Transport):
         yield bus
         return
@@ -60,30 +97,26 @@ async def open_bus(bus: BusSpec, identity: Identity | None = None) -> AsyncItera
         transport = MemoryBus().connect()
     elif bus == "embedded":
         from ._transport.embedded import open_embedded
-        from ._transport.natspy import open_nats
 
-        async with open_embedded() as server, open_nats(server.url) as nats:
+        async with open_embedded() as server, _open_nats(server.url, client) as nats:
             yield nats
         return
     elif isinstance(bus, str) and bus.startswith("embedded?cluster="):
         from ._transport.cluster import open_cluster
-        from ._transport.natspy import open_nats
 
         size = bus.partition("=")[2]
         if not size.isdigit() or not 1 <= int(size) <= 9:
             raise ValueError(f"bus {bus!r}: the cluster size must be a number from 1 to 9")
-        async with open_cluster(int(size)) as cluster, open_nats(cluster.url) as nats:
+        async with open_cluster(int(size)) as cluster, _open_nats(cluster.url, client) as nats:
             yield nats
         return
     elif isinstance(bus, str) and is_nats_url(bus):
-        from ._transport.natspy import open_nats
-
         if identity is None:
-            async with open_nats(bus) as nats:
+            async with _open_nats(bus, client) as nats:
                 yield nats
         else:
             url = with_user(bus, identity)
-            async with open_nats(url, name=identity.name, nkey_seed=identity.seed) as nats:
+            async with _open_nats(url, client, name=identity.name, nkey_seed=identity.seed) as nats:
                 yield nats
         return
     else:
@@ -128,6 +161,7 @@ class App:
         hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
         default_budget: float = _protocol.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
+        nats_client: str | None = None,
         max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
         metrics: bool = False,
         otel: bool | None = None,
@@ -138,6 +172,8 @@ class App:
                 raise TypeError(f"App takes Actor instances, got {actor!r}")
         self._initial = list(actors)
         self.bus = bus
+        #: ``"native"`` (default) or ``"nats-py"``; from ``ACTORBUS_NATS_CLIENT`` when not given.
+        self.nats_client = nats_client_choice(nats_client)
         self.plane = _subjects.validate_plane(plane or default_plane())
         self.grace = grace
         if not isinstance(max_budget, int | float) or not max_budget > 0:
@@ -198,7 +234,9 @@ class App:
                     self.hostname,
                 )
             try:
-                transport = await stack.enter_async_context(open_bus(bus, edge_identity))
+                transport = await stack.enter_async_context(
+                    open_bus(bus, edge_identity, nats_client=self.nats_client)
+                )
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
             hub = Hub(transport, self.plane)
@@ -331,7 +369,7 @@ class App:
         self, url: str, identity: Identity, *, task_status: trio.TaskStatus[Hub]
     ) -> None:
         """Open one identity's connection and hub; keep them until the App closes."""
-        async with open_bus(url, identity) as transport:
+        async with open_bus(url, identity, nats_client=self.nats_client) as transport:
             hub = Hub(transport, self.plane)
             hub.metrics = self.metrics  # the observers see every connection's traffic
             if self._span_sink is not None:

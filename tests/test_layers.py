@@ -43,7 +43,15 @@ EXTRA = {("_cli", "_tracer")}
 ASYNCIO_WORLD = {"nats", "asyncio", "trio_asyncio"}
 ASYNCIO_MODULES = {"actorbus._transport.natspy"}
 EDGE_ONLY_LIBRARIES = {"trio_websocket", "h11"}
-CONCRETE_TRANSPORTS = {"memory", "natspy", "embedded", "settings"}
+CONCRETE_TRANSPORTS = {
+    "memory",
+    "natspy",
+    "native",
+    "natsconn",
+    "natsproto",
+    "embedded",
+    "settings",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -212,3 +220,18 @@ def test_import_actorbus_stays_out_of_asyncio_world() -> None:
     assert "actorbus" in loaded and "trio" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in {"trio_asyncio", "nats", "asyncio"})
     assert not heavy, f"`import actorbus` loads {heavy}; import them lazily inside natspy"
+
+
+def test_native_nats_client_stays_out_of_asyncio_world() -> None:
+    """The default NATS client (and the App that picks it) never loads asyncio-side modules."""
+    code = (
+        "import json, sys\nimport actorbus._transport.native, actorbus._app\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    loaded = set(json.loads(out))
+    assert "actorbus._transport.native" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in {"trio_asyncio", "nats", "asyncio"})
+    assert not heavy, f"the native client loads {heavy}"

@@ -90,7 +90,5 @@ def creds_file(creds: str | None) -> str | None:
     if not os.path.isfile(creds):
         raise NatsConnectError(f"NATS credentials file not found: {creds}")
     if importlib.util.find_spec("nkeys") is None:
-        raise NatsConnectError(
-            "NATS credentials files need the nkeys package (pip install 'nats-py[nkeys]')"
-        )
+        raise NatsConnectError("NATS credentials files need the nkeys package (pip install nkeys)")
     return creds

@@ -14,7 +14,7 @@ from actorbus import App
 
 from .chain import A, Source
 
-pytestmark = [pytest.mark.nats, pytest.mark.slow]
+pytestmark = [pytest.mark.nats, pytest.mark.slow, pytest.mark.usefixtures("any_nats_client")]
 
 
 class Proc:

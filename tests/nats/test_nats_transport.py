@@ -1,4 +1,5 @@
-"""NatsTransport against a real nats-server on loopback, and the embedded server itself.
+"""Both NATS clients (native, nats-py) against a real nats-server on loopback, and the embedded
+server itself. Every test taking ``client`` runs once per client.
 
 Every wait is on a condition and bounded with ``trio.fail_after``; nothing sleeps to synchronise.
 """
@@ -15,7 +16,6 @@ import pytest
 import trio
 
 from actorbus._transport import embedded as _embedded
-from actorbus._transport import natspy as _nats
 from actorbus._transport.base import (
     Message,
     PayloadTooLarge,
@@ -29,8 +29,10 @@ from actorbus._transport.embedded import (
     find_nats_server,
     open_embedded,
 )
-from actorbus._transport.natspy import NatsConnectError, NatsTransport, open_nats
+from actorbus._transport.settings import NatsConnectError
 from actorbus.testing import Inbox, check_transport
+
+from .conftest import open_client
 
 pytestmark = pytest.mark.nats
 
@@ -44,8 +46,8 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def connected(url: str, **kwargs: object) -> AsyncIterator[NatsTransport]:
-    async with open_nats(url, connect_timeout=3, **kwargs) as t:  # type: ignore[arg-type]
+async def connected(client: str, url: str, **kwargs: object) -> AsyncIterator[Transport]:
+    async with open_client(client, url, connect_timeout=3, **kwargs) as t:
         yield t
 
 
@@ -62,46 +64,19 @@ async def roundtrip(a: Transport, b: Transport, subject: str) -> Message:
 # -- conformance -----------------------------------------------------------------------------
 
 
-async def _conformance(url: str) -> None:
+async def test_conformance(client: str, nats_server: EmbeddedServer) -> None:
     async with AsyncExitStack() as stack:
 
         async def connect() -> Transport:
-            return await stack.enter_async_context(open_nats(url, connect_timeout=3))
+            return await stack.enter_async_context(connected(client, nats_server.url))
 
         await check_transport(connect)
 
 
-async def test_conformance(nats_server: EmbeddedServer) -> None:
-    await _conformance(nats_server.url)
-
-
-async def test_conformance_with_cb_fallback(
-    nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+async def test_no_responders_on_wildcard_reply_inbox(
+    client: str, nats_server: EmbeddedServer
 ) -> None:
-    """The fallback used if nats-py's internals ever change (a ``cb=`` coroutine) conforms too."""
-    monkeypatch.setattr(_nats, "_DIRECT_DELIVERY", False)
-    await _conformance(nats_server.url)
-
-
-async def test_publish_order_kept_when_publish_suspends(
-    nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With a tiny outbound buffer, nats-py's publish suspends; the tail runs on asyncio and
-    the messages still arrive complete and in order."""
-    monkeypatch.setattr(_nats, "_PENDING_LIMIT", 512)
-    async with connected(nats_server.url) as a, connected(nats_server.url) as b:
-        inbox = Inbox()
-        await b.subscribe("order.suspend", inbox)
-        await b.flush()
-        n = 2000
-        for i in range(n):
-            a.publish("order.suspend", i.to_bytes(4, "big"))
-        msgs = await inbox.wait_for(n)
-        assert [int.from_bytes(m.data, "big") for m in msgs] == list(range(n))
-
-
-async def test_no_responders_on_wildcard_reply_inbox(nats_server: EmbeddedServer) -> None:
-    async with connected(nats_server.url) as t:
+    async with connected(client, nats_server.url) as t:
         replies = Inbox()
         await t.subscribe("plane.r.host.~inst.*", replies)
         await t.flush()
@@ -111,7 +86,7 @@ async def test_no_responders_on_wildcard_reply_inbox(nats_server: EmbeddedServer
 
 
 async def test_callback_errors_are_logged_and_delivery_goes_on(
-    nats_server: EmbeddedServer, caplog: pytest.LogCaptureFixture
+    client: str, nats_server: EmbeddedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     inbox = Inbox()
 
@@ -120,7 +95,7 @@ async def test_callback_errors_are_logged_and_delivery_goes_on(
         if msg.data == b"boom":
             raise RuntimeError("subscriber bug")
 
-    async with connected(nats_server.url) as t:
+    async with connected(client, nats_server.url) as t:
         await t.subscribe("cb.errors", deliver)
         await t.flush()
         with caplog.at_level(logging.ERROR, logger="actorbus.nats"):
@@ -133,10 +108,11 @@ async def test_callback_errors_are_logged_and_delivery_goes_on(
 
 
 async def test_task_spawned_outside_the_loop_can_use_the_transport(
+    client: str,
     nats_server: EmbeddedServer,
 ) -> None:
-    """A Trio task started before `open_nats` (no trio-asyncio loop in its context) works."""
-    box: dict[str, NatsTransport] = {}
+    """A Trio task started before the transport (no trio-asyncio loop in its context) works."""
+    box: dict[str, Transport] = {}
     ready = trio.Event()
     inbox = Inbox()
     async with trio.open_nursery() as nursery:
@@ -149,7 +125,7 @@ async def test_task_spawned_outside_the_loop_can_use_the_transport(
             t.publish("outside.ctx", b"hi")
 
         nursery.start_soon(early)
-        async with connected(nats_server.url) as t:
+        async with connected(client, nats_server.url) as t:
             box["t"] = t
             ready.set()
             await inbox.wait_for(1)
@@ -158,81 +134,83 @@ async def test_task_spawned_outside_the_loop_can_use_the_transport(
 # -- connecting ------------------------------------------------------------------------------
 
 
-async def test_connect_to_nothing_fails_within_the_bound() -> None:
+async def test_connect_to_nothing_fails_within_the_bound(client: str) -> None:
     url = f"nats://127.0.0.1:{free_port()}"
     start = trio.current_time()
     with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
-        async with open_nats(url, connect_timeout=1.0):
+        async with open_client(client, url, connect_timeout=1.0):
             pass
     assert trio.current_time() - start < 3
     assert url in str(info.value)
     assert isinstance(info.value, TransportError)
 
 
-async def test_credentials_never_shown(server: EmbeddedServer) -> None:
+async def test_credentials_never_shown(client: str, server: EmbeddedServer) -> None:
     dead = f"nats://alice:s3cret@127.0.0.1:{free_port()}"
     with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
-        async with open_nats(dead, connect_timeout=0.5):
+        async with open_client(client, dead, connect_timeout=0.5):
             pass
     text = str(info.value)
     assert "s3cret" not in text and "alice" not in text
     assert "***@127.0.0.1" in text
 
-    async with connected(f"nats://bob:hunter2@127.0.0.1:{server.port}") as t:
+    async with connected(client, f"nats://bob:hunter2@127.0.0.1:{server.port}") as t:
         assert t.describe() == f"nats://***@127.0.0.1:{server.port}"
         assert "hunter2" not in repr(t)
 
 
 async def test_url_from_environment(
-    nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+    client: str, nats_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NATS_URL", nats_server.url)
-    async with open_nats() as t:
+    async with open_client(client, None) as t:
         assert t.describe() == nats_server.url
     monkeypatch.delenv("NATS_URL")
     with pytest.raises(NatsConnectError, match="NATS_URL"):
-        async with open_nats():
+        async with open_client(client, None):
             pass
 
 
-async def test_cluster_url_list_skips_a_dead_server(nats_server: EmbeddedServer) -> None:
+async def test_cluster_url_list_skips_a_dead_server(
+    client: str, nats_server: EmbeddedServer
+) -> None:
     urls = f"nats://127.0.0.1:{free_port()},{nats_server.url}"
     with trio.fail_after(5):
-        async with open_nats(urls, connect_timeout=4, reconnect_wait=0.1) as t:
+        async with open_client(client, urls, connect_timeout=4, reconnect_wait=0.1) as t:
             assert t.connected
             assert nats_server.url in t.describe()
 
 
-async def test_user_password_auth() -> None:
+async def test_user_password_auth(client: str) -> None:
     async with open_embedded(extra_args=["--user", "alice", "--pass", "s3cret"]) as srv:
         good = f"nats://alice:s3cret@127.0.0.1:{srv.port}"
-        async with connected(good) as a, connected(good) as b:
+        async with connected(client, good) as a, connected(client, good) as b:
             assert (await roundtrip(a, b, "auth.user")).data == b"ping"
         for bad in (srv.url, f"nats://alice:wrong@127.0.0.1:{srv.port}"):
             start = trio.current_time()
             with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
-                async with open_nats(bad, connect_timeout=3):
+                async with open_client(client, bad, connect_timeout=3):
                     pass
             assert "authorization" in str(info.value).lower()
             assert "wrong" not in str(info.value)
             assert trio.current_time() - start < 2, "an auth failure must not be retried"
 
 
-async def test_token_auth() -> None:
+async def test_token_auth(client: str) -> None:
     async with open_embedded(extra_args=["--auth", "t0ken"]) as srv:
-        async with connected(f"nats://t0ken@127.0.0.1:{srv.port}") as t:
+        async with connected(client, f"nats://t0ken@127.0.0.1:{srv.port}") as t:
             assert (await roundtrip(t, t, "auth.token")).data == b"ping"
             assert "t0ken" not in t.describe()
         with trio.fail_after(4), pytest.raises(NatsConnectError):
-            async with open_nats(srv.url, connect_timeout=2):
+            async with open_client(client, srv.url, connect_timeout=2):
                 pass
 
 
 # -- limits and failures ---------------------------------------------------------------------
 
 
-async def test_payload_over_server_limit() -> None:
-    async with open_embedded(max_payload=4096) as srv, connected(srv.url) as t:
+async def test_payload_over_server_limit(client: str) -> None:
+    async with open_embedded(max_payload=4096) as srv, connected(client, srv.url) as t:
         assert t.max_payload == 4096
         with pytest.raises(PayloadTooLarge) as info:
             t.publish("big", b"x" * 4097)
@@ -242,10 +220,10 @@ async def test_payload_over_server_limit() -> None:
         assert t.connected
 
 
-async def test_server_goes_away_and_comes_back(server: EmbeddedServer) -> None:
+async def test_server_goes_away_and_comes_back(client: str, server: EmbeddedServer) -> None:
     async with (
-        connected(server.url, reconnect_wait=0.1) as t,
-        connected(server.url, reconnect_wait=0.1) as other,
+        connected(client, server.url, reconnect_wait=0.1) as t,
+        connected(client, server.url, reconnect_wait=0.1) as other,
     ):
         inbox = Inbox()
         await t.subscribe("comeback", inbox)
@@ -273,8 +251,8 @@ async def test_server_goes_away_and_comes_back(server: EmbeddedServer) -> None:
         assert [m.data for m in msgs] == [b"1", b"2"]
 
 
-async def test_closed_transport(nats_server: EmbeddedServer) -> None:
-    async with connected(nats_server.url) as t:
+async def test_closed_transport(client: str, nats_server: EmbeddedServer) -> None:
+    async with connected(client, nats_server.url) as t:
         sub = await t.subscribe("closed.sub", Inbox())
     assert not t.connected
     await sub.unsubscribe()  # after close: a no-op
@@ -286,9 +264,9 @@ async def test_closed_transport(nats_server: EmbeddedServer) -> None:
         await t.flush()
 
 
-async def test_cancelled_block_still_closes(nats_server: EmbeddedServer) -> None:
+async def test_cancelled_block_still_closes(client: str, nats_server: EmbeddedServer) -> None:
     with trio.move_on_after(0.2):
-        async with connected(nats_server.url) as t:
+        async with connected(client, nats_server.url) as t:
             await trio.sleep_forever()
     assert not t.connected
     with pytest.raises(TransportClosed):
@@ -350,7 +328,7 @@ async def test_open_embedded_starts_and_stops() -> None:
     async with open_embedded() as srv:
         pid = srv.pid
         assert pid is not None and srv.running
-        async with connected(srv.url) as t:
+        async with connected("native", srv.url) as t:
             assert (await roundtrip(t, t, "embedded")).data == b"ping"
     assert not srv.running
     assert _process_gone(pid)

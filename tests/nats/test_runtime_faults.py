@@ -11,7 +11,7 @@ from actorbus._transport.embedded import EmbeddedServer
 
 from ..runtime.actors import Calc
 
-pytestmark = pytest.mark.nats
+pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("any_nats_client")]
 
 
 async def test_calls_fail_fast_while_the_server_is_away_and_work_when_it_is_back(

@@ -31,7 +31,10 @@ from .common import GATHER_SIZES, PAYLOAD_SIZE, PIPELINE_DEPTH, median
 from .runner import BenchError, Worker, wait_ready
 from .scale import SCALE_KEYS, run_scale
 
-IMPLS = ("raw", "actorbus")
+#: ``actorbus`` is the default (Trio-native) NATS client, ``natspy`` the nats-py option.
+IMPLS = ("raw", "actorbus", "natspy")
+#: The NATS client each actorbus implementation runs on (``ACTORBUS_NATS_CLIENT``).
+NATS_CLIENT = {"actorbus": "native", "natspy": "nats-py"}
 #: One repetition's results: implementation → bench key → figures of that window.
 Rep = dict[str, dict[str, Any]]
 RAW_MODULE = "tools.bench.raw_nats"
@@ -49,6 +52,7 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     "gather10": ("gather10_ratio", ">=", 0.7),
     "gather100": ("gather100_ratio", ">=", 0.7),
     "cancel_5th_hop": ("cancel_5th_hop_ms", "<", 100.0),
+    "events": ("events_ratio", ">=", 0.9),
     "gather1000": ("gather1000_ratio", ">=", 0.7),
     "first_gather": ("first_gather_ms", "<", 20.0),
     "actors1000_start": ("actors1000_start_s", "<", 2.0),
@@ -64,12 +68,19 @@ class Mode:
     warmup: float  # unmeasured run of the same bench just before
     sizes: tuple[int, ...]
     cancel_runs: int
+    events: int  # events fired in the publish-only bench (a tenth of that as warm-up)
 
 
 MODES = {
-    "full": Mode("full", reps=5, seconds=2.0, warmup=0.5, sizes=GATHER_SIZES, cancel_runs=10),
-    "quick": Mode("quick", reps=3, seconds=0.5, warmup=0.3, sizes=GATHER_SIZES, cancel_runs=5),
-    "smoke": Mode("smoke", reps=1, seconds=0.15, warmup=0.1, sizes=(10,), cancel_runs=2),
+    "full": Mode(
+        "full", reps=5, seconds=2.0, warmup=0.5, sizes=GATHER_SIZES, cancel_runs=10, events=50_000
+    ),
+    "quick": Mode(
+        "quick", reps=3, seconds=0.5, warmup=0.3, sizes=GATHER_SIZES, cancel_runs=5, events=20_000
+    ),
+    "smoke": Mode(
+        "smoke", reps=1, seconds=0.15, warmup=0.1, sizes=(10,), cancel_runs=2, events=2_000
+    ),
 }
 
 
@@ -88,17 +99,39 @@ def spawn_pair(impl: str, url: str, sizes: str, log_dir: Path, rep: int) -> tupl
     """(responder, client) of one implementation."""
     module = RAW_MODULE if impl == "raw" else ACTORBUS_MODULE
     common = ["--url", url, "--sizes", sizes]
-    if impl == "actorbus":
+    env = {}
+    if impl in NATS_CLIENT:
         common += ["--plane", fresh_plane()]
-    responder = Worker(f"r{rep}-{impl}-responder", module, ["responder", *common], log_dir)
-    client = Worker(f"r{rep}-{impl}-client", module, ["client", *common], log_dir)
+        env["ACTORBUS_NATS_CLIENT"] = NATS_CLIENT[impl]
+    responder = Worker(f"r{rep}-{impl}-responder", module, ["responder", *common], log_dir, env)
+    client = Worker(f"r{rep}-{impl}-client", module, ["client", *common], log_dir, env)
     return responder, client
+
+
+def run_events(responder: Worker, client: Worker, count: int) -> dict[str, Any]:
+    """Publish-only: the client fires ``count`` events, the responder's one sink counts them;
+    the rate is what the responder received per second (first to last receipt)."""
+    for n in (max(count // 10, 2), count):  # warm-up, then measured
+        responder.request({"cmd": "events_reset", "count": n}, 10)
+        cpu0 = responder.request({"cmd": "cpu"}, 10)["cpu_s"]
+        sent = client.request({"cmd": "events", "count": n}, 120)
+        got = responder.request({"cmd": "events_wait", "timeout": 30}, 60)
+        cpu1 = responder.request({"cmd": "cpu"}, 10)["cpu_s"]
+    return {
+        "count": count,
+        "rate": got["rate"],
+        "p50_us": math.nan,
+        "p99_us": math.nan,
+        "errors": count - int(got["received"]),
+        "client_cpu_s": sent["client_cpu_s"],
+        "responder_cpu_s": cpu1 - cpu0,
+    }
 
 
 def run_rep(url: str, mode: Mode, rep: int, log_dir: Path) -> Rep:
     """One repetition: impl → bench key → result (plus ``colocated`` and ``memory``)."""
     sizes = ",".join(str(n) for n in mode.sizes)
-    order = IMPLS if rep % 2 == 0 else IMPLS[::-1]
+    order = IMPLS[rep % len(IMPLS) :] + IMPLS[: rep % len(IMPLS)]
     pairs: dict[str, tuple[Worker, Worker]] = {}
     results: dict[str, dict[str, Any]] = {impl: {} for impl in IMPLS}
     try:
@@ -124,6 +157,12 @@ def run_rep(url: str, mode: Mode, rep: int, log_dir: Path) -> Rep:
                     f"  rep {rep + 1} {key:<10} {impl:<8} {result['rate']:>9,.0f}/s "
                     f"p50 {result['p50_us']:>8,.0f} µs  errors {result['errors']}"
                 )
+        for impl in order:
+            results[impl]["events"] = run_events(*pairs[impl], mode.events)
+            progress(
+                f"  rep {rep + 1} events     {impl:<8} {results[impl]['events']['rate']:>9,.0f}/s "
+                f"received, lost {results[impl]['events']['errors']}"
+            )
     finally:
         for pair in pairs.values():
             for worker in pair:
@@ -232,15 +271,21 @@ def figures(reps: list[Rep], cancel: list[float], mode: Mode) -> dict[str, Any]:
                     reps, cpu_per_op(impl, key, side)
                 )
 
-    def vs_raw(key: str, field: str) -> float:
-        return per_rep(reps, ratio(pick("actorbus", key, field), pick("raw", key, field)))
+    def vs_raw(key: str, field: str, impl: str = "actorbus") -> float:
+        return per_rep(reps, ratio(pick(impl, key, field), pick("raw", key, field)))
+
+    def ratios(name: str, key: str, field: str) -> None:
+        out[name] = vs_raw(key, field)
+        out[f"natspy_{name}"] = vs_raw(key, field, "natspy")
 
     both("seq")
-    out["unicast_seq_p50_ratio"] = vs_raw("seq", "p50_us")
-    out["unicast_seq_rate_ratio"] = vs_raw("seq", "rate")
+    ratios("unicast_seq_p50_ratio", "seq", "p50_us")
+    ratios("unicast_seq_rate_ratio", "seq", "rate")
     both("pipelined")
-    out["unicast_pipelined_ratio"] = vs_raw("pipelined", "rate")
-    out["unicast_pipelined_p50_ratio"] = vs_raw("pipelined", "p50_us")
+    ratios("unicast_pipelined_ratio", "pipelined", "rate")
+    ratios("unicast_pipelined_p50_ratio", "pipelined", "p50_us")
+    both("events")
+    ratios("events_ratio", "events", "rate")
     nats_seq = pick("actorbus", "seq", "rate")
     for name in ("colocated", "memory"):
         out[f"{name}_rate"] = per_rep(reps, pick("actorbus", name, "rate"))
@@ -250,10 +295,10 @@ def figures(reps: list[Rep], cancel: list[float], mode: Mode) -> dict[str, Any]:
         key = f"gather{n}"
         if n in mode.sizes:
             both(key)
-            out[f"{key}_ratio"] = vs_raw(key, "rate")
-            out[f"{key}_p50_ratio"] = vs_raw(key, "p50_us")
+            ratios(f"{key}_ratio", key, "rate")
+            ratios(f"{key}_p50_ratio", key, "p50_us")
         else:
-            out[f"{key}_ratio"] = None
+            out[f"{key}_ratio"] = out[f"natspy_{key}_ratio"] = None
     out["cancel_5th_hop_ms"] = median(cancel)
     out["cancel_5th_hop_ms_max"] = max(cancel) if cancel else math.nan
     out["cancel_runs"] = len(cancel)
@@ -325,32 +370,35 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
         f"{PAYLOAD_SIZE} B payloads, nats-server {out['versions']['nats-server']} at {url})",
         "medians over repetitions; ratios per repetition against the raw run next to it",
         "",
-        f"{'bench':<22}{'raw nats-py':>26}{'actorbus':>26}{'ratio':>16}   target",
+        f"{'bench':<22}{'raw nats-py':>26}{'actorbus (native)':>26}{'ratio':>16}"
+        f"{'actorbus (nats-py)':>26}{'ratio':>16}   target (native)",
     ]
 
-    def row(label: str, name: str, ratio: str, target: str) -> None:
+    def row(label: str, name: str, kind: str, key: str, target: str) -> None:
         cells = []
         for impl in IMPLS:
             rate, p50 = out.get(f"{impl}_{name}_rate"), out.get(f"{impl}_{name}_p50_us")
             cells.append(f"{_num(rate)}/s p50 {_num(p50)} µs")
-        lines.append(f"{label:<22}{cells[0]:>26}{cells[1]:>26}{ratio:>16}   {target}")
+        native = f"{kind} x{_num(out[key], '.2f')}"
+        natspy = f"{kind} x{_num(out[f'natspy_{key}'], '.2f')}"
+        lines.append(
+            f"{label:<22}{cells[0]:>26}{cells[1]:>26}{native:>16}{cells[2]:>26}{natspy:>16}"
+            f"   {target}"
+        )
 
-    row(
-        "unicast seq (1)",
-        "seq",
-        f"p50 x{_num(out['unicast_seq_p50_ratio'], '.2f')}",
-        mark("unicast_seq_p50"),
-    )
+    row("unicast seq (1)", "seq", "p50", "unicast_seq_p50_ratio", mark("unicast_seq_p50"))
     row(
         f"unicast pipelined ({PIPELINE_DEPTH})",
         "pipelined",
-        f"rate x{_num(out['unicast_pipelined_ratio'], '.2f')}",
+        "rate",
+        "unicast_pipelined_ratio",
         mark("unicast_pipelined"),
     )
     for n in mode.sizes:
         key = f"gather{n}"
         target = mark(key) if key in TARGETS else "-"
-        row(f"gather N={n}", key, f"rate x{_num(out[f'{key}_ratio'], '.2f')}", target)
+        row(f"gather N={n}", key, "rate", f"{key}_ratio", target)
+    row("events (publish-only)", "events", "rate", "events_ratio", mark("events"))
     lines.append(
         f"{'co-located (NATS bus)':<22}{'':>26}"
         f"{_num(out['colocated_rate']) + '/s p50 ' + _num(out['colocated_p50_us']) + ' µs':>26}"
@@ -370,8 +418,9 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
     lines += ["", "CPU µs per call/gather (getrusage; compare implementations only):"]
     lines.append(
         f"{'bench':<22}{'raw client':>12}{'raw resp.':>12}{'ab client':>12}{'ab resp.':>12}"
+        f"{'natspy cl.':>12}{'natspy resp.':>13}"
     )
-    for name in ("seq", "pipelined", *(f"gather{n}" for n in mode.sizes)):
+    for name in ("seq", "pipelined", *(f"gather{n}" for n in mode.sizes), "events"):
         cells = [
             _num(out.get(f"{impl}_{name}_{side}_cpu_us_per_op"))
             for impl in IMPLS

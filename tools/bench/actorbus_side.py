@@ -30,6 +30,7 @@ from actorbus import Actor, App, Error, endpoint, event, sink
 from .common import (
     PAYLOAD,
     PIPELINE_DEPTH,
+    EventCounter,
     cpu_seconds,
     emit,
     now_ns,
@@ -64,6 +65,31 @@ class Driver(Actor):
     """Calls `Echo` from inside the same App (the co-located bench)."""
 
     hostname = "driver.bench"
+
+
+class Events(Actor):
+    """Source of the publish-only bench: events fired and forgotten."""
+
+    hostname = "events.bench"
+
+    @event
+    async def tick(self, data: bytes) -> None: ...
+
+
+COUNTER = EventCounter()
+#: Set when `COUNTER` reaches its target (replaced at each reset).
+ALL_IN = [trio.Event()]
+
+
+class Counter(Actor):
+    """The one sink of `Events.tick`; counts what arrives."""
+
+    hostname = "counter.bench"
+
+    @sink(Events.tick)
+    async def on_tick(self, data: bytes) -> None:
+        if COUNTER.hit():
+            ALL_IN[0].set()
 
 
 @functools.cache
@@ -151,7 +177,9 @@ def gather_op(source: Any, n: int) -> Op:
 
 async def client(url: str, plane: str, sizes: list[int]) -> None:
     sources = {n: source_class(n)() for n in sizes}
-    async with App(*sources.values(), bus=url, plane=plane, hostname="client.bench") as app:
+    events = Events()
+    actors = [*sources.values(), events]
+    async with App(*actors, bus=url, plane=plane, hostname="client.bench") as app:
         echo = app.client(Echo)
 
         async def call() -> None:
@@ -160,6 +188,14 @@ async def client(url: str, plane: str, sizes: list[int]) -> None:
         ready()
         while (command := await next_command()) is not None:
             kind = command["cmd"]
+            if kind == "events":
+                count = int(command["count"])
+                cpu0 = cpu_seconds()
+                for _ in range(count):
+                    await events.tick(data=PAYLOAD)  # fire and forget
+                await app.transport.flush()
+                emit({"sent": count, "client_cpu_s": cpu_seconds() - cpu0})
+                continue
             seconds, warmup = float(command["seconds"]), float(command["warmup"])
             depth = 1
             if kind == "seq":
@@ -177,7 +213,7 @@ async def client(url: str, plane: str, sizes: list[int]) -> None:
 
 
 async def responder(url: str, plane: str, sizes: list[int]) -> None:
-    actors: list[Actor] = [Echo()]
+    actors: list[Actor] = [Echo(), Counter()]
     for n in sizes:
         actors += [cls() for cls in sink_classes(n)]
     async with App(*actors, bus=url, plane=plane, hostname="responder.bench", grace=1.0):
@@ -185,6 +221,14 @@ async def responder(url: str, plane: str, sizes: list[int]) -> None:
         while (command := await next_command()) is not None:
             if command["cmd"] == "cpu":
                 emit({"cpu_s": cpu_seconds()})
+            elif command["cmd"] == "events_reset":
+                COUNTER.reset(int(command["count"]))
+                ALL_IN[0] = trio.Event()
+                emit({})
+            elif command["cmd"] == "events_wait":
+                with trio.move_on_after(float(command["timeout"])):
+                    await ALL_IN[0].wait()
+                emit(COUNTER.result())
             else:
                 emit({"error": f"unknown command {command['cmd']!r}"})
 

@@ -28,6 +28,35 @@ GATHER_SIZES = (1, 10, 100)
 CALL_TIMEOUT = 10.0
 
 RAW_ECHO_SUBJECT = "bench.raw.echo"
+#: Subject of the raw side's publish-only events bench.
+RAW_EVENT_SUBJECT = "bench.raw.events"
+
+
+class EventCounter:
+    """Counts events received by a responder, with the monotonic times of the first and last
+    (``time.monotonic`` is system-wide on Linux, but only this process's clock is used)."""
+
+    def __init__(self) -> None:
+        self.reset(0)
+
+    def reset(self, target: int) -> None:
+        self.count = 0
+        self.target = target
+        self.first = self.last = 0.0
+
+    def hit(self) -> bool:
+        """Count one event; True when this one reaches the target."""
+        now = time.monotonic()
+        if not self.count:
+            self.first = now
+        self.count += 1
+        self.last = now
+        return self.count == self.target
+
+    def result(self) -> dict[str, Any]:
+        span = self.last - self.first
+        rate = (self.count - 1) / span if self.count > 1 and span > 0 else 0.0
+        return {"received": self.count, "rate": rate}
 
 
 def raw_gather_subject(n: int) -> str:

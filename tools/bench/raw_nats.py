@@ -26,6 +26,8 @@ from .common import (
     PAYLOAD,
     PIPELINE_DEPTH,
     RAW_ECHO_SUBJECT,
+    RAW_EVENT_SUBJECT,
+    EventCounter,
     cpu_seconds,
     emit,
     now_ns,
@@ -52,6 +54,14 @@ async def responder(url: str, sizes: list[int]) -> None:
         await nc.publish(msg.reply, msg.data)
 
     await nc.subscribe(RAW_ECHO_SUBJECT, cb=echo)
+    counter = EventCounter()
+    all_in = asyncio.Event()
+
+    async def on_event(msg: Msg) -> None:
+        if counter.hit():
+            all_in.set()
+
+    await nc.subscribe(RAW_EVENT_SUBJECT, queue="counter", cb=on_event)
     for n in sizes:
         for i in range(n):
             await nc.subscribe(raw_gather_subject(n), queue=f"sink{i}", cb=echo)
@@ -60,6 +70,17 @@ async def responder(url: str, sizes: list[int]) -> None:
     while (command := await next_command()) is not None:
         if command["cmd"] == "cpu":
             emit({"cpu_s": cpu_seconds()})
+        elif command["cmd"] == "events_reset":
+            counter.reset(int(command["count"]))
+            all_in.clear()
+            emit({})
+        elif command["cmd"] == "events_wait":
+            try:
+                async with asyncio.timeout(float(command["timeout"])):
+                    await all_in.wait()
+            except TimeoutError:
+                pass  # reported as lost events
+            emit(counter.result())
         else:
             emit({"error": f"unknown command {command['cmd']!r}"})
     await nc.drain()
@@ -135,8 +156,18 @@ class RawClient:
 
         return gather
 
+    async def events(self, count: int) -> dict[str, Any]:
+        """Publish ``count`` events as fast as nats-py takes them (publish-only)."""
+        cpu0 = cpu_seconds()
+        for _ in range(count):
+            await self.nc.publish(RAW_EVENT_SUBJECT, PAYLOAD)
+        await self.nc.flush()
+        return {"sent": count, "client_cpu_s": cpu_seconds() - cpu0}
+
     async def run(self, command: dict[str, Any]) -> dict[str, Any]:
         kind = command["cmd"]
+        if kind == "events":
+            return await self.events(int(command["count"]))
         seconds, warmup = float(command["seconds"]), float(command["warmup"])
         depth = 1
         if kind == "seq":

@@ -25,10 +25,17 @@ class Worker:
     Its stderr goes to ``<log_dir>/<name>.log`` (shown in errors).
     """
 
-    def __init__(self, name: str, module: str, args: list[str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        args: list[str],
+        log_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        env = dict(os.environ)
+        env = {**os.environ, **(extra_env or {})}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         env.setdefault("PYTHONHASHSEED", "0")
         with self.log_path.open("wb") as log:

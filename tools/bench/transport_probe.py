@@ -1,4 +1,4 @@
-"""Probe: NatsTransport (Trio + trio-asyncio) against raw nats-py (plain asyncio).
+"""Probe: actorbus's two NATS transports against raw nats-py (plain asyncio).
 
 Two benches, each between two connections of one process through an embedded nats-server:
 
@@ -7,8 +7,8 @@ Two benches, each between two connections of one process through an embedded nat
   and p50 latency.
 
 Implementations: ``raw`` (nats-py on asyncio, ``cb=`` subscriptions, run in its own process so
-that trio_asyncio is never imported there), ``actorbus`` (NatsTransport with direct inbound
-delivery) and ``actorbus-cb`` (NatsTransport with the ``cb=`` fallback).
+that trio_asyncio is never imported there), ``native`` (the Trio-native client, the default)
+and ``natspy`` (the nats-py option through trio-asyncio).
 
 Usage: ``python tools/bench/transport_probe.py [--messages N] [--rounds N] [--repeat R]``;
 prints a table and one JSON line at the end.
@@ -103,17 +103,19 @@ def run_raw(url: str, messages: int, rounds: int) -> dict[str, float]:
 # -- actorbus NatsTransport ------------------------------------------------------------------
 
 
-def run_actorbus(url: str, messages: int, rounds: int, direct: bool) -> dict[str, float]:
+def run_actorbus(url: str, messages: int, rounds: int, client: str) -> dict[str, float]:
     import trio
 
     _add_repo_to_path()
-    from actorbus._transport import natspy as _nats
     from actorbus._transport.base import Message
 
-    _nats._DIRECT_DELIVERY = direct
+    if client == "native":
+        from actorbus._transport.native import open_native as open_client
+    else:
+        from actorbus._transport.natspy import open_nats as open_client
 
     async def main() -> dict[str, float]:
-        async with _nats.open_nats(url) as pub, _nats.open_nats(url) as sub:
+        async with open_client(url) as pub, open_client(url) as sub:
             got = 0
             done = trio.Event()
 
@@ -174,7 +176,7 @@ def child(impl: str, url: str, messages: int, rounds: int) -> None:
     if impl == "raw":
         result = run_raw(url, messages, rounds)
     else:
-        result = run_actorbus(url, messages, rounds, direct=impl == "actorbus")
+        result = run_actorbus(url, messages, rounds, impl)
     print(json.dumps(result))
 
 
@@ -193,7 +195,7 @@ def main() -> None:
     _add_repo_to_path()
     from actorbus._transport.embedded import EmbeddedServer
 
-    impls = ["raw", "actorbus", "actorbus-cb"]
+    impls = ["raw", "native", "natspy"]
     runs: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
     with EmbeddedServer() as server:
         for rep in range(args.repeat):

@@ -1,0 +1,497 @@
+"""The Trio-native NATS transport: the default client for ``nats://``, ``tls://`` and embedded.
+
+One connection at a time, owned by a nursery that `open_native` opens:
+
+- **reader**: one task reads, parses everything it got (`natsproto.Parser`) and delivers each
+  message by calling its subscriber's synchronous callback; it never waits on user code.
+- **writer**: `publish` appends to one outbound buffer and wakes the writer, which sends all that
+  accumulated in one ``send_all`` per scheduler pass (TCP_NODELAY is on). The buffer is bounded:
+  past ``max_pending`` bytes a publish raises `TransportError` and nothing is queued.
+- **keep-alive**: a PING every ``ping_interval`` seconds; ``max_outstanding_pings`` unanswered
+  ones mark the connection stale and it is dropped.
+- **reconnect**: when the connection drops (or the server enters lame-duck mode), servers from
+  the configured URLs and the server's ``connect_urls`` are tried in shuffled order with backoff
+  and jitter, forever, and every subscription is replayed (same sid and queue) before anything
+  else is sent. While disconnected, `publish` fails fast with `TransportError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from .._groups import leaf, sole_exception
+from . import natsproto as proto
+from .base import (
+    Deliver,
+    Message,
+    PayloadTooLarge,
+    Subscription,
+    Transport,
+    TransportClosed,
+    TransportError,
+)
+from .natsconn import (
+    Auth,
+    HandshakeError,
+    Link,
+    Options,
+    ServerUrl,
+    first_connect,
+    parse_url,
+    reconnect,
+)
+from .settings import NatsConnectError, creds_file, scrub, server_urls, tls_context, url_secrets
+
+__all__ = ["NativeNatsTransport", "open_native"]
+
+log = logging.getLogger("actorbus.nats")
+
+DEFAULT_RECONNECT_WAIT = 1.0
+#: Bound on `flush` (a PING/PONG round trip), in seconds.
+FLUSH_TIMEOUT = 5.0
+DEFAULT_MAX_PENDING = 64 * 1024 * 1024
+_NO_RESPONDERS = proto.NO_RESPONDERS_STATUS
+_CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+class _Lost(OSError):
+    """The current connection is gone (EOF, error, stale, fatal -ERR, lame duck)."""
+
+
+@dataclass(slots=True)
+class _Sub:
+    sid: int
+    subject: str
+    queue: str | None
+    deliver: Deliver
+
+
+class _Pong:
+    """One PING waiting for its PONG; ``ok`` is False when the connection dropped first."""
+
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.ok = False
+
+
+class _Handle(Subscription):
+    def __init__(self, transport: NativeNatsTransport, sub: _Sub) -> None:
+        self.subject = sub.subject
+        self.queue = sub.queue
+        self._transport = transport
+        self._sid = sub.sid
+
+    async def unsubscribe(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self._transport._unsubscribe(self._sid)
+
+
+class NativeNatsTransport(Transport):
+    """A `Transport` over a Trio-native core-NATS connection; make one with `open_native`."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        options: Options,
+        reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
+        ping_interval: float = 30.0,
+        max_outstanding_pings: int = 2,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self._servers: list[ServerUrl] = [parse_url(u) for u in urls]
+        self._public = ",".join(s.public() for s in self._servers)
+        self._secrets = url_secrets(urls) + [s for s in (options.auth.nkey_seed,) if s]
+        self._options = options
+        self._reconnect_wait = reconnect_wait
+        self._ping_interval = ping_interval
+        self._max_outstanding = max_outstanding_pings
+        self._max_pending = max_pending
+        self._subs: dict[int, _Sub] = {}
+        self._next_sid = 1
+        self._out = bytearray()
+        self._wake_writer = trio.lowlevel.ParkingLot()
+        self._pongs: deque[_Pong | None] = deque()
+        self._link: Link | None = None
+        self._closed = False
+        self._state_changed = trio.Event()
+        self._stats = {"in_msgs": 0, "in_bytes": 0, "out_msgs": 0, "out_bytes": 0, "reconnects": 0}
+        self._cancel: trio.CancelScope | None = None
+        self._ldm = False
+
+    # -- Transport -------------------------------------------------------------------------
+
+    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+        if self._link is None:
+            raise self._not_connected(f"cannot publish to {subject}")
+        size = len(data)
+        if size > self.max_payload:
+            raise PayloadTooLarge(size, self.max_payload)
+        try:
+            line = proto.pub_command(subject, reply, size)
+        except ValueError as exc:
+            raise TransportError(f"cannot publish: {exc}") from None
+        out = self._out
+        if len(out) + size > self._max_pending:
+            raise TransportError(
+                f"cannot publish to {subject}: the outbound buffer to {self._public} is full "
+                f"({len(out)} bytes pending; the server is not keeping up)"
+            )
+        out += line
+        out += data
+        out += b"\r\n"
+        stats = self._stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += size
+        self._wake_writer.unpark()
+
+    async def subscribe(
+        self, subject: str, deliver: Deliver, *, queue: str | None = None
+    ) -> Subscription:
+        await trio.lowlevel.checkpoint()
+        if self._closed:
+            raise TransportClosed(f"NATS transport to {self._public} is closed")
+        sid = self._next_sid
+        try:
+            command = proto.sub_command(subject, queue, sid)
+        except ValueError as exc:
+            raise TransportError(f"cannot subscribe: {exc}") from None
+        self._next_sid += 1
+        sub = _Sub(sid, subject, queue, deliver)
+        self._subs[sid] = sub
+        if self._link is not None:  # otherwise the reconnect replays it
+            self._out += command
+            self._wake_writer.unpark()
+        return _Handle(self, sub)
+
+    def _unsubscribe(self, sid: int) -> None:
+        if self._subs.pop(sid, None) is not None and self._link is not None:
+            self._out += proto.unsub_command(sid)
+            self._wake_writer.unpark()
+
+    async def flush(self) -> None:
+        """PING/PONG round trip, bounded; raises `TransportError` if it cannot complete."""
+        await trio.lowlevel.checkpoint()
+        if self._link is None:
+            raise self._not_connected("cannot flush")
+        pong = _Pong()
+        self._pongs.append(pong)
+        self._out += proto.PING_COMMAND
+        self._wake_writer.unpark()
+        with trio.move_on_after(FLUSH_TIMEOUT):
+            await pong.done.wait()
+        if not pong.done.is_set():
+            raise TransportError(f"NATS server at {self._public} did not answer a PING in time")
+        if not pong.ok:
+            raise self._not_connected("flush interrupted")
+
+    async def aclose(self) -> None:
+        """Unsubscribe, flush what was accepted, close the socket; idempotent and bounded."""
+        if not self._closed:
+            self._closed = True
+            link = self._link
+            if link is not None:
+                for sid in list(self._subs):
+                    self._out += proto.unsub_command(sid)
+                self._out += proto.PING_COMMAND
+                pong = _Pong()
+                self._pongs.append(pong)
+                self._wake_writer.unpark()
+                with trio.CancelScope(shield=True), trio.move_on_after(FLUSH_TIMEOUT):
+                    await pong.done.wait()
+            self._subs.clear()
+            if self._cancel is not None:
+                self._cancel.cancel()
+            self._set_link(None)
+            log.debug("closed NATS connection to %s", self._public)
+        await trio.lowlevel.checkpoint()
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None
+
+    async def wait_connected(self) -> None:
+        """Wait until the connection is up (again); raises `TransportClosed` once closed."""
+        while self._link is None:
+            if self._closed:
+                raise TransportClosed(f"NATS transport to {self._public} is closed")
+            await self._state_changed.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def wait_disconnected(self) -> None:
+        """Wait until the connection to the server is lost (or closed)."""
+        while self._link is not None:
+            await self._state_changed.wait()
+        await trio.lowlevel.checkpoint()
+
+    @property
+    def connected_url(self) -> str | None:
+        """The server connected to now (credentials left out), or None."""
+        link = self._link
+        return None if link is None else link.url.public()
+
+    def describe(self) -> str:
+        return self._public
+
+    def statistics(self) -> dict[str, int]:
+        """Messages and bytes in and out, reconnects."""
+        return dict(self._stats)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "connected" if self.connected else "disconnected"
+        return f"<NativeNatsTransport {self._public} {state}>"
+
+    def _not_connected(self, what: str) -> TransportError:
+        if self._closed:
+            return TransportClosed(f"NATS transport to {self._public} is closed")
+        return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
+
+    def _set_link(self, link: Link | None) -> None:
+        self._link = link
+        if link is None:
+            self._out = bytearray()
+            while self._pongs:
+                waiter = self._pongs.popleft()
+                if waiter is not None:
+                    waiter.done.set()
+        self._state_changed.set()
+        self._state_changed = trio.Event()
+
+    # -- connecting ------------------------------------------------------------------------
+
+    async def _first_connect(self, timeout: float) -> Link:
+        try:
+            return await first_connect(self._servers, self._options, timeout, self._scrub)
+        except HandshakeError as exc:
+            raise NatsConnectError(f"cannot connect to NATS at {self._public}: {exc}") from None
+
+    def _scrub(self, exc: BaseException) -> str:
+        return scrub(str(exc) or type(exc).__name__, self._secrets)
+
+    def _start(self, link: Link) -> None:
+        """Adopt a fresh connection: limits from INFO, replayed subscriptions first."""
+        info = link.info
+        self.max_payload = int(info.get("max_payload", self.max_payload))
+        self._learn_servers(info)
+        self._ldm = bool(info.get("ldm"))
+        out = bytearray()
+        for sub in self._subs.values():
+            out += proto.sub_command(sub.subject, sub.queue, sub.sid)
+        self._out = out
+        self._set_link(link)
+
+    def _learn_servers(self, info: dict[str, Any]) -> None:
+        known = {(s.host, s.port) for s in self._servers}
+        template = self._servers[0]
+        for address in info.get("connect_urls") or ():
+            try:
+                found = parse_url(f"{template.scheme}://{address}")
+            except ValueError:
+                continue
+            if (found.host, found.port) not in known:
+                known.add((found.host, found.port))
+                self._servers.append(found)
+
+    async def _run(self, link: Link) -> None:
+        """Own the connection until `aclose`: serve it, and reconnect whenever it drops."""
+        with trio.CancelScope() as self._cancel:
+            while True:
+                try:
+                    await self._serve(link)
+                except _Lost as exc:
+                    if not self._closed:
+                        log.warning(
+                            "disconnected from NATS at %s (%s); reconnecting",
+                            link.url.public(),
+                            self._scrub(exc),
+                        )
+                finally:
+                    self._set_link(None)
+                    with trio.CancelScope(shield=True):
+                        await trio.aclose_forcefully(link.stream)
+                if self._closed:
+                    return
+                link = await reconnect(
+                    self._servers,
+                    link.url,
+                    self._options,
+                    self._reconnect_wait,
+                    self._ldm,
+                    self._scrub,
+                )
+                self._start(link)
+                self._stats["reconnects"] += 1
+                log.info("reconnected to NATS at %s", link.url.public())
+
+    async def _serve(self, link: Link) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer, link.stream)
+                nursery.start_soon(self._pinger)
+                await self._reader(link)
+        except BaseExceptionGroup as group:
+            lost, rest = group.split(_CONNECTION_ERRORS)
+            if lost is None or rest is not None:
+                raise
+            first = leaf(lost)
+            raise _Lost(str(first) or type(first).__name__) from None
+
+    async def _reader(self, link: Link) -> None:
+        stream, parser = link.stream, link.parser
+        subs = self._subs
+        stats = self._stats
+        events: list[proto.Event] = link.leftover
+        while True:
+            for event in events:
+                if type(event) is proto.Msg:
+                    sub = subs.get(event.sid)
+                    if sub is None:
+                        continue
+                    stats["in_msgs"] += 1
+                    stats["in_bytes"] += len(event.payload)
+                    headers = event.headers
+                    if (
+                        headers is not None
+                        and not event.payload
+                        and headers.startswith(_NO_RESPONDERS)
+                    ):
+                        msg = Message(event.subject, b"", None, True)
+                    else:
+                        msg = Message(event.subject, event.payload, event.reply)
+                    try:
+                        sub.deliver(msg)
+                    except Exception:  # a subscriber must never take the reader down
+                        log.exception(
+                            "subscriber of %s raised while handling a message", event.subject
+                        )
+                else:
+                    self._control(event)
+            data = await stream.receive_some(262144)
+            if not data:
+                raise _Lost("the server closed the connection")
+            try:
+                events = parser.feed(data)
+            except proto.ProtocolError as exc:
+                raise _Lost(f"protocol error: {exc}") from None
+
+    def _control(self, event: proto.Event) -> None:
+        if event is proto.PING:
+            self._out += proto.PONG_COMMAND
+            self._wake_writer.unpark()
+        elif event is proto.PONG:
+            if self._pongs:
+                waiter = self._pongs.popleft()
+                if waiter is not None:
+                    waiter.ok = True
+                    waiter.done.set()
+        elif isinstance(event, proto.Info):
+            self._learn_servers(event.fields)
+            if event.fields.get("ldm"):
+                self._ldm = True
+                raise _Lost("the server entered lame-duck mode")
+        elif isinstance(event, proto.Err):
+            if event.permission_violation:
+                name = self._options.name
+                who = f"connection {name!r}" if name else f"the connection to {self._public}"
+                log.error("NATS refused %s: %s", who, event.text)
+            else:
+                raise _Lost(f"server error: {event.text}")
+
+    async def _writer(self, stream: trio.abc.Stream) -> None:
+        while True:
+            if not self._out:
+                await self._wake_writer.park()
+                continue
+            # Woken in the pass after the first publish: all tasks that ran in that pass have
+            # appended already, so one send carries them all.
+            data, self._out = self._out, bytearray()
+            await stream.send_all(data)
+
+    async def _pinger(self) -> None:
+        while True:
+            await trio.sleep(self._ping_interval)
+            if sum(1 for p in self._pongs if p is None) >= self._max_outstanding:
+                raise _Lost(f"stale connection: {self._max_outstanding} PINGs unanswered")
+            self._pongs.append(None)
+            self._out += proto.PING_COMMAND
+            self._wake_writer.unpark()
+
+
+@asynccontextmanager
+async def open_native(
+    url: str | None = None,
+    *,
+    name: str | None = None,
+    connect_timeout: float = 5.0,
+    user: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    nkey_seed: str | None = None,
+    creds: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    tls_ca: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    tls_first: bool = False,
+    reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
+    ping_interval: float = 30.0,
+    max_pending: int = DEFAULT_MAX_PENDING,
+) -> AsyncIterator[NativeNatsTransport]:
+    """Connect to NATS with the Trio-native client for the duration of the block.
+
+    ``url``: comma-separated ``nats://``/``tls://`` URLs (``user:pass@`` or ``token@``
+    allowed; default ``$NATS_URL``). ``connect_timeout`` bounds the first connection; later
+    drops reconnect forever, with backoff from ``reconnect_wait``. Credentials: ``user`` and
+    ``password``, ``token``, ``nkey_seed`` (``SU…``) or ``creds`` (a ``.creds`` file, default
+    ``$NATS_CREDS``). TLS: ``tls`` (an SSL context) or ``tls_ca``/``tls_cert``/``tls_key``
+    (default ``$NATS_CA``/``$NATS_CERT``/``$NATS_KEY``); ``tls_first`` starts TLS before INFO.
+    ``max_pending`` bounds the bytes waiting to be sent. Raises `NatsConnectError` when the
+    first connection fails: no URL, bad settings, refused, or no answer in time.
+    """
+    urls = server_urls(url)
+    try:
+        options = Options(
+            Auth(user, password, token, nkey_seed, creds_file(creds)),
+            name=name,
+            tls=tls_context(tls, tls_ca, tls_cert, tls_key),
+            tls_first=tls_first,
+        )
+        transport = NativeNatsTransport(
+            urls,
+            options=options,
+            reconnect_wait=reconnect_wait,
+            ping_interval=ping_interval,
+            max_pending=max_pending,
+        )
+    except ValueError as exc:
+        raise NatsConnectError(str(exc)) from None
+    link = await transport._first_connect(connect_timeout)
+    try:
+        async with trio.open_nursery() as nursery:
+            transport._start(link)
+            nursery.start_soon(transport._run, link)
+            log.info("connected to NATS at %s", transport.describe())
+            try:
+                yield transport
+            finally:
+                await transport.aclose()
+    except BaseExceptionGroup as group:
+        # The nursery is an implementation detail: a single error comes out as itself.
+        single = sole_exception(group)
+        if single is None:
+            raise
+        context = single.__context__
+        try:
+            raise single
+        finally:
+            single.__context__ = context
