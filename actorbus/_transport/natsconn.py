@@ -350,13 +350,14 @@ async def reconnect(
     lame_duck: bool,
     scrub: Callable[[Exception], str],
 ) -> Link:
-    """Try every server per round (shuffled, ``previous`` last), forever. Rounds are spaced by
-    ``wait`` growing up to 4 times, with 20 % jitter either way; after lame-duck mode the
-    first round starts at once."""
+    """Try every server per round (shuffled, ``previous`` last), forever. The first round starts
+    at once (another node of a cluster usually takes over within milliseconds); later rounds are
+    spaced by ``wait`` growing up to 4 times, with 20 % jitter either way. ``lame_duck`` is
+    kept for the callers' logs: a lame-duck server is left at once either way."""
     rounds = 0
     while True:
-        if rounds or not lame_duck:
-            await trio.sleep(wait * min(rounds + 1, 4) * random.uniform(0.8, 1.2))
+        if rounds:
+            await trio.sleep(wait * min(rounds, 4) * random.uniform(0.8, 1.2))
         order = list(servers)
         random.shuffle(order)
         order.sort(key=lambda s: (s.host, s.port) == (previous.host, previous.port))
