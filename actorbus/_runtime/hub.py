@@ -125,6 +125,7 @@ class Hub:
         come for ``sync_quiet`` seconds (at most ``sync_max``), so that even the first gather
         knows its sinks. An answer that comes later counts as a change, as any other.
         """
+        self.directory.apply(self._whole_set())  # our own entries: the deltas that follow
         self._announce_sub = await self.transport.subscribe(self._announce, self._on_announce)
         self._publish_announce(self._whole_set(hello=True))
         await self.tracer.start()

@@ -30,6 +30,16 @@ async def test_first_gather_ends_when_the_known_sinks_replied(bus: str, plane: s
             assert sorted(r.host for r in replies) == ["recorder.test", "vetoer.test"]
 
 
+async def test_first_gather_to_sinks_in_the_same_app(bus: str, plane: str) -> None:
+    source = Source()
+    async with App(source, Recorder(), Vetoer(), bus=bus, plane=plane, ack_window=WINDOW):
+        with trio.fail_after(WINDOW / 2):
+            gathering = source.on_thing(thing="first")
+            replies = await collect(gathering)
+        assert gathering.complete
+        assert sorted(r.host for r in replies) == ["recorder.test", "vetoer.test"]
+
+
 async def test_a_sink_that_left_is_not_waited_for(bus: str, plane: str) -> None:
     shared = _shared(bus)
     source = Source()
