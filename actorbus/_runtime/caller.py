@@ -41,6 +41,8 @@ from .spans import current_span
 
 __all__ = ["Caller", "Reply"]
 
+_TIMED_OUT: Any = object()  # what a wait "returns" when its cancel scope's deadline passed
+
 log = logging.getLogger("actorbus.call")
 
 
@@ -277,49 +279,55 @@ class Caller:
         ackers: dict[str, str] = {}
         try:
             self._send(subject, frame)
-            # One cancel scope per call at most: the default budget's. Under the caller's own
-            # deadline the caller's scope fires by itself; the ack window only needs a timer
-            # until the first ack (co-located acks are already in the mailbox).
-            with trio.move_on_at(budget.deadline if budget.defaulted else math.inf) as scope:
-                while True:
-                    item = await box.get_until(tally.wake_at(now))
-                    if item is None:
+            # At most one cancel scope per wait, none once acked under the caller's own
+            # deadline (the caller's scope fires by itself): its deadline is the ack window's
+            # end until a first ack, and the default budget's when no deadline was set.
+            budget_end = budget.deadline if budget.defaulted else math.inf
+            while True:
+                wake = min(tally.wake_at(now), budget_end)
+                if wake == math.inf or box.items:
+                    item = await box.get()
+                else:
+                    item = _TIMED_OUT
+                    with trio.CancelScope(deadline=wake):
+                        item = await box.get()
+                    if item is _TIMED_OUT:
                         now = trio.current_time()
+                        if now >= budget_end:
+                            raise _errors.TimeBudgetExceeded(
+                                f"{host}:{port}{path} did not answer within the default budget "
+                                f"of {self.options.default_budget:g} s"
+                            )
                         if not tally.nobody(now):
                             continue
-                    if item is NO_RESPONDERS and ackers:
-                        # nats-server says "no responders" only when nobody got the request:
-                        # after an ack, that status was forged by a peer.
-                        self.guard.count("unauthenticated", f"no-responders after an ack of {path}")
-                        continue
-                    if item is NO_RESPONDERS:
-                        answered = True
-                        raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
-                    if item is None:
-                        raise _errors.AckTimeout(
-                            f"{host}:{port}{path} has subscribers but none acknowledged within "
-                            f"{self.options.ack_window:g} s; the call may have run"
-                        )
-                    if item is DISCONNECTED:
-                        raise outcome_unknown(host, path, "the connection to the bus dropped")
-                    if isinstance(item, Gone):
-                        if ackers.keys() & item.instances:
-                            raise outcome_unknown(host, path, "the responding instance died")
-                        continue
-                    reply = item
-                    if isinstance(reply, _frames.Ack):
-                        tally.on_ack(reply.from_instance, reply.queue)
-                        ackers[reply.from_instance] = reply.from_host
-                        continue
-                    if isinstance(reply, _frames.Response | _frames.Fault):
-                        answered = True
-                        return await settle(reply, decode, budget, host, path)
-            if scope.cancelled_caught:
-                raise _errors.TimeBudgetExceeded(
-                    f"{host}:{port}{path} did not answer within the default budget of "
-                    f"{self.options.default_budget:g} s"
-                )
-            raise AssertionError("unreachable")  # pragma: no cover
+                        item = None
+                if item is NO_RESPONDERS and ackers:
+                    # nats-server says "no responders" only when nobody got the request:
+                    # after an ack, that status was forged by a peer.
+                    self.guard.count("unauthenticated", f"no-responders after an ack of {path}")
+                    continue
+                if item is NO_RESPONDERS:
+                    answered = True
+                    raise _errors.NoResponder(f"no responder for {host}:{port}{path}")
+                if item is None:
+                    raise _errors.AckTimeout(
+                        f"{host}:{port}{path} has subscribers but none acknowledged within "
+                        f"{self.options.ack_window:g} s; the call may have run"
+                    )
+                if item is DISCONNECTED:
+                    raise outcome_unknown(host, path, "the connection to the bus dropped")
+                if isinstance(item, Gone):
+                    if ackers.keys() & item.instances:
+                        raise outcome_unknown(host, path, "the responding instance died")
+                    continue
+                reply = item
+                if isinstance(reply, _frames.Ack):
+                    tally.on_ack(reply.from_instance, reply.queue)
+                    ackers[reply.from_instance] = reply.from_host
+                    continue
+                if isinstance(reply, _frames.Response | _frames.Fault):
+                    answered = True
+                    return await settle(reply, decode, budget, host, path)
         except BaseException as exc:
             if span is not None:
                 span.error = exc
