@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import (
     AbstractAsyncContextManager,
     AsyncExitStack,
     asynccontextmanager,
-    contextmanager,
 )
 from types import TracebackType
 from typing import Any, TypeGuard, TypeVar
 
 import trio
 
-from ._groups import sole_exception
+from ._groups import lone_exception_as_itself
 from ._runtime.actor import Actor
 from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
@@ -256,7 +255,7 @@ class App:
             await self._add_initial()
         except BaseException as exc:
             self._hub = self._edge = self._nursery = self._stack = None
-            with _lone_exception_as_itself():
+            with lone_exception_as_itself():
                 await stack.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
@@ -275,7 +274,7 @@ class App:
         finally:
             self._stack = None
             try:
-                with _lone_exception_as_itself():
+                with lone_exception_as_itself():
                     suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
                 self._hub = self._edge = self._nursery = None
@@ -403,23 +402,6 @@ class App:
         if self._edge is None:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         return self._edge
-
-
-@contextmanager
-def _lone_exception_as_itself() -> Iterator[None]:
-    """The App's nursery wraps what leaves it in a group; a lone exception (such as a
-    `RemoteError` raised in the ``async with`` body) comes out as itself instead."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        single = sole_exception(group)
-        if single is None:
-            raise
-        context = single.__context__
-        try:
-            raise single
-        finally:
-            single.__context__ = context
 
 
 async def _shielded(close: Any) -> None:

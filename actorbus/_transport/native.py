@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from .._groups import leaf, sole_exception
+from .._groups import leaf, lone_exception_as_itself
 from . import natsproto as proto
 from .base import (
     Deliver,
@@ -476,7 +476,7 @@ async def open_native(
     except ValueError as exc:
         raise NatsConnectError(str(exc)) from None
     link = await transport._first_connect(connect_timeout)
-    try:
+    with lone_exception_as_itself():
         async with trio.open_nursery() as nursery:
             transport._start(link)
             nursery.start_soon(transport._run, link)
@@ -485,13 +485,3 @@ async def open_native(
                 yield transport
             finally:
                 await transport.aclose()
-    except BaseExceptionGroup as group:
-        # The nursery is an implementation detail: a single error comes out as itself.
-        single = sole_exception(group)
-        if single is None:
-            raise
-        context = single.__context__
-        try:
-            raise single
-        finally:
-            single.__context__ = context

@@ -35,7 +35,7 @@ import trio_asyncio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from .._groups import sole_exception
+from .._groups import lone_exception_as_itself
 from .base import (
     Deliver,
     Message,
@@ -398,20 +398,10 @@ async def open_nats(
         finally:
             await transport.aclose()
         return
-    try:
+    with lone_exception_as_itself():  # the loop's nurseries are an implementation detail
         async with trio_asyncio.open_loop():
             transport = await connected()
             try:
                 yield transport
             finally:
                 await transport.aclose()
-    except BaseExceptionGroup as group:
-        # The loop's nurseries are an implementation detail: a single error comes out as itself.
-        single = sole_exception(group)
-        if single is None:
-            raise
-        context_ = single.__context__
-        try:
-            raise single
-        finally:
-            single.__context__ = context_
