@@ -17,6 +17,7 @@ One connection at a time, owned by a nursery that `open_native` opens:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
 from collections import deque
@@ -300,7 +301,17 @@ class NativeNatsTransport(Transport):
                 continue
             if (found.host, found.port) not in known:
                 known.add((found.host, found.port))
-                self._servers.append(found)
+                # The cluster's other servers take the same credentials and, announced by
+                # address, are verified against the configured server's TLS name.
+                self._servers.append(
+                    dataclasses.replace(
+                        found,
+                        user=template.user,
+                        password=template.password,
+                        token=template.token,
+                        tls_name=template.tls_name or template.host,
+                    )
+                )
 
     async def _run(self, link: Link) -> None:
         """Own the connection until `aclose`: serve it, and reconnect whenever it drops."""

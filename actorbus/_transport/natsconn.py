@@ -58,6 +58,9 @@ class ServerUrl:
     user: str | None = None
     password: str | None = None
     token: str | None = None
+    #: The name a TLS certificate must carry, when it is not ``host``: a server announced by
+    #: address (``connect_urls``) is checked against the configured server's name.
+    tls_name: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -295,7 +298,7 @@ async def _start_tls(
     stream: trio.abc.Stream, url: ServerUrl, options: Options
 ) -> trio.SSLStream[Any]:
     context = options.tls or ssl.create_default_context()
-    tls = trio.SSLStream(stream, context, server_hostname=url.host)
+    tls = trio.SSLStream(stream, context, server_hostname=url.tls_name or url.host)
     try:
         await tls.do_handshake()
     except trio.BrokenResourceError as exc:
