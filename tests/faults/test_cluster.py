@@ -40,10 +40,13 @@ async def test_a_node_killed_under_calls_and_events(
     stop = trio.Event()
     async with open_cluster(3) as cluster:
         node = cluster.urls
+        # A generous ack window: under a loaded machine a sink's ack can take longer than the
+        # default 250 ms, and a gathering that expects both sinks ends when both replied anyway.
+        window = 2.0
         async with (
-            App(Work(), ledgers[0], bus=node[0], plane=plane, grace=1) as worker,
-            App(feed, ledgers[1], bus=node[1], plane=plane),
-            App(audit, bus=node[2], plane=plane) as edge,
+            App(Work(), ledgers[0], bus=node[0], plane=plane, grace=1, ack_window=window) as worker,
+            App(feed, ledgers[1], bus=node[1], plane=plane, ack_window=window),
+            App(audit, bus=node[2], plane=plane, ack_window=window) as edge,
         ):
 
             async def call(token: str) -> object:
