@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import itertools
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import trio
 import trio_websocket
@@ -31,78 +27,11 @@ from actorbus._transport.embedded import open_embedded
 from examples.events.sinks import CreditCards, Files, Groups
 from examples.events.users import Users
 
-CHROMIUM = os.environ.get("ACTORBUS_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
-]
+from .devtools import CHROMIUM, DevTools, devtools_url, drain
+from .devtools import FLAGS as CHROMIUM_FLAGS
+
+FLAGS = [*CHROMIUM_FLAGS, "--hide-scrollbars"]
 WIDTH, HEIGHT = 1280, 720
-
-
-class DevTools:
-    """Just enough of the Chrome DevTools Protocol: commands by id, events kept aside."""
-
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    async def call(self, method: str, session: str | None = None, **params: Any) -> Any:
-        msg_id = next(self.ids)
-        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params}
-        if session:
-            msg["sessionId"] = session
-        await self.ws.send_message(json.dumps(msg))
-        while True:
-            reply = json.loads(await self.ws.get_message())
-            if reply.get("id") == msg_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    async def wait_event(self, method: str) -> None:
-        while True:
-            for i, ev in enumerate(self.events):
-                if ev.get("method") == method:
-                    self.events.pop(i)
-                    return
-            self.events.append(json.loads(await self.ws.get_message()))
-
-    async def evaluate(self, session: str, expression: str) -> Any:
-        result = await self.call(
-            "Runtime.evaluate", session, expression=expression, awaitPromise=True,
-            returnByValue=True,
-        )  # fmt: skip
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-
-async def _devtools_url(proc: trio.Process) -> str:
-    assert proc.stderr is not None
-    seen = b""
-    while chunk := await proc.stderr.receive_some(4096):
-        seen += chunk
-        found = re.search(rb"DevTools listening on (ws://\S+)", seen)
-        if found:
-            return found.group(1).decode()
-    raise RuntimeError(f"chromium exited early: {seen.decode(errors='replace')}")
-
-
-async def _drain(stream: trio.abc.ReceiveStream) -> None:
-    while await stream.receive_some(65536):
-        pass
 
 
 async def _calls(app: App) -> int:
@@ -147,9 +76,9 @@ async def screenshot(out: Path) -> None:
 
 
 async def _drive(proc: trio.Process, app: App, tracer: TracerServer, n: trio.Nursery) -> bytes:
-    browser_url = await _devtools_url(proc)
+    browser_url = await devtools_url(proc)
     assert proc.stderr is not None
-    n.start_soon(_drain, proc.stderr)
+    n.start_soon(drain, proc.stderr)
     async with trio_websocket.open_websocket_url(browser_url, max_message_size=64 * 2**20) as ws:
         cdp = DevTools(ws)
         target = await cdp.call("Target.createTarget", url="about:blank")

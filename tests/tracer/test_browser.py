@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import os
-import re
 import signal
 import subprocess
 import tempfile
-from typing import Any
 
 import pytest
 import trio
 import trio_websocket
 
+from tools.devtools import CHROMIUM, FLAGS, DevTools, devtools_url, drain
+
 from .actors import Back, Front
 from .wsutil import spans, tracer_app, ws_client
-
-CHROMIUM = os.environ.get("ACTORBUS_CHROMIUM", "/usr/bin/chromium")
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,80 +24,6 @@ pytestmark = [
         reason=f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)",
     ),
 ]
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
-]
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client: commands by id, events on request."""
-
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    async def call(self, method: str, session: str | None = None, **params: Any) -> Any:
-        msg_id = next(self.ids)
-        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params}
-        if session:
-            msg["sessionId"] = session
-        await self.ws.send_message(json.dumps(msg))
-        while True:
-            reply = json.loads(await self.ws.get_message())
-            if reply.get("id") == msg_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    async def wait_event(self, method: str) -> dict[str, Any]:
-        while True:
-            for i, ev in enumerate(self.events):
-                if ev.get("method") == method:
-                    return self.events.pop(i)
-            self.events.append(json.loads(await self.ws.get_message()))
-
-    async def evaluate(self, session: str, expression: str) -> Any:
-        result = await self.call(
-            "Runtime.evaluate",
-            session,
-            expression=expression,
-            awaitPromise=True,
-            returnByValue=True,
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-
-async def _devtools_url(proc: trio.Process) -> str:
-    assert proc.stderr is not None
-    seen = b""
-    while True:
-        chunk = await proc.stderr.receive_some(4096)
-        if not chunk:
-            raise RuntimeError(f"chromium exited early: {seen.decode(errors='replace')}")
-        seen += chunk
-        found = re.search(rb"DevTools listening on (ws://\S+)", seen)
-        if found:
-            return found.group(1).decode()
-
-
-async def _drain(stream: trio.abc.ReceiveStream) -> None:
-    while await stream.receive_some(65536):
-        pass
 
 
 async def test_the_page_draws_live_spans(plane: str) -> None:
@@ -120,9 +42,9 @@ async def test_the_page_draws_live_spans(plane: str) -> None:
             )
             try:
                 with trio.fail_after(60):
-                    browser_url = await _devtools_url(proc)
+                    browser_url = await devtools_url(proc)
                     assert proc.stderr is not None
-                    n.start_soon(_drain, proc.stderr)
+                    n.start_soon(drain, proc.stderr)
                     async with (
                         trio_websocket.open_websocket_url(
                             browser_url, max_message_size=64 * 2**20
