@@ -33,7 +33,6 @@ __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 log = logging.getLogger("actorbus.hub")
 
 #: Prefix of an announcement naming instances that died (payload: comma-separated instances).
-_GONE = b"gone:"
 
 
 class CallWatcher(Protocol):
@@ -168,7 +167,8 @@ class Hub:
     def announce_gone(self, instances: list[str]) -> None:
         """Tell every process that ``instances`` died (their process was killed), so calls
         waiting on them end at once. Raises `TransportError` when it cannot be sent."""
-        self.transport.publish(self._announce, _GONE + ",".join(instances).encode())
+        gone = Announce(self._origin, self._seq, gone=list(instances))
+        self.transport.publish(self._announce, encode_announce(gone))
 
     async def aclose(self) -> None:
         self.stop_watching()
@@ -304,13 +304,15 @@ class Hub:
             log.debug("could not announce a subscription change: %r", exc)
 
     def _on_announce(self, msg: Message) -> None:
-        if msg.data.startswith(_GONE):
-            gone = frozenset(msg.data[len(_GONE) :].decode(errors="replace").split(","))
+        ann = decode_announce(msg.data)
+        if ann is None:
+            return
+        if ann.gone:  # not a subscription change: callers here too stop waiting on them
+            gone = frozenset(ann.gone)
             for watcher in list(self._watchers):
                 watcher.instances_gone(gone)
             return
-        ann = decode_announce(msg.data)
-        if ann is None or ann.origin == self._origin:
+        if ann.origin == self._origin:
             return  # ours were applied when we made them
         if ann.hello:
             self._publish_announce(self._whole_set())

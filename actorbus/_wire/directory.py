@@ -45,6 +45,7 @@ class Announce(msgspec.Struct, omit_defaults=True, array_like=True):
     removed: list[Entry] = []
     full: bool = False
     hello: bool = False  # "I just started: everyone, announce your whole set"
+    gone: list[str] = []  # instances that died (a supervisor saw their worker exit); no change
 
 
 _encoder: Final = msgspec.msgpack.Encoder()
@@ -75,6 +76,8 @@ class Directory:
 
     def apply(self, msg: Announce) -> bool:
         """Take an announcement in; True when the directory changed (or may have: a gap)."""
+        if msg.gone:
+            return False  # news about instances, not about subscriptions
         origin = msg.origin
         if msg.full:
             if origin not in self._entries and len(self._entries) >= MAX_ORIGINS:
