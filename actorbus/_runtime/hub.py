@@ -270,10 +270,14 @@ class Hub:
     # -- known responders (multicast) ------------------------------------------------------
 
     def responders(self, subject: str) -> frozenset[str] | None:
-        """Queues a multicast on ``subject`` should expect: learned from the last gather of this
-        generation, else from the directory; None when unknown (wait out the ack window)."""
+        """Queues a multicast on ``subject`` should expect: those the directory lists and those
+        the last gather of this generation heard from (a sink slow to ack once is not dropped
+        from the expectation); None when neither knows (wait out the ack window)."""
         learned = self._responders.get(subject)
-        return learned if learned is not None else self.directory.queues_for(subject)
+        listed = self.directory.queues_for(subject)
+        if learned is None or listed is None:
+            return learned if listed is None else listed
+        return learned | listed
 
     def learn_responders(self, subject: str, queues: frozenset[str], generation: int) -> None:
         if generation == self.generation and queues:
