@@ -251,6 +251,7 @@ class App:
             stack.push_async_callback(self._release_connections)
             stack.callback(hub.stop_watching)  # before the nursery waits for its tasks
             await self._nursery.start(hub.watch_connection)
+            await self._nursery.start(self._run_timers, hub)
             self._hub, self._edge, self._stack = hub, edge, stack
             await self._add_initial()
         except BaseException as exc:
@@ -364,6 +365,16 @@ class App:
         finally:
             self._closing.set()
 
+    async def _run_timers(
+        self, hub: Hub, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The hub's timer task, until every actor has stopped (they may call while draining)."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.timers.run)
+            task_status.started()
+            await self._closing.wait()
+            nursery.cancel_scope.cancel()
+
     async def _hold_connection(
         self, url: str, identity: Identity, *, task_status: trio.TaskStatus[Hub]
     ) -> None:
@@ -375,8 +386,13 @@ class App:
                 hub.tracer.set_sink(self._span_sink)
             await hub.start()
             try:
-                task_status.started(hub)
-                await self._closing.wait()
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(hub.watch_connection)
+                    await nursery.start(hub.timers.run)
+                    task_status.started(hub)
+                    await self._closing.wait()
+                    hub.stop_watching()
+                    nursery.cancel_scope.cancel()
             finally:
                 await _shielded(hub.aclose)
 

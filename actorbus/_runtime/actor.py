@@ -26,6 +26,7 @@ from .declarations import (
 from .gathering import Gathering
 from .guard import WireGuard
 from .hub import Hub
+from .intake import DEFAULT_INBOX, DEFAULT_INBOX_BYTES
 from .metrics import EndpointStats
 from .proxies import Client
 
@@ -62,8 +63,13 @@ class Actor:
     #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
     max_concurrent: ClassVar[int] = 100
     #: Calls each handler lets wait once it is at its bound; past that, callers get
-    #: `Overloaded` (503) at once and fire-and-forget requests are dropped and counted.
+    #: `Overloaded` (503) at once, so they can retry elsewhere.
     max_queued: ClassVar[int] = 100
+    #: Fire-and-forget requests (events) each handler holds in its inbox while at its bound,
+    #: in messages and in bytes (NATS's slow-consumer defaults); only past both are any
+    #: dropped, and each drop is counted (``stats.wire["dropped"]``) and logged.
+    max_inbox: ClassVar[int] = DEFAULT_INBOX
+    max_inbox_bytes: ClassVar[int] = DEFAULT_INBOX_BYTES
 
     _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
     _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
@@ -79,7 +85,8 @@ class Actor:
                 cls.hostname = _subjects.validate_hostname(cls.__dict__["hostname"])
             except _subjects.SubjectError as exc:
                 raise _subjects.SubjectError(f"{cls.__qualname__}: {exc}") from None
-        for name, least in (("max_concurrent", 1), ("max_queued", 0)):
+        bounds = {"max_concurrent": 1, "max_queued": 0, "max_inbox": 0, "max_inbox_bytes": 0}
+        for name, least in bounds.items():
             value = cls.__dict__.get(name, least)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(

@@ -28,6 +28,7 @@ from .metrics import status_of
 from .replies import (
     DISCONNECTED,
     NO_RESPONDERS,
+    TIMED_OUT,
     Decode,
     Gone,
     Mailbox,
@@ -41,7 +42,7 @@ from .spans import current_span
 
 __all__ = ["Caller", "Reply"]
 
-_TIMED_OUT: Any = object()  # what a wait "returns" when its cancel scope's deadline passed
+_HEARD_ROUTES = 4096
 
 log = logging.getLogger("actorbus.call")
 
@@ -64,6 +65,10 @@ class Caller:
         self.guard = guard if guard is not None else WireGuard(host)
         self.reply_prefix = _subjects.reply_prefix(hub.plane, host, instance)
         self._pending: dict[str, Mailbox] = {}
+        # Acks and replies counted per route (request subject): a call whose ack window
+        # closes while its route answered other calls is behind a backlog, not unheard.
+        self._heard: dict[str, int] = {}
+        self._flushed: trio.Event | None = None  # the round trip of `_barrier` under way
         self._ids = 0
         self._started = False
         # Calls given up before any responder acked: a late ack still gets its cancel frame.
@@ -121,6 +126,10 @@ class Caller:
         if frame.token != box.token:
             self.guard.count("unauthenticated", f"a {type(frame).__name__} for call {msg_id}")
             return
+        heard = self._heard
+        if len(heard) >= _HEARD_ROUTES and box.route not in heard:
+            heard.clear()  # bounded: many direct addresses; forgetting only shortens a wait
+        heard[box.route] = heard.get(box.route, 0) + 1
         if not box.put(frame):
             log.warning(
                 "%s: reply mailbox of call %s is full; dropped a message", self.host, msg_id
@@ -270,12 +279,13 @@ class Caller:
                 finally:
                     if span is not None:
                         span.end_call({server.instance: host})
-        box = Mailbox(frame.token)
+        box = Mailbox(frame.token, subject)
         self._pending[frame.msg_id] = box
+        heard = self._heard.get(subject, 0)
         tally = _protocol.ResponderTally(
-            multicast=False, started=now, ack_window=self.options.ack_window
+            multicast=False, started=now, ack_window=self.options.ack_window / 2
         )
-        answered = False
+        answered = sent = False
         ackers: dict[str, str] = {}
         try:
             self._send(subject, frame)
@@ -283,24 +293,28 @@ class Caller:
             # deadline (the caller's scope fires by itself): its deadline is the ack window's
             # end until a first ack, and the default budget's when no deadline was set.
             budget_end = budget.deadline if budget.defaulted else math.inf
+            timers = self.hub.timers
             while True:
                 wake = min(tally.wake_at(now), budget_end)
-                if wake == math.inf or box.items:
-                    item = await box.get()
-                else:
-                    item = _TIMED_OUT
-                    with trio.CancelScope(deadline=wake):
-                        item = await box.get()
-                    if item is _TIMED_OUT:
-                        now = trio.current_time()
-                        if now >= budget_end:
-                            raise _errors.TimeBudgetExceeded(
-                                f"{host}:{port}{path} did not answer within the default budget "
-                                f"of {self.options.default_budget:g} s"
-                            )
-                        if not tally.nobody(now):
-                            continue
+                item = await box.get_until(wake, timers)
+                if item is TIMED_OUT:  # re-checked: a timer may fire early or late
+                    now = trio.current_time()
+                    if now >= budget_end:
+                        raise _errors.TimeBudgetExceeded(
+                            f"{host}:{port}{path} did not answer within the default budget "
+                            f"of {self.options.default_budget:g} s"
+                        )
+                    if not tally.nobody(now):
+                        continue
+                    if not sent:  # half the window: prove the request left, then wait
+                        sent = True  # the other half
+                        await self._barrier()
+                    elif not self._unproven(subject, heard, wake, now):
                         item = None
+                    if item is TIMED_OUT:
+                        heard = self._heard.get(subject, 0)
+                        tally.restart_window(trio.current_time())
+                        continue
                 if item is NO_RESPONDERS and ackers:
                     # nats-server says "no responders" only when nobody got the request:
                     # after an ack, that status was forged by a peer.
@@ -334,6 +348,7 @@ class Caller:
             raise
         finally:
             del self._pending[frame.msg_id]
+            box.disarm()
             if span is not None:
                 span.end_call(ackers)
             if not answered:
@@ -342,6 +357,34 @@ class Caller:
                     self._cancel(frame, ackers)
                 else:
                     self._abandon(frame, budget.deadline)
+
+    async def _barrier(self) -> None:
+        """Return once everything this process published so far has reached the server and
+        whatever the server sent back before it has been read (one round trip, shared by
+        every call that asks meanwhile). An ack window measured from here cannot close on a
+        request that was still waiting to be written, as happens when thousands of calls
+        start in one scheduler pass."""
+        done = self._flushed
+        if done is not None:
+            await done.wait()
+            return
+        self._flushed = done = trio.Event()
+        try:
+            await self.hub.transport.flush()
+        except TransportError:
+            pass  # the connection dropped: the mailboxes hear of it
+        finally:
+            self._flushed = None
+            done.set()
+
+    def _unproven(self, route: str, heard: int, wake: float, now: float) -> bool:
+        """Whether an ack window that closed unanswered proves nothing yet: this process woke
+        too late to have read its acks, or ``route`` answered other calls meanwhile (a
+        backlog, where a refusal or an ack is still on its way). Then the window opens again,
+        within the call's budget, rather than report an `AckTimeout` that may be false."""
+        if _protocol.woke_late(wake, now, self.options.ack_window):
+            return True
+        return self._heard.get(route, 0) != heard
 
     # -- multicast -------------------------------------------------------------------------
 

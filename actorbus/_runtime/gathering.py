@@ -15,6 +15,7 @@ from . import errors as _errors
 from .replies import (
     DISCONNECTED,
     NO_RESPONDERS,
+    TIMED_OUT,
     Decode,
     Gone,
     Mailbox,
@@ -144,8 +145,12 @@ class Gathering:
                 hub.forget_responders(self._subject)
                 self._finish()
                 raise StopAsyncIteration
-            item = await box.get_until(min(tally.wake_at(now), budget.deadline))
-            if item is None:
+            wake = min(tally.wake_at(now), budget.deadline)
+            item = await box.get_until(wake, hub.timers)
+            if item is TIMED_OUT:
+                now = trio.current_time()
+                if now < budget.deadline and _protocol.woke_late(wake, now, tally.ack_window):
+                    tally.restart_window(now)  # too busy to have read the acks: look again
                 continue
             if item is NO_RESPONDERS:
                 if tally.acked:  # forged: the server sends it only when nobody got the request
@@ -198,6 +203,7 @@ class Gathering:
             return
         self._caller._pending.pop(frame.msg_id, None)
         if self._box is not None:
+            self._box.disarm()
             late: dict[str, str] = {}
             late_acks(self._box, late)
             for instance, host in late.items():

@@ -27,6 +27,7 @@ from .._wire.directory import Announce, Directory, decode_announce, encode_annou
 from .._wire.frames import Fault, Request, Response
 from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
+from .timers import Timers
 
 __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 
@@ -115,6 +116,7 @@ class Hub:
         self._watchers: list[CallWatcher] = []
         self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
+        self.timers = Timers()  # ack windows and budgets of every caller on this hub
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
     async def start(self, sync_quiet: float = 0.02, sync_max: float = 0.25) -> None:

@@ -14,7 +14,21 @@ import trio
 from .._wire import frames as _frames
 from .declarations import HandlerSpec
 
-__all__ = ["Call", "Gate", "Key", "Route", "Served", "decode_shared"]
+__all__ = [
+    "DEFAULT_INBOX",
+    "DEFAULT_INBOX_BYTES",
+    "Call",
+    "Gate",
+    "Key",
+    "Route",
+    "Served",
+    "decode_shared",
+]
+
+#: Fire-and-forget requests one handler holds before dropping any: NATS's own default
+#: pending limits for a subscription (nats.go and nats-py), in messages and in bytes.
+DEFAULT_INBOX = 512 * 1024
+DEFAULT_INBOX_BYTES = 128 * 1024 * 1024
 
 Route = tuple[str, int, str, str]  # host, port, method, path
 Key = tuple[str, str, str]  # from_instance, msg_id, token
@@ -35,25 +49,73 @@ def decode_shared(data: bytes) -> _frames.Frame:
 
 
 class Gate:
-    """The bound of one handler: ``limit`` calls run at once, ``room`` more wait in line.
+    """The bound of one handler: ``limit`` calls run at once; behind them, an inbox.
 
-    Waiting calls are frames in a deque, not tasks: a flood costs at most ``room`` frames.
+    The inbox holds frames, not tasks. Calls that wait for an answer may queue ``room`` deep;
+    past that the caller gets `Overloaded` at once (it can retry elsewhere). Fire-and-forget
+    requests (events) have nobody to tell, so they wait up to ``inbox`` messages and
+    ``inbox_bytes`` bytes (NATS's slow-consumer bounds) before any is dropped.
     Plain ``def`` handlers run in worker threads under a limiter of the same size.
     """
 
-    __slots__ = ("_threads", "limit", "room", "running", "waiting")
+    __slots__ = (
+        "_threads",
+        "inbox",
+        "inbox_bytes",
+        "limit",
+        "room",
+        "running",
+        "waiting",
+        "waiting_bytes",
+        "waiting_oneway",
+    )
 
-    def __init__(self, limit: int, room: int) -> None:
+    def __init__(
+        self,
+        limit: int,
+        room: int,
+        inbox: int = DEFAULT_INBOX,
+        inbox_bytes: int = DEFAULT_INBOX_BYTES,
+    ) -> None:
         self.limit = limit
         self.room = room
+        self.inbox = inbox
+        self.inbox_bytes = inbox_bytes
         self.running = 0
         self.waiting: collections.deque[Call] = collections.deque()
+        self.waiting_oneway = 0  # of `waiting`, the fire-and-forget ones
+        self.waiting_bytes = 0  # their frames' size
         self._threads: trio.CapacityLimiter | None = None
 
     @property
     def free(self) -> bool:
         """A call may start now (nobody is waiting ahead of it)."""
         return self.running < self.limit and not self.waiting
+
+    def has_room(self, oneway: bool, size: int) -> bool:
+        """Whether one more call may start or wait (``size``: its frame's bytes)."""
+        if self.running < self.limit and not self.waiting:
+            return True
+        if oneway:
+            return (
+                self.waiting_oneway < self.inbox and self.waiting_bytes + size <= self.inbox_bytes
+            )
+        return len(self.waiting) - self.waiting_oneway < self.room
+
+    def push(self, call: Call) -> None:
+        """Line ``call`` up (after `has_room` said yes and it cannot start now)."""
+        self.waiting.append(call)
+        if call.reply is None:
+            self.waiting_oneway += 1
+            self.waiting_bytes += call.size
+
+    def pop(self) -> Call:
+        """The next call in line, oldest first (events and calls keep their arrival order)."""
+        call = self.waiting.popleft()
+        if call.reply is None:
+            self.waiting_oneway -= 1
+            self.waiting_bytes -= call.size
+        return call
 
     @property
     def threads(self) -> trio.CapacityLimiter:
@@ -74,9 +136,25 @@ class Served:
 
 
 class Call:
-    """One request taken in: running, or waiting at its gate."""
+    """One request taken in: running, or waiting at its gate.
 
-    __slots__ = ("frame", "gate", "key", "queue", "reply", "scope", "spec")
+    Its cancel scope is made when it starts (a waiting call costs a frame, not a scope):
+    ``deadline`` is when its budget runs out, or None for a fire-and-forget request, whose
+    budget starts with its handler (nobody waits for it, so time in the inbox is not counted).
+    """
+
+    __slots__ = (
+        "cancelled",
+        "deadline",
+        "frame",
+        "gate",
+        "key",
+        "queue",
+        "reply",
+        "scope",
+        "size",
+        "spec",
+    )
 
     def __init__(
         self,
@@ -85,12 +163,16 @@ class Call:
         gate: Gate,
         queue: str,
         reply: str | None,
-        scope: trio.CancelScope,
+        deadline: float | None,
+        size: int = 0,
     ) -> None:
         self.frame = frame
         self.spec = spec
         self.gate = gate
         self.queue = queue
         self.reply = reply
-        self.scope = scope
+        self.deadline = deadline
+        self.size = size
+        self.scope: trio.CancelScope | None = None
+        self.cancelled = False  # the caller sent a cancel (while it waited, or ran)
         self.key: Key = (frame.from_instance, frame.msg_id, frame.token)

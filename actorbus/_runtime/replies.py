@@ -13,10 +13,12 @@ import trio
 from .._wire import frames as _frames
 from .._wire import protocol as _protocol
 from . import errors as _errors
+from .timers import TIMED_OUT, Timers
 
 __all__ = [
     "DISCONNECTED",
     "NO_RESPONDERS",
+    "TIMED_OUT",
     "Decode",
     "Gone",
     "Mailbox",
@@ -64,12 +66,15 @@ class Mailbox:
     Event per wait, and this is the per-call hot path.
     """
 
-    __slots__ = ("items", "token", "waiter")
+    __slots__ = ("armed", "deadline", "items", "route", "token", "waiter")
 
-    def __init__(self, token: str = "") -> None:
+    def __init__(self, token: str = "", route: str = "") -> None:
         self.items: collections.deque[object] = collections.deque()
         self.token = token
+        self.route = route  # the request's subject: answers on it show the route is alive
         self.waiter: trio.lowlevel.Task | None = None
+        self.armed = 0  # the hub timer's live entry for this box (0: none)
+        self.deadline = math.inf  # when that entry fires
 
     def put(self, item: object) -> bool:
         if len(self.items) >= _MAILBOX_CAPACITY:
@@ -95,13 +100,27 @@ class Mailbox:
         await trio.lowlevel.wait_task_rescheduled(abort)
         return self.items.popleft()
 
-    async def get_until(self, deadline: float) -> object | None:
-        """The next item, or None once ``deadline`` passes. Always checkpoints."""
+    async def get_until(self, deadline: float, timers: Timers | None = None) -> object:
+        """The next item, or `TIMED_OUT` once ``deadline`` passes (maybe a little later).
+
+        With the hub's ``timers`` running, the wait costs a heap entry; otherwise a cancel
+        scope. Either way a `TIMED_OUT` may also come early or late: the waiter re-checks
+        the time before acting on it."""
         if self.items or deadline == math.inf:
             return await self.get()
-        with trio.move_on_at(deadline):
+        if timers is not None and timers.running:
+            if not self.armed or self.deadline != deadline:
+                self.deadline = deadline
+                timers.arm(self, deadline)
             return await self.get()
-        return None
+        item: object = TIMED_OUT
+        with trio.move_on_at(deadline):
+            item = await self.get()
+        return item
+
+    def disarm(self) -> None:
+        """The wait is over: a timer entry still in the heap is skipped when it comes up."""
+        self.armed = 0
 
 
 class Reply:

@@ -27,7 +27,16 @@ from .context import CallOptions, current_request
 from .declarations import HandlerSpec
 from .guard import WireGuard
 from .hub import Hub, LocalSubscription
-from .intake import Call, Gate, Key, Route, Served, decode_shared
+from .intake import (
+    DEFAULT_INBOX,
+    DEFAULT_INBOX_BYTES,
+    Call,
+    Gate,
+    Key,
+    Route,
+    Served,
+    decode_shared,
+)
 from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 
@@ -64,7 +73,6 @@ class Server:
         self._gates: dict[HandlerSpec, Gate] = {}
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
-        self._cancelled: set[Key] = set()
         self._owed: dict[Key, tuple[str, _frames.Request, str, float]] = {}
         self._stopping = False
         self._inline: list[str] = []
@@ -78,6 +86,10 @@ class Server:
         cls = type(actor)
         self._limit: int = getattr(cls, "max_concurrent", 100)
         self._room: int = getattr(cls, "max_queued", 100)
+        self._inbox: tuple[int, int] = (
+            getattr(cls, "max_inbox", DEFAULT_INBOX),
+            getattr(cls, "max_inbox_bytes", DEFAULT_INBOX_BYTES),
+        )
         for spec in cls._handlers:
             self._add_route(spec)
         for route, spec in (extra_routes or {}).items():
@@ -90,7 +102,7 @@ class Server:
         gate = self._gates.get(spec)
         if gate is None:
             limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
-            gate = self._gates[spec] = Gate(limit, self._room)
+            gate = self._gates[spec] = Gate(limit, self._room, *self._inbox)
         return gate
 
     def _add_route(self, spec: HandlerSpec) -> None:
@@ -181,8 +193,9 @@ class Server:
         if call is None:
             self.guard.count("unmatched", f"cancel of {frame.msg_id} from {frame.from_instance}")
             return
-        self._cancelled.add(key)
-        call.scope.cancel()
+        call.cancelled = True
+        if call.scope is not None:
+            call.scope.cancel()
 
     def _on_request(
         self, msg: Message, frame: _frames.Request, route: Route | None, marker: str | None
@@ -216,7 +229,7 @@ class Server:
             message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"
             self._answer(reply, self._fault(frame, queue, 508, "CallDepthExceeded", message))
             return
-        self._take(frame, served, queue, reply)
+        self._take(frame, served, queue, reply, len(msg.data))
 
     def _refuse_mismatch(self, msg: Message, frame: _frames.Request, reply: str | None) -> None:
         where = f"{frame.method} {frame.host}:{frame.port}{frame.path}"
@@ -224,16 +237,22 @@ class Server:
         message = f"the request names {where}, which is not the subject it was sent on"
         self._answer(reply, self._fault(frame, self._own_queue, 400, "BadRequest", message))
 
-    def _take(self, frame: _frames.Request, served: Served, queue: str, reply: str | None) -> None:
-        """Run the call now, line it up behind its gate, or refuse it (503 / dropped)."""
+    def _take(
+        self, frame: _frames.Request, served: Served, queue: str, reply: str | None, size: int
+    ) -> None:
+        """Run the call now, line it up in its gate's inbox, or refuse it (503 / dropped)."""
         key = (frame.from_instance, frame.msg_id, frame.token)
         if key in self._running:
             self.guard.count("duplicate", f"request {frame.msg_id} from {frame.from_instance}")
             return  # the first copy answers; a replay gets nothing
         gate = served.gate
-        if gate.running >= gate.limit and len(gate.waiting) >= gate.room:
+        if not gate.has_room(reply is None, size):
             if reply is None:
-                self.guard.count("dropped", f"{served.spec.name}: {gate.running} running")
+                self.guard.count(
+                    "dropped",
+                    f"{served.spec.name}: its inbox is full ({gate.waiting_oneway} events, "
+                    f"{gate.waiting_bytes} bytes waiting behind {gate.running} running)",
+                )
             else:
                 self.guard.count("overloaded", f"{served.spec.name}: {gate.running} running")
                 message = (
@@ -244,10 +263,12 @@ class Server:
             return
         now = trio.current_time()
         opts = self.options
-        deadline = _protocol.handler_deadline(
-            now, frame.budget_ms, opts.hop_reserve, opts.max_budget
+        deadline = (
+            None
+            if reply is None
+            else _protocol.handler_deadline(now, frame.budget_ms, opts.hop_reserve, opts.max_budget)
         )
-        call = Call(frame, served.spec, gate, queue, reply, trio.CancelScope(deadline=deadline))
+        call = Call(frame, served.spec, gate, queue, reply, deadline, size)
         if self._idle.is_set():
             self._idle = trio.Event()
         self._running[key] = call
@@ -264,7 +285,7 @@ class Server:
             gate.running += 1
             self._nursery.start_soon(self._handle, call)
         else:
-            gate.waiting.append(call)
+            gate.push(call)
 
     async def _send_acks(self) -> None:
         """Ack every request that has been running for `ack_delay` without replying.
@@ -345,7 +366,7 @@ class Server:
         try:
             out = await self._run_handler(call)
         except trio.Cancelled:
-            if call.key not in self._cancelled:  # shutting down: say so, don't go silent
+            if not call.cancelled:  # shutting down: say so, don't go silent
                 self._answer(call.reply, self._shutdown_fault(call))
             raise
         finally:
@@ -368,12 +389,11 @@ class Server:
         """
         served = self._routes[(frame.host, frame.port, frame.method, frame.path)]
         opts = self.options
-        scope = trio.CancelScope(
-            deadline=_protocol.handler_deadline(
-                trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
-            )
+        deadline = _protocol.handler_deadline(
+            trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
         )
-        call = Call(frame, served.spec, served.gate, _subjects.queue_for(self.host), None, scope)
+        queue = _subjects.queue_for(self.host)
+        call = Call(frame, served.spec, served.gate, queue, None, deadline)
         if self._idle.is_set():
             self._idle = trio.Event()
         self._running[call.key] = call
@@ -397,13 +417,12 @@ class Server:
         self._owed.pop(key, None)
         if self._running.get(key) is call:
             del self._running[key]
-        self._cancelled.discard(key)
         if started:
             gate = call.gate
             gate.running -= 1
             while gate.waiting and gate.running < gate.limit and not self._stopping:
                 gate.running += 1
-                self._nursery.start_soon(self._handle, gate.waiting.popleft())
+                self._nursery.start_soon(self._handle, gate.pop())
         if not self._running:
             self._idle.set()
 
@@ -412,16 +431,30 @@ class Server:
         self._stopping = True
         for gate in self._gates.values():
             while gate.waiting:
-                call = gate.waiting.popleft()
-                if call.key not in self._cancelled:
+                call = gate.pop()
+                if call.reply is None and not call.cancelled:
+                    self.guard.count("dropped", f"{call.spec.name}: shut down before it ran")
+                elif not call.cancelled:
                     self._answer(call.reply, self._shutdown_fault(call))
                 self._done(call, started=False)
         for call in list(self._running.values()):
-            call.scope.cancel()
+            if call.scope is not None:
+                call.scope.cancel()
 
     async def _run_handler(self, call: Call) -> _frames.Response | _frames.Fault | None:
         """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
-        frame, spec, queue, scope = call.frame, call.spec, call.queue, call.scope
+        frame, spec, queue = call.frame, call.spec, call.queue
+        scope = call.scope
+        if scope is None:  # not inline: made now, so a call waiting in the inbox costs none
+            deadline = call.deadline
+            if deadline is None:  # fire and forget: its budget starts with its handler
+                opts = self.options
+                deadline = _protocol.handler_deadline(
+                    trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
+                )
+            scope = call.scope = trio.CancelScope(deadline=deadline)
+            if call.cancelled or self._stopping:  # cancelled before it got to run
+                scope.cancel()
         t0 = time.perf_counter_ns()
         span = None
         tracer = self.hub.tracer
@@ -443,7 +476,7 @@ class Server:
                     body=_frames.encode_body(result),
                     token=frame.token,
                 )
-            if scope.cancelled_caught and call.key not in self._cancelled:
+            if scope.cancelled_caught and not call.cancelled:
                 if self._stopping:
                     out = self._shutdown_fault(call)
                 else:

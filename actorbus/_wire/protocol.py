@@ -13,12 +13,14 @@ __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_HOP_RESERVE",
     "DEFAULT_MAX_BUDGET",
+    "LATE_WAKE",
     "MAX_DEPTH",
     "Budget",
     "ResponderTally",
     "budget_for",
     "handler_deadline",
     "next_depth",
+    "woke_late",
 ]
 
 DEFAULT_ACK_WINDOW = 0.25
@@ -26,6 +28,14 @@ DEFAULT_BUDGET = 20.0
 DEFAULT_HOP_RESERVE = 0.02
 DEFAULT_MAX_BUDGET = 60.0  # a callee never runs a handler longer than this, whatever the wire says
 MAX_DEPTH = 64
+#: Share of the ack window a waiter may wake late before its silence proves nothing: past it
+#: the process itself was too busy to read the acks that may be waiting on its socket.
+LATE_WAKE = 0.25
+
+
+def woke_late(wake: float, now: float, ack_window: float) -> bool:
+    """True when a wait meant to end at ``wake`` ended at ``now``, too late to trust."""
+    return now - wake > ack_window * LATE_WAKE
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,11 @@ class ResponderTally:
 
     def on_no_responders(self) -> None:
         self.no_responders = True
+
+    def restart_window(self, now: float) -> None:
+        """Open the ack window again from ``now``: the caller could not tell silence from its
+        own delay (it woke late, or the route was answering other calls meanwhile)."""
+        self.started = now
 
     def invalidate(self) -> None:
         """The set of responders may have changed: fall back to the full ack window."""

@@ -1,5 +1,6 @@
 """Bounded work: the wire budget is capped, each handler has a bound and a bounded line in
-front, fire-and-forget requests past it are dropped, plain ``def`` handlers run in threads."""
+front; fire-and-forget requests wait in an inbox and are dropped only past its bound; plain
+``def`` handlers run in threads."""
 
 from __future__ import annotations
 
@@ -129,13 +130,20 @@ class Source(Actor):
 
 class SlowSink(Narrow):
     hostname = "slow-sink.test"
+    max_inbox = 3  # a small inbox, so the test can go past it
 
     @sink(Source.on_thing)
     async def thing(self, n: int) -> int:
         return await self.slow()
 
 
-async def test_events_past_the_bound_are_dropped_and_counted(
+class TightSink(SlowSink):
+    hostname = "tight-sink.test"
+    max_inbox = 1000
+    max_inbox_bytes = 300  # a few frames' worth: the byte bound is the one that binds
+
+
+async def test_events_wait_in_the_inbox_and_only_past_its_bound_are_dropped(
     shared: str | MemoryBus, plane: str
 ) -> None:
     source, sink_ = Source(), SlowSink()
@@ -146,7 +154,7 @@ async def test_events_past_the_bound_are_dropped_and_counted(
         for i in range(50):
             await source.on_thing(n=i)  # fire and forget
         await round_trip(app, SlowSink)  # type: ignore[arg-type]
-        assert sink_.stats.wire["dropped"] == 45  # 2 running + 3 waiting kept
+        assert sink_.stats.wire["dropped"] == 45  # 2 running + 3 in the inbox kept
         server = sink_._server
         assert server is not None and server.in_flight == 5
         assert sink_.running == 2
@@ -156,6 +164,24 @@ async def test_events_past_the_bound_are_dropped_and_counted(
         with trio.fail_after(10):
             await server.wait_idle()
         assert sink_.done == 5
+
+
+async def test_the_inbox_is_bounded_in_bytes_too(shared: str | MemoryBus, plane: str) -> None:
+    source, sink_ = Source(), TightSink()
+    async with App(sink_, bus=shared, plane=plane), App(source, bus=shared, plane=plane) as app:
+        await round_trip(app, TightSink)  # type: ignore[arg-type]
+        for i in range(50):
+            await source.on_thing(n=i)
+        await round_trip(app, TightSink)  # type: ignore[arg-type]
+        server = sink_._server
+        assert server is not None
+        kept = server.in_flight - 2  # waiting in the inbox, behind the 2 running
+        assert 0 < kept < 48  # the 300-byte bound held some, not all
+        assert sink_.stats.wire["dropped"] == 50 - 2 - kept
+        sink_.release.set()
+        with trio.fail_after(10):
+            await server.wait_idle()
+        assert sink_.done == 2 + kept
 
 
 async def test_a_plain_def_handler_runs_in_a_thread(shared: str | MemoryBus, plane: str) -> None:
@@ -260,7 +286,8 @@ async def test_stats_on_the_control_plane(plane: str) -> None:
 async def test_ten_thousand_one_way_requests_with_a_huge_budget(
     shared: str | MemoryBus, plane: str
 ) -> None:
-    """The flood from the issue: it held 10,009 tasks and 60 MB; now 100 run, 100 wait."""
+    """The flood from the issue: it held 10,009 tasks and 60 MB; now 100 run as tasks and the
+    rest wait in the inbox as frames (nothing dropped: nobody could be told)."""
     calc = Calc()
     async with (
         App(calc, bus=shared, plane=plane, grace=0.1),  # `forever` only stops when cancelled
@@ -277,6 +304,8 @@ async def test_ten_thousand_one_way_requests_with_a_huge_budget(
         with trio.fail_after(30):
             await peer.transport.flush()
             assert await peer.client(Calc).add(a=1) == 2  # other endpoints still answer
-        assert calc.stats.wire["dropped"] == 10_000 - Calc.max_concurrent - Calc.max_queued
+        assert calc.stats.wire["dropped"] == 0  # they wait in the inbox, as frames
+        server = calc._server
+        assert server is not None and server.in_flight == 10_000
         await trio.testing.wait_all_tasks_blocked()
         assert count_tasks() == idle + Calc.max_concurrent

@@ -144,7 +144,6 @@ def leftovers(actor: FuzzTarget) -> dict[str, int]:
     return {
         "in_flight": server.in_flight,
         "owed_acks": len(server._owed),
-        "cancelled": len(server._cancelled),
         "waiting": sum(len(g.waiting) for g in server._gates.values()),
         "pending_calls": len(caller._pending),
     }
