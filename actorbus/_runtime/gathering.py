@@ -68,8 +68,16 @@ class Gathering:
         return self.fire().__await__()
 
     async def fire(self) -> None:
-        """Send the event without waiting for (or receiving) any reply."""
-        await trio.lowlevel.checkpoint()
+        """Send the event without waiting for (or receiving) any reply.
+
+        It yields to the scheduler only when the transport's outbound buffer is backlogged:
+        a loop of fires fills one buffer that goes out in few writes, and a fast producer is
+        held back once that buffer is full. It is still a cancellation point."""
+        transport = self._caller.hub.transport
+        if transport.backlogged:
+            await transport.wait_writable()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
         host, port, method, path, body = self._target
         frame, _, _ = self._caller._prepare(
             host, port, method, path, body, multicast=True, oneway=True

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -23,6 +22,7 @@ from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from . import spans as _trace
+from .acks import AckSender
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
 from .guard import WireGuard
@@ -39,6 +39,8 @@ from .intake import (
 )
 from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
+from .runner import Runner
+from .workers import Workers
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -71,13 +73,10 @@ class Server:
         self._nursery = handlers
         self._routes: dict[Route, Served] = {}
         self._gates: dict[HandlerSpec, Gate] = {}
+        self._workers: dict[Gate, Workers[Call]] = {}
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
-        self._owed: dict[Key, tuple[str, _frames.Request, str, float]] = {}
-        self._stopping = False
         self._inline: list[str] = []
-        self._ack_wakeup: trio.Event | None = None
-        self._ack_recent = False  # a request came in since the ack sender last looked
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -94,15 +93,19 @@ class Server:
             self._add_route(spec)
         for route, spec in (extra_routes or {}).items():
             self._routes[route] = Served(spec, self._own_queue, self._gate(spec))
-        self._stats: dict[str, EndpointStats] = actor.stats.endpoints
+        stats: dict[str, EndpointStats] = actor.stats.endpoints
         for served in self._routes.values():
-            self._stats.setdefault(served.spec.name, EndpointStats())
+            stats.setdefault(served.spec.name, EndpointStats())
+        self._runner = Runner(actor, hub, host, instance, options, stats)
+        self._acks = AckSender(host, instance, options.ack_delay, self._answer)
+        self._fault = self._runner.fault
 
     def _gate(self, spec: HandlerSpec) -> Gate:
         gate = self._gates.get(spec)
         if gate is None:
             limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
             gate = self._gates[spec] = Gate(limit, self._room, *self._inbox)
+            self._workers[gate] = Workers(self._nursery, self._handle)
         return gate
 
     def _add_route(self, spec: HandlerSpec) -> None:
@@ -131,7 +134,7 @@ class Server:
         """Subscribe everything; from here on the actor is discoverable."""
         plane, hub = self.hub.plane, self.hub
         self._accepting = True
-        self._nursery.start_soon(self._send_acks)
+        self._nursery.start_soon(self._acks.run)
         direct = _subjects.direct_subscription(plane, self.host, self.instance)
         self._subs.append(
             await hub.subscribe(direct, self._deliverer(None, self.instance), announce=False)
@@ -273,64 +276,12 @@ class Server:
             self._idle = trio.Event()
         self._running[key] = call
         if reply is not None:
-            # Delayed ack: a reply within `ack_delay` stands in for the ack (one message
-            # fewer per call); longer handlers are acked by `_send_acks`, well inside the
-            # caller's ack window.
-            self._owed[key] = (reply, frame, queue, now)
-            self._ack_recent = True
-            if self._ack_wakeup is not None:
-                self._ack_wakeup.set()
-                self._ack_wakeup = None
+            self._acks.owe(key, reply, frame, queue, now)
         if gate.running < gate.limit:
             gate.running += 1
-            self._nursery.start_soon(self._handle, call)
+            self._workers[gate].submit(call)
         else:
             gate.push(call)
-
-    async def _send_acks(self) -> None:
-        """Ack every request that has been running for `ack_delay` without replying.
-
-        One long-lived task per server. Under load it looks every `ack_delay` (not once per
-        request); it parks only after a whole quiet period, so an idle actor costs nothing.
-        """
-        delay = self.options.ack_delay
-        owed = self._owed
-        while True:
-            if not owed and not self._ack_recent:
-                self._ack_wakeup = wakeup = trio.Event()
-                await wakeup.wait()
-            self._ack_recent = False
-            await trio.sleep(delay)
-            due = trio.current_time() - delay
-            for key, (reply, frame, queue, since) in list(owed.items()):
-                if since <= due:
-                    del owed[key]
-                    ack = _frames.Ack(
-                        msg_id=frame.msg_id,
-                        from_host=self.host,
-                        from_instance=self.instance,
-                        queue=queue,
-                        token=frame.token,
-                    )
-                    self._answer(reply, ack)
-
-    def _fault(
-        self, frame: _frames.Request, queue: str, status: int, type_: str, message: str
-    ) -> _frames.Fault:
-        return _frames.Fault(
-            msg_id=frame.msg_id,
-            from_host=self.host,
-            from_instance=self.instance,
-            queue=queue,
-            status=status,
-            type=type_,
-            message=message,
-            token=frame.token,
-        )
-
-    def _shutdown_fault(self, call: Call) -> _frames.Fault:
-        message = f"{self.host} shut down before {call.spec.name} finished"
-        return self._fault(call.frame, call.queue, 503, "ServiceUnavailable", message)
 
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
@@ -340,37 +291,26 @@ class Server:
         except _TransportTooLarge as exc:
             if isinstance(frame, _frames.Response):
                 too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")
-                self._answer(reply, self._to_fault(frame, too_large))
+                self._answer(reply, self._runner.to_fault(frame, too_large))
             else:
                 log.warning("%s: could not send a %s: %s", self.host, type(frame).__name__, exc)
         except Exception as exc:
             log.warning("%s: could not reply: %r", self.host, exc)
 
-    def _to_fault(self, frame: _frames.Response, exc: BaseException) -> _frames.Fault:
-        return _errors.fault_from_exception(
-            exc,
-            msg_id=frame.msg_id,
-            host=self.host,
-            instance=self.instance,
-            queue=frame.queue,
-            token=frame.token,
-        )
-
-    # -- the handler task --------------------------------------------------------------------
+    # -- running handlers --------------------------------------------------------------------
 
     async def _handle(self, call: Call) -> None:
-        """A handler task: run, then answer on the bus (unless the caller cancelled)."""
+        """Run one call in a worker, then answer on the bus (unless the caller cancelled)."""
         current_request.set(call.frame)
         current_actor.set(self._log_tag)
-        out: _frames.Frame | None = None
         try:
-            out = await self._run_handler(call)
-        except trio.Cancelled:
-            if not call.cancelled:  # shutting down: say so, don't go silent
-                self._answer(call.reply, self._shutdown_fault(call))
-            raise
-        finally:
+            out = await self._runner.run(call)
+        except BaseException as exc:  # this worker ends with it
+            if isinstance(exc, trio.Cancelled) and not call.cancelled:
+                self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
             self._done(call, started=True)
+            raise
+        self._done(call, started=True, by_worker=True)
         if out is not None:
             self._answer(call.reply, out)
 
@@ -402,7 +342,7 @@ class Server:
         actor_token = current_actor.set(self._log_tag)
         span_token = _trace.current_span.set(_trace.current_span.get())
         try:
-            out = await self._run_handler(call)
+            out = await self._runner.run(call)
             assert out is not None  # only a cancel frame silences a handler; inline calls get none
             return out
         finally:
@@ -411,121 +351,33 @@ class Server:
             current_request.reset(request_token)
             self._done(call, started=True)
 
-    def _done(self, call: Call, *, started: bool) -> None:
+    def _done(self, call: Call, *, started: bool, by_worker: bool = False) -> None:
         """Forget ``call`` (never raises, whatever a peer did) and let the next one in."""
         key = call.key
-        self._owed.pop(key, None)
+        self._acks.settle(key)
         if self._running.get(key) is call:
             del self._running[key]
         if started:
             gate = call.gate
             gate.running -= 1
-            while gate.waiting and gate.running < gate.limit and not self._stopping:
+            while gate.waiting and gate.running < gate.limit and not self._runner.stopping:
                 gate.running += 1
-                self._nursery.start_soon(self._handle, gate.pop())
+                self._workers[gate].submit(gate.pop(), by_worker=by_worker)
+                by_worker = False  # that worker takes one; more need others
         if not self._running:
             self._idle.set()
 
     def cancel_running(self) -> None:
         """Grace period over: refuse the calls still waiting, cancel those running."""
-        self._stopping = True
+        self._runner.stopping = True
         for gate in self._gates.values():
             while gate.waiting:
                 call = gate.pop()
                 if call.reply is None and not call.cancelled:
                     self.guard.count("dropped", f"{call.spec.name}: shut down before it ran")
                 elif not call.cancelled:
-                    self._answer(call.reply, self._shutdown_fault(call))
+                    self._answer(call.reply, self._runner.shutdown_fault(call))
                 self._done(call, started=False)
         for call in list(self._running.values()):
             if call.scope is not None:
                 call.scope.cancel()
-
-    async def _run_handler(self, call: Call) -> _frames.Response | _frames.Fault | None:
-        """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
-        frame, spec, queue = call.frame, call.spec, call.queue
-        scope = call.scope
-        if scope is None:  # not inline: made now, so a call waiting in the inbox costs none
-            deadline = call.deadline
-            if deadline is None:  # fire and forget: its budget starts with its handler
-                opts = self.options
-                deadline = _protocol.handler_deadline(
-                    trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
-                )
-            scope = call.scope = trio.CancelScope(deadline=deadline)
-            if call.cancelled or self._stopping:  # cancelled before it got to run
-                scope.cancel()
-        t0 = time.perf_counter_ns()
-        span = None
-        tracer = self.hub.tracer
-        if tracer.active or frame.trace_id or frame.traceparent:
-            span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
-        elif _trace.current_span.get() is not None:
-            _trace.current_span.set(None)  # not the caller's trace: this handler starts none
-        out: _frames.Response | _frames.Fault | None = None
-        try:
-            with scope:
-                # Cancelled or out of budget while it waited at its gate: don't start it.
-                await trio.lowlevel.checkpoint_if_cancelled()
-                result = await self._invoke(frame, spec, call.gate)
-                out = _frames.Response(
-                    msg_id=frame.msg_id,
-                    from_host=self.host,
-                    from_instance=self.instance,
-                    queue=queue,
-                    body=_frames.encode_body(result),
-                    token=frame.token,
-                )
-            if scope.cancelled_caught and not call.cancelled:
-                if self._stopping:
-                    out = self._shutdown_fault(call)
-                else:
-                    budget = min(frame.budget_ms, int(self.options.max_budget * 1000))
-                    message = f"{spec.name} ran out of its time budget of {budget} ms"
-                    out = self._fault(frame, queue, 408, "TimeBudgetExceeded", message)
-        except Exception as exc:
-            if not isinstance(exc, _errors.Error) or exc.status >= 500:
-                log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)
-            out = _errors.fault_from_exception(
-                exc,
-                msg_id=frame.msg_id,
-                host=self.host,
-                instance=self.instance,
-                queue=queue,
-                token=frame.token,
-            )
-        if span is not None:
-            span.end_with(out)
-        self._count(frame, spec, out, time.perf_counter_ns() - t0)
-        return out
-
-    def _count(
-        self,
-        frame: _frames.Request,
-        spec: HandlerSpec,
-        out: _frames.Response | _frames.Fault | None,
-        elapsed_ns: int,
-    ) -> None:
-        """Endpoint stats (always) and the metrics observer (when on) for one handled call."""
-        if out is None:
-            status, error = 499, ""
-        elif isinstance(out, _frames.Fault):
-            status, error = out.status, f"{out.status} {out.type}: {out.message}"
-        else:
-            status, error = 200, ""
-        self._stats[spec.name].record(elapsed_ns, error)
-        metrics = self.hub.metrics
-        if metrics.enabled:
-            metrics.served(
-                self.host, frame.port, frame.method, frame.path, status, elapsed_ns / 1e9
-            )
-
-    async def _invoke(self, frame: _frames.Request, spec: HandlerSpec, gate: Gate) -> Any:
-        sig = spec.signature
-        kwargs = sig.decode_args(bytes(frame.body))
-        if spec.blocking:  # a plain def: a worker thread, so the actor's Trio thread stays free
-            call = functools.partial(spec.func, self.actor, **kwargs)
-            result = await trio.to_thread.run_sync(call, limiter=gate.threads)
-        else:
-            result = await spec.func(self.actor, **kwargs)
-        return sig.check_result(result)

@@ -93,6 +93,18 @@ class Transport(ABC):
         """Close; idempotent. Later publishes raise `TransportClosed`."""
 
     @property
+    def backlogged(self) -> bool:
+        """True when a producer that does not otherwise yield (a loop of fire-and-forget
+        events) should `wait_writable` before publishing more. The default always says so:
+        a transport with no outbound buffer to fill delivers as the publisher goes."""
+        return True
+
+    async def wait_writable(self) -> None:
+        """Return once publishing may go on: the outbound backlog was written (a checkpoint
+        in the default)."""
+        await trio.lowlevel.checkpoint()
+
+    @property
     def connected(self) -> bool:
         """True while messages can flow; False during a reconnect and once closed."""
         return True

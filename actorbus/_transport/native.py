@@ -5,8 +5,8 @@ One connection at a time, owned by a nursery that `open_native` opens:
 - **reader**: one task reads, parses everything it got (`natsproto.Parser`) and delivers each
   message by calling its subscriber's synchronous callback; it never waits on user code.
 - **writer**: `publish` appends to one outbound buffer and wakes the writer, which sends all that
-  accumulated in one ``send_all`` per scheduler pass (TCP_NODELAY is on). The buffer is bounded:
-  past ``max_pending`` bytes a publish raises `TransportError` and nothing is queued.
+  accumulated in one ``send_all`` per scheduler pass (TCP_NODELAY is on). Past ``HIGH_WATER``
+  bytes the buffer is `backlogged`; past ``max_pending`` a publish raises `TransportError`.
 - **keep-alive**: a PING every ``ping_interval`` seconds; ``max_outstanding_pings`` unanswered
   ones mark the connection stale and it is dropped.
 - **reconnect**: when the connection drops (or the server enters lame-duck mode), servers from
@@ -59,6 +59,7 @@ DEFAULT_RECONNECT_WAIT = 1.0
 #: Bound on `flush` (a PING/PONG round trip), in seconds.
 FLUSH_TIMEOUT = 5.0
 DEFAULT_MAX_PENDING = 64 * 1024 * 1024
+HIGH_WATER = 1024 * 1024
 _NO_RESPONDERS = proto.NO_RESPONDERS_STATUS
 _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
@@ -122,6 +123,7 @@ class NativeNatsTransport(Transport):
         self._next_sid = 1
         self._out = bytearray()
         self._wake_writer = trio.lowlevel.ParkingLot()
+        self._written = trio.lowlevel.ParkingLot()  # producers waiting for `wait_writable`
         self._pongs: deque[_Pong | None] = deque()
         self._link: Link | None = None
         self._closed = False
@@ -185,10 +187,7 @@ class NativeNatsTransport(Transport):
         await trio.lowlevel.checkpoint()
         if self._link is None:
             raise self._not_connected("cannot flush")
-        pong = _Pong()
-        self._pongs.append(pong)
-        self._out += proto.PING_COMMAND
-        self._wake_writer.unpark()
+        pong = self._ping()
         with trio.move_on_after(FLUSH_TIMEOUT):
             await pong.done.wait()
         if not pong.done.is_set():
@@ -204,10 +203,7 @@ class NativeNatsTransport(Transport):
             if link is not None:
                 for sid in list(self._subs):
                     self._out += proto.unsub_command(sid)
-                self._out += proto.PING_COMMAND
-                pong = _Pong()
-                self._pongs.append(pong)
-                self._wake_writer.unpark()
+                pong = self._ping()
                 with trio.CancelScope(shield=True), trio.move_on_after(FLUSH_TIMEOUT):
                     await pong.done.wait()
             self._subs.clear()
@@ -216,6 +212,16 @@ class NativeNatsTransport(Transport):
             self._set_link(None)
             log.debug("closed NATS connection to %s", self._public)
         await trio.lowlevel.checkpoint()
+
+    @property
+    def backlogged(self) -> bool:
+        return len(self._out) >= HIGH_WATER
+
+    async def wait_writable(self) -> None:
+        if self.backlogged and self._link is not None:
+            await self._written.park()  # the writer's next send, or the connection's end
+        else:
+            await trio.lowlevel.checkpoint()
 
     @property
     def connected(self) -> bool:
@@ -257,8 +263,16 @@ class NativeNatsTransport(Transport):
             return TransportClosed(f"NATS transport to {self._public} is closed")
         return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
 
+    def _ping(self) -> _Pong:
+        pong = _Pong()
+        self._pongs.append(pong)
+        self._out += proto.PING_COMMAND
+        self._wake_writer.unpark()
+        return pong
+
     def _set_link(self, link: Link | None) -> None:
         self._link = link
+        self._written.unpark_all()
         if link is None:
             self._out = bytearray()
             while self._pongs:
@@ -427,6 +441,7 @@ class NativeNatsTransport(Transport):
             # appended already, so one send carries them all.
             data, self._out = self._out, bytearray()
             await stream.send_all(data)
+            self._written.unpark_all()
 
     async def _pinger(self) -> None:
         while True:

@@ -108,10 +108,10 @@ async def _attack(described_shots: list[tuple[object, ...]], url: str | None = N
     ):
         with trio.fail_after(20):
             await settle(attacker, actor)
-            idle = count_tasks()
+            idle = count_tasks(workers=False)
             fire(attacker.transport, _materialise(described_shots, target_of(actor, plane, INBOX)))
             await settle(attacker, actor)
-        assert count_tasks() == idle
+        assert count_tasks(workers=False) == idle
         assert set(leftovers(actor).values()) == {0}
         assert actor.stats.wire["internal"] == 0
 
@@ -153,12 +153,12 @@ async def test_batches_of_mutations(shared: str | MemoryBus, plane: str) -> None
         target = target_of(actor, plane, f"{plane}.{INBOX}")
         with trio.fail_after(30):
             await settle(attacker, actor)
-        idle, rss = count_tasks(), rss_bytes()
+        idle, rss = count_tasks(workers=False), rss_bytes()
         for _ in range(6):
             fire(attacker.transport, batch_of(target, rng, 400, KINDS))
             with trio.fail_after(60):
                 await settle(attacker, actor)
-            assert count_tasks() == idle
+            assert count_tasks(workers=False) == idle
             assert set(leftovers(actor).values()) == {0}
         counted = actor.stats.wire
         assert counted["internal"] == 0
@@ -180,10 +180,10 @@ async def test_each_kind_alone(kind: str, plane: str) -> None:
         target = target_of(actor, plane, f"{plane}.{INBOX}")
         with trio.fail_after(30):
             await settle(attacker, actor)
-            idle = count_tasks()
+            idle = count_tasks(workers=False)
             fire(attacker.transport, batch_of(target, rng, 200, (kind,)))
             await settle(attacker, actor)
-        assert count_tasks() == idle
+        assert count_tasks(workers=False) == idle
         assert set(leftovers(actor).values()) == {0}
         assert actor.stats.wire["internal"] == 0
 
@@ -202,14 +202,14 @@ async def test_header_blocks_of_any_size_and_shape(nats_url: str, plane: str) ->
         target = target_of(actor, plane, f"{plane}.{INBOX}")
         with trio.fail_after(30):
             await settle(attacker, actor)
-        idle = count_tasks()
+        idle = count_tasks(workers=False)
         raw = await RawNats.connect(nats_url)
         try:
             for _ in range(3):
                 with trio.fail_after(60):
                     await fire_raw(raw, batch_of(target, rng, 150, KINDS), rng)
                     await settle(attacker, actor)
-                assert count_tasks() == idle
+                assert count_tasks(workers=False) == idle
                 assert set(leftovers(actor).values()) == {0}
         finally:
             await raw.aclose()

@@ -286,6 +286,8 @@ def figures(reps: list[Rep], cancel: list[float], mode: Mode) -> dict[str, Any]:
     ratios("unicast_pipelined_p50_ratio", "pipelined", "p50_us")
     both("events")
     ratios("events_ratio", "events", "rate")
+    for impl in IMPLS:  # every event fired and never received, over all repetitions
+        out[f"{impl}_events_lost"] = out[f"{impl}_events_errors"]
     nats_seq = pick("actorbus", "seq", "rate")
     for name in ("colocated", "memory"):
         out[f"{name}_rate"] = per_rep(reps, pick("actorbus", name, "rate"))
@@ -430,6 +432,10 @@ def table(out: dict[str, Any], mode: Mode, url: str) -> str:
     lines += ["", "scale:"]
     for key in SCALE_KEYS:
         lines.append(f"  {key:<30}{_num(out.get(key), ',.3f'):>14}")
+    lost = {impl: out.get(f"{impl}_events_lost") for impl in IMPLS}
+    if any(lost.values()):
+        where = ", ".join(f"{impl} {n:,}" for impl, n in lost.items() if n)
+        lines.append(f"\nLOST EVENTS: {where} fired but never received (a defect, not noise)")
     errors = sum(v for k, v in out.items() if k.endswith("_errors") and v)
     if errors:
         lines.append(f"\nWARNING: {errors} calls/gathers failed or came back incomplete")

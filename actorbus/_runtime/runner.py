@@ -1,0 +1,166 @@
+"""Running one handler: under its budget scope, traced and counted, its outcome as a frame.
+
+The server decides what runs and when; this says how. A handler's exception becomes a `Fault`
+(with the remote traceback) and never escapes; a call cancelled by its caller yields no frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any
+
+import trio
+
+from .._wire import frames as _frames
+from .._wire import protocol as _protocol
+from . import errors as _errors
+from . import spans as _trace
+from .context import CallOptions
+from .declarations import HandlerSpec
+from .hub import Hub
+from .intake import Call, Gate
+from .metrics import EndpointStats
+
+__all__ = ["Runner"]
+
+log = logging.getLogger("actorbus.actor")
+
+
+class Runner:
+    """Runs the handlers of one actor instance (``actor`` is the object they are bound to)."""
+
+    def __init__(
+        self,
+        actor: object,
+        hub: Hub,
+        host: str,
+        instance: str,
+        options: CallOptions,
+        stats: dict[str, EndpointStats],
+    ) -> None:
+        self.actor = actor
+        self.hub = hub
+        self.host = host
+        self.instance = instance
+        self.options = options
+        self._stats = stats
+        self.stopping = False  # the grace period is over: a cancelled handler answers 503
+
+    def fault(
+        self, frame: _frames.Request, queue: str, status: int, type_: str, message: str
+    ) -> _frames.Fault:
+        return _frames.Fault(
+            msg_id=frame.msg_id,
+            from_host=self.host,
+            from_instance=self.instance,
+            queue=queue,
+            status=status,
+            type=type_,
+            message=message,
+            token=frame.token,
+        )
+
+    def shutdown_fault(self, call: Call) -> _frames.Fault:
+        message = f"{self.host} shut down before {call.spec.name} finished"
+        return self.fault(call.frame, call.queue, 503, "ServiceUnavailable", message)
+
+    def to_fault(self, frame: _frames.Response, exc: BaseException) -> _frames.Fault:
+        return _errors.fault_from_exception(
+            exc,
+            msg_id=frame.msg_id,
+            host=self.host,
+            instance=self.instance,
+            queue=frame.queue,
+            token=frame.token,
+        )
+
+    async def run(self, call: Call) -> _frames.Response | _frames.Fault | None:
+        """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
+        frame, spec, queue = call.frame, call.spec, call.queue
+        scope = call.scope
+        if scope is None:  # not inline: made now, so a call waiting in the inbox costs none
+            deadline = call.deadline
+            if deadline is None:  # fire and forget: its budget starts with its handler
+                opts = self.options
+                deadline = _protocol.handler_deadline(
+                    trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
+                )
+            scope = call.scope = trio.CancelScope(deadline=deadline)
+            if call.cancelled or self.stopping:  # cancelled before it got to run
+                scope.cancel()
+        t0 = time.perf_counter_ns()
+        span = None
+        tracer = self.hub.tracer
+        if tracer.active or frame.trace_id or frame.traceparent:
+            span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
+        elif _trace.current_span.get() is not None:
+            _trace.current_span.set(None)  # not the caller's trace: this handler starts none
+        out: _frames.Response | _frames.Fault | None = None
+        try:
+            with scope:
+                # Cancelled or out of budget while it waited at its gate: don't start it.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                result = await self._invoke(frame, spec, call.gate)
+                out = _frames.Response(
+                    msg_id=frame.msg_id,
+                    from_host=self.host,
+                    from_instance=self.instance,
+                    queue=queue,
+                    body=_frames.encode_body(result),
+                    token=frame.token,
+                )
+            if scope.cancelled_caught and not call.cancelled:
+                if self.stopping:
+                    out = self.shutdown_fault(call)
+                else:
+                    budget = min(frame.budget_ms, int(self.options.max_budget * 1000))
+                    message = f"{spec.name} ran out of its time budget of {budget} ms"
+                    out = self.fault(frame, queue, 408, "TimeBudgetExceeded", message)
+        except Exception as exc:
+            if not isinstance(exc, _errors.Error) or exc.status >= 500:
+                log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)
+            out = _errors.fault_from_exception(
+                exc,
+                msg_id=frame.msg_id,
+                host=self.host,
+                instance=self.instance,
+                queue=queue,
+                token=frame.token,
+            )
+        if span is not None:
+            span.end_with(out)
+        self._count(frame, spec, out, time.perf_counter_ns() - t0)
+        return out
+
+    def _count(
+        self,
+        frame: _frames.Request,
+        spec: HandlerSpec,
+        out: _frames.Response | _frames.Fault | None,
+        elapsed_ns: int,
+    ) -> None:
+        """Endpoint stats (always) and the metrics observer (when on) for one handled call."""
+        if out is None:
+            status, error = 499, ""
+        elif isinstance(out, _frames.Fault):
+            status, error = out.status, f"{out.status} {out.type}: {out.message}"
+        else:
+            status, error = 200, ""
+        self._stats[spec.name].record(elapsed_ns, error)
+        metrics = self.hub.metrics
+        if metrics.enabled:
+            metrics.served(
+                self.host, frame.port, frame.method, frame.path, status, elapsed_ns / 1e9
+            )
+
+    async def _invoke(self, frame: _frames.Request, spec: HandlerSpec, gate: Gate) -> Any:
+        sig = spec.signature
+        kwargs = sig.decode_args(bytes(frame.body))
+        if spec.blocking:  # a plain def: a worker thread, so the actor's Trio thread stays free
+            call = functools.partial(spec.func, self.actor, **kwargs)
+            result = await trio.to_thread.run_sync(call, limiter=gate.threads)
+        else:
+            result = await spec.func(self.actor, **kwargs)
+        return sig.check_result(result)
