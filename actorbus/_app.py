@@ -238,7 +238,7 @@ class App:
                 )
             except TransportError as exc:
                 raise BusError(f"cannot open the bus: {exc}") from exc
-            hub = Hub(transport, self.plane)
+            hub = Hub(transport, self.plane, self.options.ack_delay)
             self._observe(hub, stack)
             await hub.start()
             stack.push_async_callback(_shielded, hub.aclose)
@@ -251,7 +251,7 @@ class App:
             stack.push_async_callback(self._release_connections)
             stack.callback(hub.stop_watching)  # before the nursery waits for its tasks
             await self._nursery.start(hub.watch_connection)
-            await self._nursery.start(self._run_timers, hub)
+            await self._nursery.start(self._run_hub_tasks, hub)
             self._hub, self._edge, self._stack = hub, edge, stack
             await self._add_initial()
         except BaseException as exc:
@@ -365,12 +365,14 @@ class App:
         finally:
             self._closing.set()
 
-    async def _run_timers(
+    async def _run_hub_tasks(
         self, hub: Hub, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """The hub's timer task, until every actor has stopped (they may call while draining)."""
+        """The hub's timer and ack sender, until every actor has stopped (they may call and
+        serve while draining)."""
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.timers.run)
+            await nursery.start(hub.acks.run)
             task_status.started()
             await self._closing.wait()
             nursery.cancel_scope.cancel()
@@ -380,7 +382,7 @@ class App:
     ) -> None:
         """Open one identity's connection and hub; keep them until the App closes."""
         async with open_bus(url, identity, nats_client=self.nats_client) as transport:
-            hub = Hub(transport, self.plane)
+            hub = Hub(transport, self.plane, self.options.ack_delay)
             hub.metrics = self.metrics  # the observers see every connection's traffic
             if self._span_sink is not None:
                 hub.tracer.set_sink(self._span_sink)
@@ -389,6 +391,7 @@ class App:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(hub.watch_connection)
                     await nursery.start(hub.timers.run)
+                    await nursery.start(hub.acks.run)
                     task_status.started(hub)
                     await self._closing.wait()
                     hub.stop_watching()

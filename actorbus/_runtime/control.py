@@ -191,6 +191,9 @@ class ServiceApi:
                 **self._base,
                 "started": self._started.isoformat().replace("+00:00", "Z"),
                 "endpoints": [self._stats(ep) for ep in self._endpoints()],
+                # Frames refused or dropped, by kind: an event dropped past a full inbox
+                # (a slow consumer) shows as "dropped".
+                "wire": dict(self.actor.stats.wire),
             }
         return None
 

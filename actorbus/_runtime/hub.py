@@ -25,6 +25,7 @@ from .._transport.base import Deliver, Message, Subscription, Transport, Transpo
 from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
+from .acks import AckSender
 from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
 from .timers import Timers
@@ -96,7 +97,7 @@ class LocalSubscription:
 class Hub:
     """Owns the transport for one App; every actor of the App subscribes and publishes here."""
 
-    def __init__(self, transport: Transport, plane: str) -> None:
+    def __init__(self, transport: Transport, plane: str, ack_delay: float = 0.02) -> None:
         self.transport = transport
         self.plane = _subjects.validate_plane(plane)
         self.generation = 0
@@ -117,6 +118,7 @@ class Hub:
         self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
         self.timers = Timers()  # ack windows and budgets of every caller on this hub
+        self.acks = AckSender(ack_delay)  # delayed acks of every server on this hub
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
     async def start(self, sync_quiet: float = 0.02, sync_max: float = 0.25) -> None:

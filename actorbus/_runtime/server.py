@@ -22,7 +22,6 @@ from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from . import spans as _trace
-from .acks import AckSender
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
 from .guard import WireGuard
@@ -97,7 +96,7 @@ class Server:
         for served in self._routes.values():
             stats.setdefault(served.spec.name, EndpointStats())
         self._runner = Runner(actor, hub, host, instance, options, stats)
-        self._acks = AckSender(host, instance, options.ack_delay, self._answer)
+        self._acks = hub.acks
         self._fault = self._runner.fault
 
     def _gate(self, spec: HandlerSpec) -> Gate:
@@ -134,7 +133,6 @@ class Server:
         """Subscribe everything; from here on the actor is discoverable."""
         plane, hub = self.hub.plane, self.hub
         self._accepting = True
-        self._nursery.start_soon(self._acks.run)
         direct = _subjects.direct_subscription(plane, self.host, self.instance)
         self._subs.append(
             await hub.subscribe(direct, self._deliverer(None, self.instance), announce=False)
@@ -276,7 +274,14 @@ class Server:
             self._idle = trio.Event()
         self._running[key] = call
         if reply is not None:
-            self._acks.owe(key, reply, frame, queue, now)
+            ack = _frames.Ack(
+                msg_id=frame.msg_id,
+                from_host=self.host,
+                from_instance=self.instance,
+                queue=queue,
+                token=frame.token,
+            )
+            self._acks.owe(key, self._answer, reply, ack, now)
         if gate.running < gate.limit:
             gate.running += 1
             self._workers[gate].submit(call)
@@ -354,7 +359,7 @@ class Server:
     def _done(self, call: Call, *, started: bool, by_worker: bool = False) -> None:
         """Forget ``call`` (never raises, whatever a peer did) and let the next one in."""
         key = call.key
-        self._acks.settle(key)
+        self._acks.settle(self.instance, key)
         if self._running.get(key) is call:
             del self._running[key]
         if started:

@@ -26,7 +26,7 @@ T = TypeVar("T")
 class Workers(Generic[T]):
     """Worker tasks in ``nursery`` that run ``run(item)`` for each submitted item, in order."""
 
-    __slots__ = ("_idle", "_nursery", "_queue", "_run", "_starting", "count")
+    __slots__ = ("_idle", "_nursery", "_promised", "_queue", "_run", "count")
 
     def __init__(self, nursery: trio.Nursery, run: Callable[[T], Awaitable[None]]) -> None:
         self._nursery = nursery
@@ -35,7 +35,10 @@ class Workers(Generic[T]):
         # Parked workers with the time they parked; the last parked on top (it is warm).
         self._idle: list[tuple[trio.lowlevel.Task, float]] = []
         self.count = 0  # workers alive
-        self._starting = 0  # of those, spawned but not running yet: they will take queued items
+        # Workers woken or started for queued items that have not looked at the queue yet: a
+        # worker that finishes leaves them theirs (else they would wake to nothing, and the
+        # pool would grow past the bound it is fed).
+        self._promised = 0
 
     def submit(self, item: T, *, by_worker: bool = False) -> None:
         """Run ``item`` in a worker: the caller keeps its own bound (this pool has none).
@@ -44,22 +47,23 @@ class Workers(Generic[T]):
         self._queue.append(item)
         if by_worker:
             return
+        self._promised += 1
         if self._idle:
             trio.lowlevel.reschedule(self._idle.pop()[0], outcome.Value(True))
-        elif self._starting < len(self._queue):  # every other worker is busy
+        else:
             self.count += 1
-            self._starting += 1
             self._nursery.start_soon(self._work)
 
     async def _work(self) -> None:
         queue, run = self._queue, self._run
-        self._starting -= 1
+        self._promised -= 1
         try:
             while True:
-                while queue:
+                while len(queue) > self._promised:
                     await run(queue.popleft())
                 if not await self._park():
                     return
+                self._promised -= 1
         finally:
             self.count -= 1
 

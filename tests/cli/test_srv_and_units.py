@@ -61,6 +61,7 @@ async def test_srv_ping_and_info_answer_over_nats(nats_url: str, plane: str) -> 
         stats = await ask("$SRV.STATS.slow_cli_test", 2)
         assert all(s["type"] == "io.nats.micro.v1.stats_response" for s in stats)
         assert all(e["num_requests"] == 0 for s in stats for e in s["endpoints"])
+        assert all(s["wire"]["dropped"] == 0 for s in stats)  # events lost past a full inbox
 
         slow = app.client(Slow)
         for name in ("a", "b", "c"):

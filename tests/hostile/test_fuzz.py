@@ -159,7 +159,7 @@ async def test_batches_of_mutations(shared: str | MemoryBus, plane: str) -> None
             with trio.fail_after(60):
                 await settle(attacker, actor)
             assert count_tasks(workers=False) == idle
-            assert set(leftovers(actor).values()) == {0}
+            assert set(leftovers(actor).values()) == {0}, leftovers(actor)
         counted = actor.stats.wire
         assert counted["internal"] == 0
         for kind in ("malformed", "mismatch", "duplicate", "unmatched"):
@@ -210,7 +210,7 @@ async def test_header_blocks_of_any_size_and_shape(nats_url: str, plane: str) ->
                     await fire_raw(raw, batch_of(target, rng, 150, KINDS), rng)
                     await settle(attacker, actor)
                 assert count_tasks(workers=False) == idle
-                assert set(leftovers(actor).values()) == {0}
+                assert set(leftovers(actor).values()) == {0}, leftovers(actor)
         finally:
             await raw.aclose()
         assert actor.stats.wire["internal"] == 0

@@ -149,7 +149,7 @@ def leftovers(actor: FuzzTarget) -> dict[str, int]:
     assert server is not None and caller is not None
     return {
         "in_flight": server.in_flight,
-        "owed_acks": len(server._acks.owed),
+        "owed_acks": sum(1 for instance, _ in server._acks.owed if instance == server.instance),
         "waiting": sum(len(g.waiting) for g in server._gates.values()),
         "pending_calls": len(caller._pending),
         "workers_past_bound": sum(

@@ -1,0 +1,102 @@
+"""The handler worker pool: a hand-over per item, never more workers than items in flight, idle
+workers reused and reaped, order kept (tested without a bus)."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from actorbus._runtime.workers import IDLE, Workers
+
+
+async def test_items_run_in_order_and_workers_are_reused() -> None:
+    done: list[int] = []
+
+    async def run(n: int) -> None:
+        await trio.lowlevel.checkpoint()
+        done.append(n)
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run)
+        for n in range(5):
+            pool.submit(n)
+            await trio.testing.wait_all_tasks_blocked()  # each ran before the next came
+        assert done == [0, 1, 2, 3, 4]
+        assert pool.count == 1  # one worker did them all, parked between them
+        nursery.cancel_scope.cancel()
+    assert pool.count == 0
+
+
+async def test_concurrent_items_get_one_worker_each_and_no_more() -> None:
+    release = trio.Event()
+    running = 0
+    most = 0
+
+    async def run(n: int) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run)
+        for n in range(8):
+            pool.submit(n)
+        await trio.testing.wait_all_tasks_blocked()
+        assert (running, pool.count) == (8, 8)
+        release.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert running == 0 and pool.count == 8  # parked, ready for the next burst
+        release = trio.Event()
+        for n in range(8):
+            pool.submit(n)
+        await trio.testing.wait_all_tasks_blocked()
+        assert (running, most, pool.count) == (8, 8, 8)  # the parked ones took them
+        release.set()
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_finishing_worker_leaves_a_woken_worker_its_item() -> None:
+    """The race that grew the pool past its bound: a busy worker finishes while another was
+    just started for a new item; the busy one must not take that item and leave the new one
+    with nothing (parked, one worker too many)."""
+    gate = trio.Event()
+
+    async def run(n: int) -> None:
+        if n == 0:
+            await gate.wait()
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run)
+        pool.submit(0)
+        await trio.testing.wait_all_tasks_blocked()
+        pool.submit(1)  # a second worker starts for it ...
+        gate.set()  # ... while the first finishes in the same pass
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.count == 2
+        for n in range(2, 4):  # two items at once: both parked workers are used, none made
+            pool.submit(n)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.count == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_worker_idle_too_long_ends_when_another_parks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def run(n: int) -> None:
+        await trio.sleep(n)
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run)
+        pool.submit(0)
+        pool.submit(0)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.count == 2  # both parked
+        await trio.sleep(IDLE + 1)
+        pool.submit(0)  # wakes one; when it parks again, the other (idle too long) ends
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.count == 1
+        nursery.cancel_scope.cancel()
