@@ -104,6 +104,7 @@ class NativeNatsTransport(Transport):
         self._stats = {"in_msgs": 0, "in_bytes": 0, "out_msgs": 0, "out_bytes": 0, "reconnects": 0}
         self._cancel: trio.CancelScope | None = None
         self._ldm = False
+        self._refusals = 0  # subscriptions refused since the last PONG
 
     # -- Transport -------------------------------------------------------------------------
 
@@ -368,6 +369,7 @@ class NativeNatsTransport(Transport):
             self._out += proto.PONG_COMMAND
             self._wake_writer.unpark()
         elif event is proto.PONG:
+            self._refusals = 0
             if self._pongs:
                 waiter = self._pongs.popleft()
                 if waiter is not None:
@@ -383,8 +385,12 @@ class NativeNatsTransport(Transport):
             if event.permission_violation or _MAX_SUBS in text.lower():
                 name = self._options.name
                 who = f"connection {name!r}" if name else f"the connection to {self._public}"
-                log.error("NATS refused %s: %s", who, text)
-                if not event.permission_violation:  # the flushes in flight say so
+                if event.permission_violation:
+                    log.error("NATS refused %s: %s", who, text)
+                else:  # one line per burst; the flushes in flight raise it
+                    self._refusals += 1
+                    if self._refusals == 1:
+                        log.error("NATS refused %s: %s", who, text)
                     for waiter in self._pongs:
                         if waiter is not None:
                             waiter.refused = text
