@@ -139,6 +139,12 @@ def control_subject(plane: str) -> str:
     return f"{plane}.trace-ctl"
 
 
+def query_subject(plane: str) -> str:
+    """Where a hub asks who traces: apart from `control_subject`, which only the edge identity
+    may publish on under the generated ACL (an actor must not switch tracing on)."""
+    return f"{plane}.trace-ctl.query"
+
+
 def span_subject(plane: str, host: str) -> str:
     return f"{plane}.trace.{_subjects.reverse_host(host)}"
 
@@ -284,7 +290,7 @@ class Tracer:
             return
         self._sub = await self.transport.subscribe(self._ctl, self._on_ctl)
         try:
-            self.transport.publish(self._ctl, encode_ctl(TraceCtl("query")))
+            self.transport.publish(query_subject(self.plane), encode_ctl(TraceCtl("query")))
         except Exception as exc:
             log.debug("could not ask for tracers: %r", exc)
 

@@ -244,6 +244,8 @@ class TracerServer:
                 await self.transport.subscribe(_trace.span_wildcard(self.plane), self._on_spans)
             )
             self._subs.append(await self.transport.subscribe(self._ctl, self._on_ctl))
+            query = _trace.query_subject(self.plane)
+            self._subs.append(await self.transport.subscribe(query, self._on_ctl))
             await self.transport.flush()
             async with trio.open_nursery() as nursery:
                 listeners = await trio.open_tcp_listeners(port, host=host)
