@@ -72,3 +72,22 @@ async def test_a_changed_password_ends_in_one_clear_error(
     assert "Authorization Violation" in message
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "NATS" in r.getMessage()]
     assert len(errors) == 1, [r.getMessage() for r in errors]
+
+
+@pytest.mark.slow
+async def test_actorbus_run_exits_5_when_the_password_changes(tmp_path: Path) -> None:
+    from ..cli.helpers import actorbus_env, running
+
+    actors = str(Path(__file__).parents[1] / "security" / "pid_actors.py")
+    conf = tmp_path / "auth.conf"
+    conf.write_text('authorization { user: "u", password: "old-secret" }\n')
+    with EmbeddedServer(extra_args=["-c", str(conf)]) as srv:
+        env = actorbus_env(NATS_URL=f"nats://u:old-secret@127.0.0.1:{srv.port}")
+        async with running(actors, env=env) as run:
+            conf.write_text('authorization { user: "u", password: "new-secret" }\n')
+            assert srv.pid is not None
+            os.kill(srv.pid, signal.SIGHUP)
+            assert await run.wait() == 5
+    last = run.stderr.strip().splitlines()[-1]
+    assert "refused the credentials twice in a row" in last, run.stderr
+    assert "old-secret" not in run.stderr + "\n".join(run.stdout)
