@@ -37,6 +37,12 @@ async def test_a_bad_info_on_a_running_connection_reconnects(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def bad_info_once(stream: trio.SocketStream, number: int) -> None:
+        seen = b""
+        while number == 0 and b"PUB go " not in seen:  # the client is up and running
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            seen += data
         if number == 0:
             await stream.send_all(info_line(connect_urls=5))
         await stay(stream, number)
@@ -44,6 +50,7 @@ async def test_a_bad_info_on_a_running_connection_reconnects(
     async with fake_server(bad_info_once) as server:
         with trio.fail_after(10):
             async with open_native(server.url, reconnect_wait=0.05) as t:
+                t.publish("go", b"")
                 await server.wait_for(2)
                 await t.wait_connected()
                 await t.flush()
