@@ -107,7 +107,7 @@ class SpanSink(Protocol):
 
 
 class TraceCtl(msgspec.Struct, array_like=True):
-    """Control messages on ``<plane>.trace-ctl``: a tracer says on/off; a hub asks who is on."""
+    """On ``<plane>.trace-ctl`` a tracer says on/off; a hub asks who is on at ``….query``."""
 
     op: Literal["on", "off", "query"]
     id: str = ""
@@ -137,12 +137,6 @@ def reply_span_id(span_id: str, instance: str) -> str:
 
 def control_subject(plane: str) -> str:
     return f"{plane}.trace-ctl"
-
-
-def query_subject(plane: str) -> str:
-    """Where a hub asks who traces: apart from `control_subject`, which only the edge identity
-    may publish on under the generated ACL (an actor must not switch tracing on)."""
-    return f"{plane}.trace-ctl.query"
 
 
 def span_subject(plane: str, host: str) -> str:
@@ -290,7 +284,7 @@ class Tracer:
             return
         self._sub = await self.transport.subscribe(self._ctl, self._on_ctl)
         try:
-            self.transport.publish(query_subject(self.plane), encode_ctl(TraceCtl("query")))
+            self.transport.publish(self._ctl + ".query", encode_ctl(TraceCtl("query")))
         except Exception as exc:
             log.debug("could not ask for tracers: %r", exc)
 

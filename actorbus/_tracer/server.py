@@ -182,7 +182,7 @@ class TracerServer:
                 await self.transport.subscribe(_trace.span_wildcard(self.plane), self._on_spans)
             )
             self._subs.append(await self.transport.subscribe(self._ctl, self._on_ctl))
-            query = _trace.query_subject(self.plane)
+            query = self._ctl + ".query"  # where hubs ask who traces
             self._subs.append(await self.transport.subscribe(query, self._on_ctl))
             await self.transport.flush()
             async with trio.open_nursery() as nursery:
