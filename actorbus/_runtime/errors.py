@@ -196,12 +196,20 @@ def exception_from_fault(fault: _frames.Fault) -> Error:
 
 @contextmanager
 def bus_errors(what: str = "") -> Iterator[None]:
-    """A `TransportError` (alone, or alone in nested groups) becomes a one-line `BusError`
-    (``"<what>: <cause>"``), so that `App` and ``app.add`` raise only actorbus errors."""
+    """A `TransportError` (alone, or in nested groups of nothing else: the first) becomes a
+    one-line `BusError` (``"<what>: <cause>"``), so `App` and ``app.add`` raise only actorbus
+    errors."""
     try:
         yield
     except (TransportError, BaseExceptionGroup) as exc:
         cause = sole_exception(exc)
+        if isinstance(exc, BaseExceptionGroup) and cause is None:  # several connections failed
+            failures, rest = exc.split(TransportError)
+            if failures is None or rest is not None:
+                raise
+            cause = failures
+            while isinstance(cause, BaseExceptionGroup):
+                cause = cause.exceptions[0]  # they share a cause: the first says it
         if not isinstance(cause, TransportError):
             raise
         text = " ".join(str(cause).split()) or type(cause).__name__

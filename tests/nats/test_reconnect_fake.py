@@ -96,3 +96,21 @@ async def test_a_ping_flood_is_bounded_by_max_pending(caplog: pytest.LogCaptureF
                 await t.flush()
     records = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("PINGs faster than it reads" in m for m in records), records
+
+
+async def test_a_connection_that_drops_while_the_app_starts_is_a_bus_error() -> None:
+    async def drop_at_first_flush(stream: trio.SocketStream, number: int) -> None:
+        seen = b""
+        while number == 0 and b"PING\r\n" not in seen:  # the App's first flush
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            seen += data
+        if number:
+            await stay(stream, number)
+
+    async with fake_server(drop_at_first_flush) as server:
+        with trio.fail_after(10), pytest.raises(BusError, match="cannot start the App") as info:
+            async with App(bus=server.url):
+                pass
+    assert "\n" not in str(info.value) and "flush interrupted" in str(info.value)
