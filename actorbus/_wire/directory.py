@@ -116,11 +116,11 @@ class Directory:
             return False  # news about instances, not about subscriptions
         origin = msg.origin
         if msg.full:
-            self._admit(origin)
+            evicted = self._admit(origin)
             old = self._entries.get(origin, set())
             room = min(MAX_ENTRIES, MAX_TOTAL_ENTRIES - self._total + len(old))
             entries = set(msg.added[: max(room, 0)])
-            changed = old != entries
+            changed = evicted or old != entries
             self._set(origin, entries)
             self._seq[origin] = msg.seq
             if changed:
@@ -167,18 +167,22 @@ class Directory:
         self._seq.pop(origin, None)
         self._cache.clear()
 
-    def _admit(self, origin: str) -> None:
-        """Make ``origin`` the most recently heard, forgetting the least recent if full."""
+    def _admit(self, origin: str) -> bool:
+        """Make ``origin`` the most recently heard; True when the least recent was forgotten
+        to make room (the directory changed)."""
         if origin in self._seq:
             self._seq.move_to_end(origin)
-            return
+            return False
+        evicted = False
         while len(self._seq) >= MAX_ORIGINS:
             oldest = next(iter(self._seq))
             if oldest == self.pinned:
                 self._seq.move_to_end(oldest)
                 oldest = next(iter(self._seq))
+            evicted = evicted or bool(self._entries.get(oldest))
             self.forget(oldest)
             self.evicted += 1
+        return evicted
 
     def _set(self, origin: str, entries: set[Entry]) -> None:
         self._total += len(entries) - len(self._entries.get(origin, ()))

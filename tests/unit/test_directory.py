@@ -117,3 +117,14 @@ def test_hello_answers_are_rate_limited() -> None:
     assert directory.answer_hello(100.0 + 1 / d.HELLO_RATE)  # one token back
     assert not directory.answer_hello(100.0 + 1 / d.HELLO_RATE)
     assert sum(directory.answer_hello(1000.0) for _ in range(100)) == d.HELLO_BURST  # capped
+
+
+def test_forgetting_an_origin_with_entries_is_a_change() -> None:
+    directory = d.Directory()
+    directory.apply(d.Announce("o0", 0, [(EVENT, "q.example")], full=True))
+    for i in range(1, d.MAX_ORIGINS):
+        assert not directory.apply(d.Announce(f"o{i}", 0, [], full=True))
+    assert directory.queues_for(FIRED) == {"q.example"}
+    assert directory.apply(d.Announce("new", 0, [], full=True))  # o0 made room: a change
+    assert directory.queues_for(FIRED) is None
+    assert not directory.apply(d.Announce("newer", 0, [], full=True))  # o1 had nothing
