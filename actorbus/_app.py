@@ -21,11 +21,11 @@ from typing import Any, TypeGuard, TypeVar
 
 import trio
 
-from ._groups import lone_exception_as_itself
+from ._groups import leaf, lone_exception_as_itself
 from ._runtime.actor import Actor
 from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
-from ._runtime.errors import BusError
+from ._runtime.errors import BusError, bus_errors
 from ._runtime.hub import Hub
 from ._runtime.metrics import NULL_METRICS, Metrics
 from ._runtime.proxies import Client
@@ -215,6 +215,10 @@ class App:
         return self.hub.transport
 
     async def __aenter__(self) -> App:
+        with bus_errors("cannot start the App"):  # a connection that drops while starting
+            return await self._enter()
+
+    async def _enter(self) -> App:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
@@ -275,7 +279,7 @@ class App:
         finally:
             self._stack = None
             try:
-                with lone_exception_as_itself():
+                with bus_errors(), lone_exception_as_itself():  # the bus gave up (credentials)
                     suppressed = await stack.__aexit__(exc_type, exc, tb)
             finally:
                 self._hub = self._edge = self._nursery = None
@@ -319,8 +323,16 @@ class App:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         if not isinstance(actor, Actor):
             raise TypeError(f"App.add takes an Actor instance, got {actor!r}")
-        hub = await self._hub_for(actor.host())
-        await self._nursery.start(actor._run, hub, self.options, self.grace)
+        host = actor.host()
+        with bus_errors(f"cannot start {host}"):
+            hub = await self._hub_for(host)
+            await self._nursery.start(actor._run, hub, self.options, self.grace)
+            try:  # the server refuses subscriptions asynchronously (max_subscriptions)
+                await hub.transport.flush()
+            except TransportError:
+                actor._request_stop()
+                await actor._stopped.wait()
+                raise
 
     async def _add_initial(self) -> None:
         """Start the App's own actors side by side, so that their subscriptions and round
@@ -329,9 +341,16 @@ class App:
         if len(self._initial) == 1:
             await self.add(self._initial[0])
             return
-        async with trio.open_nursery() as starting:
-            for actor in self._initial:
-                starting.start_soon(self._start, actor)
+        try:
+            async with trio.open_nursery() as starting:
+                for actor in self._initial:
+                    starting.start_soon(self._start, actor)
+        except BaseExceptionGroup as group:  # several refused at once: the first says why
+            failures, rest = group.split(BusError)
+            if failures is None or rest is not None:
+                raise
+            first = leaf(failures)
+            raise first from first.__cause__
         self.actors.extend(self._initial)
 
     async def _hub_for(self, host: str) -> Hub:

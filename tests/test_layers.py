@@ -49,6 +49,8 @@ CONCRETE_TRANSPORTS = {
     "native",
     "natsconn",
     "natsproto",
+    "nativestate",
+    "reconnect",
     "embedded",
     "settings",
 }

@@ -6,7 +6,9 @@ tracer), whose hostnames live under ``.actorbus`` (``cli.actorbus``, ``app.actor
 
 - publish requests on the request ports (``P.443.>`` and every other port its peers' endpoints
   declare), its own events (``P.417.R.>``), cancels to its sinks' replicas, replies
-  (``P.r.>``), subscription announcements, its spans, and answers to ``$SRV`` requests;
+  (``P.r.>``), subscription announcements, its spans, questions to the tracer
+  (``P.trace-ctl.query``) and answers to ``$SRV`` requests; never tracer control
+  (``P.trace-ctl``, which switches tracing on everywhere: only the edge user may);
 - subscribe to its own hostname's subjects (requests, direct and all-replica addressing,
   replies, control), the event subjects of the sources it has sinks for (in its own queue
   group only), control on ``all``, tracer control and ``$SRV.>``.
@@ -154,7 +156,8 @@ def _actor(
                 if sink != host:
                     _add(perm.publish, f"{plane}.{spec.port}.{_rev(sink)}.*.|.{spec.method}.{path}")
     _add(perm.publish, f"{plane}.r.>", _subjects.announce_subject(plane))
-    _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace.{rev}")
+    # Tracer control is the edge's: an actor may only ask who traces, and publish its spans.
+    _add(perm.publish, f"{plane}.trace-ctl.query", f"{plane}.trace.{rev}")
     _add(perm.publish_deny, *_event_denials(classes, plane, host))
 
     _add(perm.subscribe, f"{plane}.*.{rev}.>", f"{plane}.{_subjects.CONTROL_PORT}.all.|.>")
@@ -176,10 +179,11 @@ def _edge(classes: Sequence[type[Actor]], requests: list[str], plane: str) -> Pe
     perm = Permissions()
     _add(perm.publish, *requests)
     _add(perm.publish, f"{plane}.{_subjects.CONTROL_PORT}.>")
-    _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace.{EDGE_DOMAIN}.>")
+    _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query")
+    _add(perm.publish, f"{plane}.trace.{EDGE_DOMAIN}.>")
     _add(perm.publish_deny, *_event_denials(classes, plane, ""))
     _add(perm.subscribe, f"{plane}.r.{EDGE_DOMAIN}.>", _subjects.announce_subject(plane))
-    _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace.>")
+    _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query", f"{plane}.trace.>")
     return perm
 
 

@@ -400,7 +400,11 @@ async def run_workers(
         w.argv += worker_metrics(opts.metrics, i)
 
     async with (
-        App(bus=bus, plane=opts.plane, hostname="run.actorbus") as app,
+        # With credentials the supervisor's own connection (it announces dead workers'
+        # instances) is the edge identity, which the generated config allows.
+        App(
+            bus=bus, plane=opts.plane, hostname="run.actorbus", credentials=opts.credentials
+        ) as app,
         trio.open_nursery() as outer,
     ):
 

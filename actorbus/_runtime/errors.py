@@ -21,9 +21,13 @@ Error                 every actorbus error
 from __future__ import annotations
 
 import traceback as _tb
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import trio
 
+from .._groups import sole_exception
+from .._transport.base import TransportError
 from .._wire import frames as _frames
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "PayloadTooLarge",
     "RemoteError",
     "TimeBudgetExceeded",
+    "bus_errors",
     "exception_from_fault",
     "fault_from_exception",
 ]
@@ -187,3 +192,25 @@ def exception_from_fault(fault: _frames.Fault) -> Error:
         host=fault.from_host,
         instance=fault.from_instance,
     )
+
+
+@contextmanager
+def bus_errors(what: str = "") -> Iterator[None]:
+    """A `TransportError` (alone, or in nested groups of nothing else: the first) becomes a
+    one-line `BusError` (``"<what>: <cause>"``), so `App` and ``app.add`` raise only actorbus
+    errors."""
+    try:
+        yield
+    except (TransportError, BaseExceptionGroup) as exc:
+        cause = sole_exception(exc)
+        if isinstance(exc, BaseExceptionGroup) and cause is None:  # several connections failed
+            failures, rest = exc.split(TransportError)
+            if failures is None or rest is not None:
+                raise
+            cause = failures
+            while isinstance(cause, BaseExceptionGroup):
+                cause = cause.exceptions[0]  # they share a cause: the first says it
+        if not isinstance(cause, TransportError):
+            raise
+        text = " ".join(str(cause).split()) or type(cause).__name__
+        raise BusError(f"{what}: {text}" if what else text) from cause

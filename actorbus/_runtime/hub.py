@@ -111,7 +111,7 @@ class Hub:
         self._origin = secrets.token_hex(8)  # tells our own announcements' echo apart
         self._seq = 0
         self._own: set[tuple[str, str]] = set()
-        self.directory = Directory()
+        self.directory = Directory(pinned=self._origin)
         self._heard = trio.Event()
         self._announce_sub: Subscription | None = None
         self._watchers: list[CallWatcher] = []
@@ -322,7 +322,7 @@ class Hub:
             return
         if ann.origin == self._origin:
             return  # ours were applied when we made them
-        if ann.hello:
+        if ann.hello and self.directory.answer_hello(trio.current_time()):  # rate-limited
             self._publish_announce(self._whole_set())
         self._heard.set()
         known = self.directory.knows(ann.origin)

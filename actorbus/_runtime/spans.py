@@ -107,7 +107,7 @@ class SpanSink(Protocol):
 
 
 class TraceCtl(msgspec.Struct, array_like=True):
-    """Control messages on ``<plane>.trace-ctl``: a tracer says on/off; a hub asks who is on."""
+    """On ``<plane>.trace-ctl`` a tracer says on/off; a hub asks who is on at ``….query``."""
 
     op: Literal["on", "off", "query"]
     id: str = ""
@@ -284,7 +284,7 @@ class Tracer:
             return
         self._sub = await self.transport.subscribe(self._ctl, self._on_ctl)
         try:
-            self.transport.publish(self._ctl, encode_ctl(TraceCtl("query")))
+            self.transport.publish(self._ctl + ".query", encode_ctl(TraceCtl("query")))
         except Exception as exc:
             log.debug("could not ask for tracers: %r", exc)
 

@@ -3,9 +3,10 @@
 One TCP port serves both: h11 reads each request head; a websocket upgrade is handed to
 trio-websocket (the head is replayed to it), anything else gets the static page (``GET /``), the
 span schema (``GET /schema.json``) or a 404. Each websocket client has a bounded queue: when it
-is full, that client's spans are dropped and counted, and the next message it gets is a notice
-``{"notice": "dropped", "count": N}``. Query-string filters: ``host=``, ``trace_id=``,
-``errors=1``.
+is full, that client's oldest spans are dropped and counted (a client that does not read costs
+the others nothing), and the next message it gets is a notice ``{"notice": "dropped", "count":
+N}``. Log lines about refused clients are rate-limited (`LogLimiter`). Query-string filters:
+``host=``, ``trace_id=``, ``errors=1``.
 
 The websocket refuses a browser ``Origin`` other than the tracer page's own (non-browser clients
 send none), so no other web page open in the user's browser can read the spans; when bound to
@@ -20,8 +21,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import secrets
-import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -34,6 +34,8 @@ from .._runtime import spans as _trace
 from .._runtime.spans import Span, TraceCtl
 from .._transport.base import Message, Subscription, Transport
 from .._transport.credentials import Credentials
+from .clients import Client, LogLimiter
+from .http import Replay, is_websocket, origin_allowed, read_head, responder
 from .terminal import run_trace_client
 
 __all__ = [
@@ -48,7 +50,6 @@ __all__ = [
 log = logging.getLogger("actorbus.tracer")
 
 DEFAULT_LISTEN: Final = "127.0.0.1:4280"
-_MAX_HEAD: Final = 16 * 1024
 _HEAD_TIMEOUT: Final = 10.0
 _CLOSE_TIMEOUT: Final = 2.0
 _json: Final = msgspec.json.Encoder()
@@ -64,73 +65,7 @@ class TracerStats:
     dropped: int
     bad_batches: int
     connections: int
-
-
-class _Filter:
-    __slots__ = ("errors", "host", "trace_id")
-
-    def __init__(self, query: str) -> None:
-        params = urllib.parse.parse_qs(query)
-        self.host = (params.get("host") or [""])[0].strip().lower()
-        self.trace_id = (params.get("trace_id") or [""])[0].strip().lower()
-        self.errors = (params.get("errors") or [""])[0].strip().lower() in {"1", "true", "yes"}
-
-    def wants(self, span: Span) -> bool:
-        if self.host and self.host != span.from_host and self.host != span.to_host:
-            return False
-        if self.trace_id and self.trace_id != span.trace_id:
-            return False
-        return not self.errors or span.error is not None or span.status >= 400
-
-    def describe(self) -> dict[str, Any]:
-        return {"host": self.host, "trace_id": self.trace_id, "errors": self.errors}
-
-
-class _Client:
-    """One attached websocket: its filters, its bounded queue, what it missed."""
-
-    __slots__ = ("dropped", "filter", "receive", "send", "total_dropped")
-
-    def __init__(self, query: str, size: int) -> None:
-        self.filter = _Filter(query)
-        self.send, self.receive = trio.open_memory_channel[str](size)
-        self.dropped = 0
-        self.total_dropped = 0
-
-    def offer(self, text: str) -> bool:
-        try:
-            self.send.send_nowait(text)
-        except trio.WouldBlock:
-            self.dropped += 1
-            self.total_dropped += 1
-            return False
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
-        return True
-
-
-class _Replay(trio.abc.Stream):
-    """A stream whose first bytes are the ones h11 already read (handed to trio-websocket)."""
-
-    def __init__(self, stream: trio.SocketStream, head: bytes) -> None:
-        self.stream = stream
-        self._head = head
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._head:
-            await trio.lowlevel.checkpoint()
-            data, self._head = self._head, b""
-            return data
-        return await self.stream.receive_some(max_bytes)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.stream.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()
+    refused: int = 0  # websocket upgrades refused (origin, too many clients)
 
 
 def _page() -> bytes:
@@ -157,12 +92,14 @@ class TracerServer:
         self.id = secrets.token_hex(6)
         self.port = 0
         self._listen_host = "127.0.0.1"
-        self._clients: set[_Client] = set()
+        self._clients: set[Client] = set()
+        self._limited = LogLimiter(log)
         self._subs: list[Subscription] = []
         self._ctl = _trace.control_subject(plane)
         self._wake = trio.Event()
         self._clients_changed = trio.Event()
         self._received = self._sent = self._dropped_gone = self._bad = self._conns = 0
+        self._refused = 0
 
     def statistics(self) -> TracerStats:
         dropped = self._dropped_gone + sum(c.total_dropped for c in self._clients)
@@ -173,6 +110,7 @@ class TracerServer:
             dropped=dropped,
             bad_batches=self._bad,
             connections=self._conns,
+            refused=self._refused,
         )
 
     async def wait_clients(self, n: int) -> None:
@@ -244,6 +182,8 @@ class TracerServer:
                 await self.transport.subscribe(_trace.span_wildcard(self.plane), self._on_spans)
             )
             self._subs.append(await self.transport.subscribe(self._ctl, self._on_ctl))
+            query = self._ctl + ".query"  # where hubs ask who traces
+            self._subs.append(await self.transport.subscribe(query, self._on_ctl))
             await self.transport.flush()
             async with trio.open_nursery() as nursery:
                 listeners = await trio.open_tcp_listeners(port, host=host)
@@ -269,22 +209,25 @@ class TracerServer:
         self._conns += 1
         try:
             with trio.move_on_after(_HEAD_TIMEOUT):
-                head = await _read_head(stream)
+                head = await read_head(stream)
             if head is None:
                 return
             conn, request, raw = head
-            respond = _responder(conn, stream)
+            respond = responder(conn, stream)
             if isinstance(request, int):
                 await respond(request, b"bad request\n", "text/plain")
                 return
             target = request.target.decode("latin-1")
             path, _, query = target.partition("?")
-            if _is_websocket(request):
+            if is_websocket(request):
                 if not origin_allowed(request.headers, self._listen_host, self.port):
-                    log.warning("tracer: refused a websocket opened by another web page")
+                    self._refused += 1
+                    self._limited.warning(
+                        "origin", "tracer: refused a websocket opened by another web page"
+                    )
                     await respond(403, b"cross-origin tracer websocket refused\n", "text/plain")
                     return
-                await self._serve_websocket(_Replay(stream, raw), query)
+                await self._serve_websocket(Replay(stream, raw), query)
             elif request.method != b"GET":
                 await respond(405, b"method not allowed\n", "text/plain")
             elif path in ("/", "/index.html", "/tracer.html"):
@@ -296,21 +239,25 @@ class TracerServer:
         except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError) as exc:
             log.debug("tracer connection ended: %r", exc)
         except Exception as exc:
-            log.warning("tracer connection failed: %r", exc)
+            self._limited.warning("failed", "tracer connection failed: %r", exc)
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _serve_websocket(self, stream: _Replay, query: str) -> None:
+    async def _serve_websocket(self, stream: Replay, query: str) -> None:
         async with trio.open_nursery() as nursery:
             request = await trio_websocket.wrap_server_stream(
                 nursery, stream, message_queue_size=4, max_message_size=4096
             )
             if len(self._clients) >= self.max_clients:
+                self._refused += 1
+                self._limited.warning(
+                    "full", "tracer: refused a client (%d attached)", self.max_clients
+                )
                 await request.reject(503, body=b"too many tracer clients\n")
                 nursery.cancel_scope.cancel()
                 return
             ws = await request.accept()
-            client = _Client(query, self.queue_size)
+            client = Client(query, self.queue_size)
             self._clients.add(client)
             self._changed()
             try:
@@ -324,7 +271,7 @@ class TracerServer:
             finally:
                 self._clients.discard(client)
                 self._dropped_gone += client.total_dropped
-                client.send.close()
+                client.close()
                 self._changed()
                 with trio.move_on_after(_CLOSE_TIMEOUT) as scope:
                     scope.shield = True
@@ -344,10 +291,10 @@ class TracerServer:
             done()
 
     async def _writer(
-        self, ws: trio_websocket.WebSocketConnection, client: _Client, done: Callable[[], Any]
+        self, ws: trio_websocket.WebSocketConnection, client: Client, done: Callable[[], Any]
     ) -> None:
         try:
-            async for text in client.receive:
+            while (text := await client.next()) is not None:
                 if client.dropped:
                     missed, client.dropped = client.dropped, 0
                     notice = {"notice": "dropped", "count": missed, "total": client.total_dropped}
@@ -358,73 +305,6 @@ class TracerServer:
             pass
         finally:
             done()
-
-
-_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-
-def origin_allowed(headers: Any, listen_host: str, port: int) -> bool:
-    """No ``Origin`` (not a browser), or the page's own origin: ``http://`` + the ``Host``
-    header; on a loopback-bound tracer the ``Host`` must name loopback too."""
-    fields = {bytes(k).lower(): bytes(v).decode("latin-1").strip() for k, v in headers}
-    origin = fields.get(b"origin")
-    if origin is None:
-        return True
-    host = fields.get(b"host", "").lower()
-    if origin.lower() != f"http://{host}":
-        return False
-    if listen_host in _LOOPBACK_NAMES:
-        return host in {f"{name}:{port}" for name in _LOOPBACK_NAMES if name != "::1"}
-    return True
-
-
-def _is_websocket(request: h11.Request) -> bool:
-    for name, value in request.headers:
-        if name == b"upgrade" and value.lower() == b"websocket":
-            return True
-    return False
-
-
-async def _read_head(
-    stream: trio.SocketStream,
-) -> tuple[h11.Connection, h11.Request | int, bytes] | None:
-    """h11's view of the request head, and the raw bytes read so far (for a websocket to
-    replay); an int status instead of the request when it is not valid HTTP."""
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
-    raw = bytearray()
-    while True:
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            return conn, exc.error_status_hint, bytes(raw)
-        if isinstance(event, h11.Request):
-            return conn, event, bytes(raw)
-        if event is not h11.NEED_DATA:
-            return conn, 400, bytes(raw)
-        data = await stream.receive_some(4096)
-        if not data:
-            return None
-        raw += data
-        conn.receive_data(data)
-
-
-def _responder(
-    conn: h11.Connection, stream: trio.SocketStream
-) -> Callable[[int, bytes, str], Awaitable[None]]:
-    async def respond(status: int, body: bytes, ctype: str) -> None:
-        """One complete HTTP/1.1 response serialised by h11; the connection then closes."""
-        headers = [
-            ("content-type", ctype),
-            ("content-length", str(len(body))),
-            ("connection", "close"),
-            ("cache-control", "no-store"),
-        ]
-        data = conn.send(h11.Response(status_code=status, headers=headers)) or b""
-        data += conn.send(h11.Data(data=body)) or b""
-        data += conn.send(h11.EndOfMessage()) or b""
-        await stream.send_all(data)
-
-    return respond
 
 
 def schema_json() -> bytes:

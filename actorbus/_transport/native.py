@@ -9,22 +9,23 @@ One connection at a time, owned by a nursery that `open_native` opens:
   bytes the buffer is `backlogged`; past ``max_pending`` a publish raises `TransportError`.
 - **keep-alive**: a PING every ``ping_interval`` seconds; ``max_outstanding_pings`` unanswered
   ones mark the connection stale and it is dropped.
-- **reconnect**: when the connection drops (or the server enters lame-duck mode), servers from
-  the configured URLs and the server's ``connect_urls`` are tried in shuffled order with backoff
-  and jitter, forever, and every subscription is replayed (same sid and queue) before anything
-  else is sent. While disconnected, `publish` fails fast with `TransportError`.
+- **reconnect** (`reconnect`): when the connection drops (or the server enters lame-duck mode),
+  servers from the configured URLs and the server's ``connect_urls`` are tried in shuffled order
+  with backoff and jitter that grows across connections that drop soon after being accepted,
+  and every subscription is replayed (same sid and queue) before anything else is sent. The
+  same authentication error twice in a row ends the transport with `NatsAuthError`. While
+  disconnected, `publish` fails fast with `TransportError`.
+- **server errors**: a permissions violation or ``maximum subscriptions exceeded`` leaves the
+  connection up (a `flush` after a refused subscription raises); other ``-ERR``s drop it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import trio
 
@@ -39,14 +40,15 @@ from .base import (
     TransportClosed,
     TransportError,
 )
-from .natsconn import (
-    Auth,
-    HandshakeError,
-    Link,
-    Options,
-    ServerUrl,
-    first_connect,
-    parse_url,
+from .nativestate import Handle, Lost, Pong, Sub
+from .natsconn import Auth, HandshakeError, Link, Options, ServerUrl, first_connect, parse_url
+from .reconnect import (
+    DEFAULT_HEALTHY_AFTER,
+    AuthMemory,
+    Backoff,
+    NatsAuthError,
+    is_auth_error,
+    learn_servers,
     reconnect,
 )
 from .settings import NatsConnectError, creds_file, scrub, server_urls, tls_context, url_secrets
@@ -62,40 +64,8 @@ DEFAULT_MAX_PENDING = 64 * 1024 * 1024
 HIGH_WATER = 1024 * 1024
 _NO_RESPONDERS = proto.NO_RESPONDERS_STATUS
 _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-
-
-class _Lost(OSError):
-    """The current connection is gone (EOF, error, stale, fatal -ERR, lame duck)."""
-
-
-@dataclass(slots=True)
-class _Sub:
-    sid: int
-    subject: str
-    queue: str | None
-    deliver: Deliver
-
-
-class _Pong:
-    """One PING waiting for its PONG; ``ok`` is False when the connection dropped first."""
-
-    __slots__ = ("done", "ok")
-
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.ok = False
-
-
-class _Handle(Subscription):
-    def __init__(self, transport: NativeNatsTransport, sub: _Sub) -> None:
-        self.subject = sub.subject
-        self.queue = sub.queue
-        self._transport = transport
-        self._sid = sub.sid
-
-    async def unsubscribe(self) -> None:
-        await trio.lowlevel.checkpoint()
-        self._transport._unsubscribe(self._sid)
+#: nats-server refuses one SUB past ``max_subscriptions`` and keeps the connection.
+_MAX_SUBS = "maximum subscriptions exceeded"
 
 
 class NativeNatsTransport(Transport):
@@ -110,27 +80,33 @@ class NativeNatsTransport(Transport):
         ping_interval: float = 30.0,
         max_outstanding_pings: int = 2,
         max_pending: int = DEFAULT_MAX_PENDING,
+        healthy_after: float = DEFAULT_HEALTHY_AFTER,
     ) -> None:
         self._servers: list[ServerUrl] = [parse_url(u) for u in urls]
+        self._configured = len(self._servers)
         self._public = ",".join(s.public() for s in self._servers)
         self._secrets = url_secrets(urls) + [s for s in (options.auth.nkey_seed,) if s]
         self._options = options
-        self._reconnect_wait = reconnect_wait
+        self._backoff = Backoff(reconnect_wait, healthy_after)
+        self._auth = AuthMemory()
+        #: Why the transport gave up for good (`NatsAuthError`), if it did.
+        self.failure: str | None = None
         self._ping_interval = ping_interval
         self._max_outstanding = max_outstanding_pings
         self._max_pending = max_pending
-        self._subs: dict[int, _Sub] = {}
+        self._subs: dict[int, Sub] = {}
         self._next_sid = 1
         self._out = bytearray()
         self._wake_writer = trio.lowlevel.ParkingLot()
         self._written = trio.lowlevel.ParkingLot()  # producers waiting for `wait_writable`
-        self._pongs: deque[_Pong | None] = deque()
+        self._pongs: deque[Pong | None] = deque()
         self._link: Link | None = None
         self._closed = False
         self._state_changed = trio.Event()
         self._stats = {"in_msgs": 0, "in_bytes": 0, "out_msgs": 0, "out_bytes": 0, "reconnects": 0}
         self._cancel: trio.CancelScope | None = None
         self._ldm = False
+        self._refusals = 0  # subscriptions refused since the last PONG
 
     # -- Transport -------------------------------------------------------------------------
 
@@ -170,12 +146,12 @@ class NativeNatsTransport(Transport):
         except ValueError as exc:
             raise TransportError(f"cannot subscribe: {exc}") from None
         self._next_sid += 1
-        sub = _Sub(sid, subject, queue, deliver)
+        sub = Sub(sid, subject, queue, deliver)
         self._subs[sid] = sub
         if self._link is not None:  # otherwise the reconnect replays it
             self._out += command
             self._wake_writer.unpark()
-        return _Handle(self, sub)
+        return Handle(sub, self._unsubscribe)
 
     def _unsubscribe(self, sid: int) -> None:
         if self._subs.pop(sid, None) is not None and self._link is not None:
@@ -194,6 +170,8 @@ class NativeNatsTransport(Transport):
             raise TransportError(f"NATS server at {self._public} did not answer a PING in time")
         if not pong.ok:
             raise self._not_connected("flush interrupted")
+        if pong.refused is not None:
+            raise TransportError(f"NATS at {self._public} refused a subscription: {pong.refused}")
 
     async def aclose(self) -> None:
         """Unsubscribe, flush what was accepted, close the socket; idempotent and bounded."""
@@ -259,12 +237,14 @@ class NativeNatsTransport(Transport):
         return f"<NativeNatsTransport {self._public} {state}>"
 
     def _not_connected(self, what: str) -> TransportError:
+        if self.failure is not None:
+            return TransportClosed(f"{what}: {self.failure}")
         if self._closed:
             return TransportClosed(f"NATS transport to {self._public} is closed")
         return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
 
-    def _ping(self) -> _Pong:
-        pong = _Pong()
+    def _ping(self) -> Pong:
+        pong = Pong()
         self._pongs.append(pong)
         self._out += proto.PING_COMMAND
         self._wake_writer.unpark()
@@ -295,37 +275,16 @@ class NativeNatsTransport(Transport):
 
     def _start(self, link: Link) -> None:
         """Adopt a fresh connection: limits from INFO, replayed subscriptions first."""
-        info = link.info
+        info = link.info  # field types checked by the parser (`natsproto.check_info`)
         self.max_payload = int(info.get("max_payload", self.max_payload))
-        self._learn_servers(info)
+        learn_servers(self._servers, self._configured, info)
         self._ldm = bool(info.get("ldm"))
+        self._backoff.connected(trio.current_time())
         out = bytearray()
         for sub in self._subs.values():
             out += proto.sub_command(sub.subject, sub.queue, sub.sid)
         self._out = out
         self._set_link(link)
-
-    def _learn_servers(self, info: dict[str, Any]) -> None:
-        known = {(s.host, s.port) for s in self._servers}
-        template = self._servers[0]
-        for address in info.get("connect_urls") or ():
-            try:
-                found = parse_url(f"{template.scheme}://{address}")
-            except ValueError:
-                continue
-            if (found.host, found.port) not in known:
-                known.add((found.host, found.port))
-                # The cluster's other servers take the same credentials and, announced by
-                # address, are verified against the configured server's TLS name.
-                self._servers.append(
-                    dataclasses.replace(
-                        found,
-                        user=template.user,
-                        password=template.password,
-                        token=template.token,
-                        tls_name=template.tls_name or template.host,
-                    )
-                )
 
     async def _run(self, link: Link) -> None:
         """Own the connection until `aclose`: serve it, and reconnect whenever it drops."""
@@ -333,7 +292,8 @@ class NativeNatsTransport(Transport):
             while True:
                 try:
                     await self._serve(link)
-                except _Lost as exc:
+                except Lost as exc:
+                    self._auth.failed(link.url, exc.auth)
                     if not self._closed:
                         log.warning(
                             "disconnected from NATS at %s (%s); reconnecting",
@@ -342,18 +302,22 @@ class NativeNatsTransport(Transport):
                         )
                 finally:
                     self._set_link(None)
+                    self._backoff.dropped(trio.current_time())
                     with trio.CancelScope(shield=True):
                         await trio.aclose_forcefully(link.stream)
                 if self._closed:
                     return
-                link = await reconnect(
-                    self._servers,
-                    link.url,
-                    self._options,
-                    self._reconnect_wait,
-                    self._ldm,
-                    self._scrub,
-                )
+                try:
+                    link = await reconnect(
+                        self._servers, link.url, self._options, self._backoff, self._auth,
+                        self._scrub,
+                    )  # fmt: skip
+                except NatsAuthError as exc:
+                    self.failure = f"gave up on NATS: {exc}"
+                    log.error("%s", self.failure)
+                    self._closed = True
+                    self._set_link(None)
+                    raise NatsAuthError(self.failure) from None
                 self._start(link)
                 self._stats["reconnects"] += 1
                 log.info("reconnected to NATS at %s", link.url.public())
@@ -369,7 +333,7 @@ class NativeNatsTransport(Transport):
             if lost is None or rest is not None:
                 raise
             first = leaf(lost)
-            raise _Lost(str(first) or type(first).__name__) from None
+            raise Lost(str(first) or type(first).__name__) from None
 
     async def _reader(self, link: Link) -> None:
         stream, parser = link.stream, link.parser
@@ -403,34 +367,49 @@ class NativeNatsTransport(Transport):
                     self._control(event)
             data = await stream.receive_some(262144)
             if not data:
-                raise _Lost("the server closed the connection")
+                raise Lost("the server closed the connection")
             try:
                 events = parser.feed(data)
             except proto.ProtocolError as exc:
-                raise _Lost(f"protocol error: {exc}") from None
+                raise Lost(f"protocol error: {exc}") from None
 
     def _control(self, event: proto.Event) -> None:
         if event is proto.PING:
+            if len(self._out) + len(proto.PONG_COMMAND) > self._max_pending:
+                raise Lost(
+                    f"the outbound buffer is full ({len(self._out)} bytes): the server sends "
+                    "PINGs faster than it reads"
+                )
             self._out += proto.PONG_COMMAND
             self._wake_writer.unpark()
         elif event is proto.PONG:
+            self._refusals = 0
             if self._pongs:
                 waiter = self._pongs.popleft()
                 if waiter is not None:
                     waiter.ok = True
                     waiter.done.set()
         elif isinstance(event, proto.Info):
-            self._learn_servers(event.fields)
+            learn_servers(self._servers, self._configured, event.fields)
             if event.fields.get("ldm"):
                 self._ldm = True
-                raise _Lost("the server entered lame-duck mode")
+                raise Lost("the server entered lame-duck mode")
         elif isinstance(event, proto.Err):
-            if event.permission_violation:
+            text = event.text
+            if event.permission_violation or _MAX_SUBS in text.lower():
                 name = self._options.name
                 who = f"connection {name!r}" if name else f"the connection to {self._public}"
-                log.error("NATS refused %s: %s", who, event.text)
+                if event.permission_violation:
+                    log.error("NATS refused %s: %s", who, text)
+                else:  # one line per burst; the flushes in flight raise it
+                    self._refusals += 1
+                    if self._refusals == 1:
+                        log.error("NATS refused %s: %s", who, text)
+                    for waiter in self._pongs:
+                        if waiter is not None:
+                            waiter.refused = text
             else:
-                raise _Lost(f"server error: {event.text}")
+                raise Lost(f"server error: {text}", text if is_auth_error(text) else None)
 
     async def _writer(self, stream: trio.abc.Stream) -> None:
         while True:
@@ -447,7 +426,7 @@ class NativeNatsTransport(Transport):
         while True:
             await trio.sleep(self._ping_interval)
             if sum(1 for p in self._pongs if p is None) >= self._max_outstanding:
-                raise _Lost(f"stale connection: {self._max_outstanding} PINGs unanswered")
+                raise Lost(f"stale connection: {self._max_outstanding} PINGs unanswered")
             self._pongs.append(None)
             self._out += proto.PING_COMMAND
             self._wake_writer.unpark()
@@ -472,12 +451,15 @@ async def open_native(
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
     ping_interval: float = 30.0,
     max_pending: int = DEFAULT_MAX_PENDING,
+    healthy_after: float = DEFAULT_HEALTHY_AFTER,
 ) -> AsyncIterator[NativeNatsTransport]:
     """Connect to NATS with the Trio-native client for the duration of the block.
 
     ``url``: comma-separated ``nats://``/``tls://`` URLs (``user:pass@`` or ``token@``
     allowed; default ``$NATS_URL``). ``connect_timeout`` bounds the first connection; later
-    drops reconnect forever, with backoff from ``reconnect_wait``. Credentials: ``user`` and
+    drops reconnect with backoff from ``reconnect_wait`` (reset by a connection that stayed up
+    ``healthy_after`` seconds) until a server refuses the credentials twice in a row
+    (`NatsAuthError` out of the block). Credentials: ``user`` and
     ``password``, ``token``, ``nkey_seed`` (``SU…``) or ``creds`` (a ``.creds`` file, default
     ``$NATS_CREDS``). TLS: ``tls`` (an SSL context) or ``tls_ca``/``tls_cert``/``tls_key``
     (default ``$NATS_CA``/``$NATS_CERT``/``$NATS_KEY``); ``tls_first`` starts TLS before INFO.
@@ -498,6 +480,7 @@ async def open_native(
             reconnect_wait=reconnect_wait,
             ping_interval=ping_interval,
             max_pending=max_pending,
+            healthy_after=healthy_after,
         )
     except ValueError as exc:
         raise NatsConnectError(str(exc)) from None

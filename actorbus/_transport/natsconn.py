@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import socket
 import ssl
 from collections.abc import Callable
@@ -30,7 +29,6 @@ __all__ = [
     "first_connect",
     "handshake",
     "parse_url",
-    "reconnect",
 ]
 
 log = logging.getLogger("actorbus.nats")
@@ -43,9 +41,13 @@ ATTEMPT_TIMEOUT = 2.0
 class HandshakeError(Exception):
     """One connection attempt failed; ``fatal`` when retrying cannot help (auth, TLS trust)."""
 
-    def __init__(self, message: str, *, fatal: bool = False) -> None:
+    def __init__(
+        self, message: str, *, fatal: bool = False, server_error: str | None = None
+    ) -> None:
         super().__init__(" ".join(message.split()))  # always one line
         self.fatal = fatal
+        #: The server's own ``-ERR`` text, when it refused the connection.
+        self.server_error = server_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +256,11 @@ async def _negotiate(stream: trio.abc.Stream, url: ServerUrl, options: Options) 
                 rest = events[events.index(event) + 1 :]
                 return Link(stream, parser, info, url, rest)
             if isinstance(event, proto.Err):
-                raise HandshakeError(f"refused: {event.text}", fatal=_fatal_error(event.text))
+                raise HandshakeError(
+                    f"refused: {event.text}",
+                    fatal=_fatal_error(event.text),
+                    server_error=event.text,
+                )
             if event is proto.PING:
                 await stream.send_all(proto.PONG_COMMAND)
             if isinstance(event, proto.Info):
@@ -343,31 +349,3 @@ async def first_connect(
     if not reasons:
         reasons.append(f"no answer within {timeout:g} s")
     raise HandshakeError("; ".join(reasons))
-
-
-async def reconnect(
-    servers: list[ServerUrl],
-    previous: ServerUrl,
-    options: Options,
-    wait: float,
-    lame_duck: bool,
-    scrub: Callable[[Exception], str],
-) -> Link:
-    """Try every server per round (shuffled, ``previous`` last), forever. The first round starts
-    at once (another node of a cluster usually takes over within milliseconds); later rounds are
-    spaced by ``wait`` growing up to 4 times, with 20 % jitter either way. ``lame_duck`` is
-    kept for the callers' logs: a lame-duck server is left at once either way."""
-    rounds = 0
-    while True:
-        if rounds:
-            await trio.sleep(wait * min(rounds, 4) * random.uniform(0.8, 1.2))
-        order = list(servers)
-        random.shuffle(order)
-        order.sort(key=lambda s: (s.host, s.port) == (previous.host, previous.port))
-        for server in order:
-            try:
-                with trio.fail_after(ATTEMPT_TIMEOUT):
-                    return await handshake(server, options)
-            except (HandshakeError, trio.TooSlowError) as exc:
-                log.debug("NATS reconnect to %s failed: %s", server.public(), scrub(exc))
-        rounds += 1

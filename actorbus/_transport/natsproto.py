@@ -26,6 +26,7 @@ __all__ = [
     "Msg",
     "Parser",
     "ProtocolError",
+    "check_info",
     "connect_command",
     "parse_status",
     "pub_command",
@@ -235,8 +236,39 @@ def _control(line: bytes) -> Event:
         fields = json.loads(rest)
         if not isinstance(fields, dict):
             raise ProtocolError("INFO is not a JSON object")
-        return Info(fields)
+        return Info(check_info(fields))
     raise ProtocolError(f"unknown operation {_show(line)}")
+
+
+_INFO_TYPES: Final[dict[str, type]] = {
+    **dict.fromkeys(("server_id", "server_name", "version", "go", "host", "nonce"), str),
+    **dict.fromkeys(("port", "proto", "client_id", "max_payload"), int),
+    **dict.fromkeys(
+        ("headers", "auth_required", "tls_required", "tls_available", "tls_verify", "ldm"), bool
+    ),
+}
+_URL_LISTS: Final = ("connect_urls", "ws_connect_urls")
+
+
+def check_info(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` unchanged when the INFO fields the client reads have the right types (and
+    ``max_payload`` is positive); else `ProtocolError` naming the field. Unknown fields pass."""
+    for name, kind in _INFO_TYPES.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ProtocolError(f"INFO field {name!r} is not a {kind.__name__}: {value!r:.40}")
+    payload = fields.get("max_payload")
+    if payload is not None and payload <= 0:
+        raise ProtocolError(f"INFO field 'max_payload' is not positive: {payload!r}")
+    for name in _URL_LISTS:
+        urls = fields.get(name)
+        if urls is not None and not (
+            isinstance(urls, list) and all(isinstance(u, str) for u in urls)
+        ):
+            raise ProtocolError(f"INFO field {name!r} is not a list of addresses: {urls!r:.40}")
+    return fields
 
 
 def _show(line: bytes, limit: int = 80) -> str:

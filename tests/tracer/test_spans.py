@@ -189,7 +189,8 @@ async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: 
 
 
 async def test_a_query_from_a_new_hub_finds_running_tracers(plane: str) -> None:
-    """A hub that starts after the tracer announced itself asks, and learns at once."""
+    """A hub that starts after the tracer announced itself asks (on the query subject, which
+    actors may publish on, unlike tracer control), and learns at once."""
     from actorbus._runtime.spans import TraceCtl, control_subject, encode_ctl
 
     bus = MemoryBus()
@@ -202,7 +203,7 @@ async def test_a_query_from_a_new_hub_finds_running_tracers(plane: str) -> None:
         if data == encode_ctl(TraceCtl("query")):
             tracer_side.publish(control_subject(plane), encode_ctl(TraceCtl("on", "x", 60)))
 
-    await tracer_side.subscribe(control_subject(plane), answer)
+    await tracer_side.subscribe(control_subject(plane) + ".query", answer)
     async with App(Back(), bus=bus, plane=plane, grace=1.0) as app:
         with trio.fail_after(5):
             await app.hub.tracer.wait_listening()

@@ -1,0 +1,58 @@
+"""The native client's bookkeeping: subscriptions, PINGs waiting for their PONG, and `Lost`,
+the signal that the current connection is gone (the reconnect loop reads its ``auth``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from .base import Deliver, Subscription
+
+__all__ = ["Handle", "Lost", "Pong", "Sub"]
+
+
+class Lost(OSError):
+    """The current connection is gone (EOF, error, stale, fatal -ERR, lame duck); ``auth`` is
+    the server's text when it dropped us over credentials."""
+
+    def __init__(self, message: str, auth: str | None = None) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+@dataclass(slots=True)
+class Sub:
+    """One subscription, replayed with the same sid and queue after a reconnect."""
+
+    sid: int
+    subject: str
+    queue: str | None
+    deliver: Deliver
+
+
+class Pong:
+    """One PING waiting for its PONG; ``ok`` is False when the connection dropped first;
+    ``refused`` is the server's error for a subscription sent before the PING."""
+
+    __slots__ = ("done", "ok", "refused")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.ok = False
+        self.refused: str | None = None
+
+
+class Handle(Subscription):
+    """What `subscribe` returns: unsubscribing calls ``drop(sid)``."""
+
+    def __init__(self, sub: Sub, drop: Callable[[int], None]) -> None:
+        self.subject = sub.subject
+        self.queue = sub.queue
+        self._drop = drop
+        self._sid = sub.sid
+
+    async def unsubscribe(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self._drop(self._sid)
