@@ -3,7 +3,9 @@
 Spawning a Trio task costs about 10 µs, more than decoding, validating and answering a small
 request together. A pool keeps up to its handler's bound of worker tasks: `submit` hands a
 call to a parked worker (or starts one while below the bound); a worker that finishes a call
-takes the next one without parking; one left parked for `IDLE` seconds ends when another parks.
+takes the next one without parking (yielding every `FAIR` seconds, so a backlog of handlers
+that never yield cannot starve the reader); one left parked for `IDLE` seconds ends when another
+parks.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Final, Generic, TypeVar
 import outcome
 import trio
 
-__all__ = ["IDLE", "Workers"]
+__all__ = ["FAIR", "IDLE", "Workers"]
 
 #: Seconds a worker waits for work before it ends.
 IDLE: Final = 10.0
+#: Seconds a worker goes from item to item (handlers that never yield) before it lets the
+#: scheduler run the others: the reader, the ack sender, other handlers.
+FAIR: Final = 0.002
 
 T = TypeVar("T")
 
@@ -59,8 +64,12 @@ class Workers(Generic[T]):
         self._promised -= 1
         try:
             while True:
+                since = trio.current_time()
                 while len(queue) > self._promised:
                     await run(queue.popleft())
+                    if queue and trio.current_time() - since > FAIR:
+                        await trio.lowlevel.checkpoint()  # the reader and the others run too
+                        since = trio.current_time()
                 if not await self._park():
                     return
                 self._promised -= 1

@@ -3,10 +3,12 @@ workers reused and reaped, order kept (tested without a bus)."""
 
 from __future__ import annotations
 
+import time
+
 import trio
 import trio.testing
 
-from actorbus._runtime.workers import IDLE, Workers
+from actorbus._runtime.workers import FAIR, IDLE, Workers
 
 
 async def test_items_run_in_order_and_workers_are_reused() -> None:
@@ -100,3 +102,31 @@ async def test_a_worker_idle_too_long_ends_when_another_parks(
         await trio.testing.wait_all_tasks_blocked()
         assert pool.count == 1
         nursery.cancel_scope.cancel()
+
+
+async def test_a_backlog_of_handlers_that_never_yield_lets_other_tasks_run() -> None:
+    """Without yielding, one worker would run the whole backlog in one scheduler pass and
+    starve the reader (and the acks) meanwhile."""
+    ran: list[int] = []
+    other_ran_at: list[int] = []
+
+    async def run(n: int) -> None:
+        spin_until = time.perf_counter() + FAIR / 4
+        while time.perf_counter() < spin_until:  # CPU work, no checkpoint
+            pass
+        ran.append(n)
+
+    async def other() -> None:
+        await trio.lowlevel.checkpoint()
+        other_ran_at.append(len(ran))
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run)
+        pool.submit(0)
+        for n in range(1, 200):
+            pool.submit(n, by_worker=True)  # queued behind the first, for the same worker
+        nursery.start_soon(other)
+        while len(ran) < 200:
+            await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert other_ran_at and other_ran_at[0] < 200  # it ran before the backlog was done
