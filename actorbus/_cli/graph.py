@@ -78,7 +78,7 @@ def declared_graph(classes: list[type[Any]], graph: DepGraph) -> DepGraph:
         graph.add_host(host)
         for spec in cls._handlers:
             if spec.kind == "sink" and spec.source is not None:
-                graph.add(spec.source.host, host, "event", spec.source.spec.name, "declared")
+                graph.add(spec.source.host, host, "event", _where(spec.source.spec), "declared")
         for func in _methods(cls):
             for target, name in _client_calls(func, graph, cls):
                 graph.add(host, target, "call", name, "declared")
@@ -131,8 +131,15 @@ def _client_calls(
                 "names no class this command can find"
             )
             continue
-        name = names.get(id(node), "")
-        yield host(), "" if name in ("multicast", "replica") else name
+        spec = getattr(target, "_endpoints", {}).get(names.get(id(node), ""))
+        yield host(), _where(spec) if spec is not None else ""
+
+
+def _where(spec: Any) -> str:
+    """How an edge is labelled, the same whether declared or observed: the path, and the port
+    when it is not the usual one."""
+    usual = 417 if spec.kind == "event" else 443
+    return spec.path if spec.port == usual else f":{spec.port}{spec.path}"
 
 
 def _resolve(expr: ast.expr, func: Callable[..., Any]) -> Any:
@@ -168,10 +175,12 @@ async def observe(transport: Any, plane: str, seconds: float, graph: DepGraph) -
             src, dst = span.from_host, span.to_host
             if not (src and dst) or span.kind in ("ticker", "control"):
                 continue
+            usual = 443 if span.kind == "call" else 417
+            label = span.path if span.port == usual else f":{span.port}{span.path}"
             if span.kind == "call":
-                graph.add(src, dst, "call", span.path, "observed")
+                graph.add(src, dst, "call", label, "observed")
             elif src != dst:  # a sink's reply or handler; a fired event names its own host
-                graph.add(src, dst, "event", span.path, "observed")
+                graph.add(src, dst, "event", label, "observed")
 
     ctl = _trace.control_subject(plane)
 

@@ -401,7 +401,7 @@ def _diff_at(a: Any, b: Any, path: str) -> tuple[str, str, str]:
 
 def _shown(key: str, value: Any) -> str:
     if value is None:
-        return f"no {key}"
+        return "absent" if key == "type" else f"no {key}"
     if key == "type":
         return schema_type(value) if isinstance(value, dict) else "absent"
     return f"{key} {_lit(value)}"
