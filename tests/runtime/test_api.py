@@ -3,6 +3,9 @@ exactly, or the class is refused when it is defined."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -10,6 +13,8 @@ import pytest
 import trio
 
 from actorbus import Actor, Api, App, endpoint, event, sink
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Profile(msgspec.Struct):
@@ -268,3 +273,41 @@ class AlsoAfter(msgspec.Struct):
 def test_forward_references_are_compared_on_the_first_instance() -> None:
     with pytest.raises(TypeError, match=r"LaterImpl\.get: returns AlsoAfter, LaterApi\.get"):
         LaterImpl()
+
+
+HONEST = """# mypy: disable-error-code="empty-body"
+from actorbus import Actor, Api, endpoint
+
+
+class ThingsApi(Api):
+    hostname = "things.example"
+
+    @endpoint
+    async def get(self, thing_id: str) -> int: ...
+
+
+class Things(ThingsApi, Actor):
+    @endpoint
+    async def get(self, thing_id: int) -> int:
+        return thing_id
+"""
+
+
+@pytest.mark.slow
+def test_mypy_checks_an_implementation_against_its_api(tmp_path: Path) -> None:
+    """The split example type-checks; an endpoint whose argument type differs from the API's
+    is a mypy error (the implementation subclasses its API)."""
+    bad = tmp_path / "honest.py"
+    bad.write_text(HONEST)
+    events = ROOT / "examples" / "events"
+    files = [str(events / name) for name in ("users_api.py", "users.py", "sinks.py")]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *files, str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, done.stdout
+    assert 'honest.py:14: error: Argument 1 of "get" is incompatible with supertype' in errors[0]
