@@ -119,3 +119,88 @@ async def test_stubs_errors_are_one_line(nats_url: str, plane: str, tmp_path: Pa
     assert done.returncode == 2 and b"defines no Api class" in done.stderr
     done = await actorbus("stubs", "--check", str(tmp_path / "missing.py"), *bus)
     assert done.returncode == 2 and b"no such file" in done.stderr
+
+
+CALC = '''
+import msgspec
+from actorbus import Actor, endpoint
+
+
+class Vector(msgspec.Struct):
+    """Two numbers."""
+
+    x: float
+    y: float
+
+
+class Calc(Actor):
+    """Adds things."""
+
+    hostname = "calc.accept"
+
+    @endpoint
+    async def add(self, a: int, b: int) -> int:
+        """a + b."""
+        return a + b
+
+    @endpoint("POST /vectors/sum", port=444)
+    async def vector_sum(self, vectors: list[Vector]) -> Vector:
+        return Vector(sum(v.x for v in vectors), sum(v.y for v in vectors))
+'''
+
+USE_CALC = """
+import sys
+import trio
+from actorbus import App
+from calc_api import CalcAcceptApi, Vector
+
+async def main(url: str, plane: str) -> None:
+    async with App(bus=url, plane=plane) as app:
+        calc = app.client(CalcAcceptApi)
+        assert await calc.add(a=2, b=3) == 5
+        total = await calc.vector_sum(vectors=[Vector(1, 2), Vector(3, 4)])
+        assert total == Vector(4.0, 6.0), total
+        print("ok")
+
+trio.run(main, *sys.argv[1:])
+"""
+
+
+async def test_check_fails_once_the_running_endpoint_changes(
+    nats_url: str, plane: str, tmp_path: Path
+) -> None:
+    bus = ("--nats", nats_url, "--plane", plane)
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v1" / "calc.py").write_text(CALC)
+    changed = CALC.replace("a: int, b: int) -> int:", "a: int, b: int, c: int = 0) -> int:")
+    (tmp_path / "v2" / "calc.py").write_text(changed.replace("port=444", "port=445"))
+    stub = tmp_path / "calc_api.py"
+    ready = lambda infos: any(i["host"] == "calc.accept" for i in infos)  # noqa: E731
+
+    async with running(str(tmp_path / "v1" / "calc.py"), *bus, "--trace-ws", "off"):
+        await wait_for_ping(nats_url, plane, ready)
+        done = await actorbus("stubs", "calc.accept", "--out", str(stub), *bus)
+        assert done.returncode == 0, done.stderr.decode()
+        assert "class CalcAcceptApi(Api):" in stub.read_text()
+        with trio.fail_after(60):
+            used = await trio.run_process(
+                [sys.executable, "-c", USE_CALC, nats_url, plane],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                env=actorbus_env(PYTHONPATH=str(tmp_path)),
+            )
+        assert used.returncode == 0 and used.stdout == b"ok\n", used.stderr.decode()
+        done = await actorbus("stubs", "--check", str(stub), *bus)
+        assert done.returncode == 0, done.stderr.decode()
+
+    async with running(str(tmp_path / "v2" / "calc.py"), *bus, "--trace-ws", "off"):
+        await wait_for_ping(nats_url, plane, ready)
+        done = await actorbus("stubs", "--check", str(stub), *bus)
+    assert done.returncode == 1, done.stderr.decode()
+    assert done.stdout.decode().splitlines() == [
+        f"calc.accept: add: arguments ['a', 'b'] in {stub}, ['a', 'b', 'c'] on the bus",
+        f"calc.accept: vector_sum: {stub} has endpoint POST :444/vectors/sum, the host serves "
+        "endpoint POST :445/vectors/sum",
+    ]
