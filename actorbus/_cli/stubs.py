@@ -15,7 +15,8 @@ import msgspec
 import trio
 
 from .common import EXIT_NO_RESPONDER, EXIT_REMOTE, CliError, import_failure
-from .stubgen import drift, generate
+from .stubdrift import drift
+from .stubgen import generate
 
 __all__ = ["add_stubs_parser", "api_classes", "cmd_stubs", "declared_descriptions"]
 

@@ -17,7 +17,8 @@ import msgspec
 import pytest
 
 from actorbus import Actor, endpoint, event
-from actorbus._cli.stubgen import api_class_name, drift, generate
+from actorbus._cli.stubdrift import drift
+from actorbus._cli.stubgen import api_class_name, generate
 from actorbus._cli.stubs import declared_descriptions
 from actorbus._runtime.api import is_api
 from actorbus._runtime.describe import describe_actor
