@@ -2,6 +2,7 @@
 
 from ._app import App as App
 from ._runtime.actor import Actor as Actor
+from ._runtime.api import Api as Api
 from ._runtime.declarations import config as config
 from ._runtime.declarations import endpoint as endpoint
 from ._runtime.declarations import event as event
@@ -29,6 +30,7 @@ from .transport import Transport as Transport
 __all__ = [
     "AckTimeout",
     "Actor",
+    "Api",
     "App",
     "BadRequest",
     "BusError",

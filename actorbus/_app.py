@@ -17,12 +17,13 @@ from contextlib import (
     asynccontextmanager,
 )
 from types import TracebackType
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeGuard
 
 import trio
 
 from ._groups import leaf, lone_exception_as_itself
 from ._runtime.actor import Actor
+from ._runtime.api import Api
 from ._runtime.caller import Caller
 from ._runtime.context import CallOptions, new_instance_id
 from ._runtime.errors import BusError, bus_errors
@@ -39,7 +40,6 @@ __all__ = ["App", "open_bus"]
 
 log = logging.getLogger("actorbus.app")
 
-A = TypeVar("A", bound=Actor)
 
 BusSpec = str | MemoryBus | Transport
 CredentialsSpec = str | os.PathLike[str] | Credentials | None
@@ -428,8 +428,9 @@ class App:
         if actor in self.actors:
             self.actors.remove(actor)
 
-    def client(self, cls: type[A]) -> Any:
-        """A proxy to call ``cls``'s endpoints from outside any actor."""
+    def client(self, cls: type[Actor] | type[Api]) -> Any:
+        """A proxy to call the endpoints of ``cls`` (an actor or its API class) from outside
+        any actor."""
         if self._edge is None:
             raise RuntimeError("the App is not running (use 'async with App(...)')")
         return Client(self._edge, cls)

@@ -18,6 +18,7 @@ PKG = Path(__file__).resolve().parents[1] / "actorbus"
 # The names the public contract fixes; users (and acceptance tests) import them from `actorbus`.
 CONTRACT = [
     "Actor",
+    "Api",
     "endpoint",
     "event",
     "sink",

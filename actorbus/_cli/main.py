@@ -42,6 +42,8 @@ from .common import (
     probe_bus,
     valid_plane,
 )
+from .graph import add_graph_parser, cmd_graph
+from .stubs import add_stubs_parser, cmd_stubs
 
 __all__ = ["build_body", "main", "parse_target", "parse_value"]
 
@@ -169,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     tracer.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
     credentials_option(tracer)
     add_acl_parser(sub)
+    add_stubs_parser(sub, _bus_options)
+    add_graph_parser(sub, _bus_options)
     return parser
 
 
@@ -185,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(argv)
         handlers = {"run": _cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
-        handlers["acl"] = _cmd_acl
+        handlers |= {"acl": _cmd_acl, "stubs": cmd_stubs, "graph": cmd_graph}
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

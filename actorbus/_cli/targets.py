@@ -21,7 +21,7 @@ from types import ModuleType
 
 from .._runtime.actor import Actor
 
-__all__ = ["TargetError", "load_targets"]
+__all__ = ["TargetError", "import_target", "load_targets"]
 
 _SKIP = ("test_", "conftest", "setup", "__main__")
 
@@ -40,6 +40,13 @@ def load_targets(specs: Sequence[str]) -> list[type[Actor]]:
             if cls not in classes:
                 classes.append(cls)
     return classes
+
+
+def import_target(where: str) -> list[ModuleType]:
+    """The modules a ``MODULE``, ``path/file.py`` or folder argument names, imported."""
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    return _import_where(where)
 
 
 def _load_one(spec: str) -> list[type[Actor]]:

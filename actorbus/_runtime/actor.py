@@ -6,12 +6,13 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import trio
 
 from .._wire import frames as _frames
 from .._wire import subjects as _subjects
+from .api import Api, check_implementation, is_api
 from .caller import Caller
 from .context import CallOptions, new_instance_id
 from .declarations import (
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["Actor", "ActorStats"]
 
 log = logging.getLogger("actorbus.actor")
-
-A = TypeVar("A", bound="Actor")
 
 
 @dataclass
@@ -97,13 +96,14 @@ class Actor:
         tickers: dict[str, TickerSpec] = {}
         configs: dict[str, ConfigSpec[Any]] = {}
         for klass in reversed(cls.__mro__):
+            stubs = is_api(klass)  # an API's endpoints are stubs: only its events count
             for name, value in vars(klass).items():
                 if isinstance(value, EventDescriptor):
                     events[name] = value
                     handlers[name] = value.spec
                 elif isinstance(value, ConfigSpec):
                     configs[name] = value
-                else:
+                elif not stubs:
                     spec = spec_of(value)
                     if isinstance(spec, HandlerSpec):
                         handlers[name] = spec
@@ -115,6 +115,7 @@ class Actor:
         cls._tickers = tuple(tickers.values())
         cls._configs = configs
         cls._verified = False
+        check_implementation(cls)
         _check_routes(cls)
         for spec in cls._handlers:
             check_later(spec)
@@ -125,6 +126,7 @@ class Actor:
         if not cls._verified:
             for spec in cls._handlers:
                 check_spec(spec)
+            check_implementation(cls, final=True)
             cls._verified = True
 
     @classmethod
@@ -173,8 +175,9 @@ class Actor:
 
     # -- calling others ----------------------------------------------------------------------
 
-    def client(self, cls: type[A]) -> Any:
-        """A proxy to call ``cls``'s endpoints from this actor (with its identity and budget)."""
+    def client(self, cls: type[Actor] | type[Api]) -> Any:
+        """A proxy to call the endpoints of ``cls`` (an actor or its API class) from this actor,
+        with its identity and budget."""
         return Client(self._running_caller(), cls)
 
     def _running_caller(self) -> Caller:

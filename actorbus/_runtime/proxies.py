@@ -12,11 +12,14 @@ from .gathering import Gathering
 
 if TYPE_CHECKING:
     from .actor import Actor
+    from .api import Api
+
+    Declared = type[Actor] | type[Api]
 
 __all__ = ["Client", "MulticastClient"]
 
 
-def _endpoint(cls: type[Actor], name: str) -> HandlerSpec:
+def _endpoint(cls: Declared, name: str) -> HandlerSpec:
     spec = cls._endpoints.get(name)
     if spec is None:
         known = ", ".join(sorted(cls._endpoints)) or "none"
@@ -27,7 +30,7 @@ def _endpoint(cls: type[Actor], name: str) -> HandlerSpec:
 class Client:
     """Calls the endpoints of one actor class; one replica answers each call."""
 
-    def __init__(self, caller: Caller, cls: type[Actor], *, instance: str | None = None) -> None:
+    def __init__(self, caller: Caller, cls: Declared, *, instance: str | None = None) -> None:
         self._caller = caller
         self._cls = cls
         self._host = cls.host()
@@ -66,7 +69,7 @@ class Client:
 class MulticastClient:
     """``client.multicast.name(**kwargs)`` → a `Gathering` of every replica's `Reply`."""
 
-    def __init__(self, caller: Caller, cls: type[Actor]) -> None:
+    def __init__(self, caller: Caller, cls: Declared) -> None:
         self._caller = caller
         self._cls = cls
 

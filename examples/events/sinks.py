@@ -1,4 +1,5 @@
-"""Event sinks: each depends on `Users` (the source), never the other way round."""
+"""Event sinks: each depends on the source's API (`UsersApi`), never on its implementation,
+and the source never depends on them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from actorbus import Actor, sink
 
-from .users import Users
+from .users_api import UsersApi
 
 
 class Files(Actor):
@@ -19,11 +20,11 @@ class Files(Actor):
         super().__init__(**kwargs)
         self.files: dict[str, list[str]] = defaultdict(list)
 
-    @sink(Users.on_registered)
+    @sink(UsersApi.on_registered)
     async def make_home(self, user_id: str, email: str) -> None:
         self.files[user_id] += ["README.txt", "photo.jpg"]
 
-    @sink(Users.on_user_deleted)
+    @sink(UsersApi.on_user_deleted)
     async def purge(self, user_id: str) -> int:
         return len(self.files.pop(user_id, []))
 
@@ -37,7 +38,7 @@ class CreditCards(Actor):
         super().__init__(**kwargs)
         self.cards: dict[str, list[str]] = {"u1": ["visa-4242"]}
 
-    @sink(Users.on_user_deleted)
+    @sink(UsersApi.on_user_deleted)
     async def purge(self, user_id: str) -> int:
         return len(self.cards.pop(user_id, []))
 
@@ -52,15 +53,15 @@ class Groups(Actor):
         super().__init__(**kwargs)
         self.members: dict[str, set[str]] = {"admins": set(), "everyone": set()}
 
-    @sink(Users.on_allow_register)
+    @sink(UsersApi.on_allow_register)
     async def allow(self, email: str) -> bool:
         return not email.endswith(self.blocked_domains)
 
-    @sink(Users.on_registered)
+    @sink(UsersApi.on_registered)
     async def join(self, user_id: str, email: str) -> None:
         self.members["everyone"].add(user_id)
 
-    @sink(Users.on_user_deleted)
+    @sink(UsersApi.on_user_deleted)
     async def purge(self, user_id: str) -> int:
         purged = 0
         for members in self.members.values():

@@ -1,41 +1,24 @@
-"""The event source: user management. It fires events and never imports (or knows) its sinks."""
+"""The event source: user management. It implements `UsersApi` (`users_api.py`), fires its
+events and never imports (or knows) its sinks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+from actorbus import Actor, HTTPError, endpoint
 
-from actorbus import Actor, HTTPError, endpoint, event
+from .users_api import Registration, UsersApi
 
-
-class Registration(msgspec.Struct):
-    email: str
-    user_id: str | None
-    vetoed_by: list[str]
+__all__ = ["Registration", "Users"]
 
 
-class Users(Actor):
-    """Owns user records; other services react to its events."""
-
-    hostname = "users.example"
+class Users(UsersApi, Actor):
+    """Owns user records; other services react to its events (declared in `UsersApi`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.users: dict[str, str] = {}  # user id -> email
         self.registered = 0
-
-    @event
-    async def on_allow_register(self, email: str) -> bool:
-        """Asked before registering: a sink returns False to veto."""
-
-    @event
-    async def on_registered(self, user_id: str, email: str) -> None:
-        """Told after a user was registered."""
-
-    @event
-    async def on_user_deleted(self, user_id: str) -> int:
-        """Told after a user was deleted; each sink answers how many records it purged."""
 
     @endpoint
     async def register(self, email: str) -> Registration:

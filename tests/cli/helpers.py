@@ -117,11 +117,15 @@ class Running:
 
 @asynccontextmanager
 async def running(
-    *args: str, env: dict[str, str] | None = None, ready: bool = True
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready: bool = True,
+    command: Sequence[str] = (sys.executable, "-m", "actorbus", "run"),
 ) -> AsyncIterator[Running]:
-    """``actorbus run ARGS``; waits for its ready line; SIGTERM (then SIGKILL) at the end."""
+    """``actorbus run ARGS`` (or ``command ARGS``); waits for its ready line; SIGTERM (then
+    SIGKILL) at the end."""
     proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "actorbus", "run", *args],
+        [*command, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env or actorbus_env(),
