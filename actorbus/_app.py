@@ -32,6 +32,7 @@ from ._runtime.proxies import Client
 from ._transport.base import Transport, TransportError
 from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
+from ._version import install_hint
 from ._wire import protocol as _protocol
 from ._wire import subjects as _subjects
 
@@ -288,7 +289,7 @@ class App:
                 from ._runtime.prometheus import PrometheusMetrics
             except ImportError as exc:
                 raise ImportError(
-                    f"metrics need prometheus-client: pip install 'actorbus[metrics]' ({exc})"
+                    f"metrics need prometheus-client: {install_hint('metrics')} ({exc})"
                 ) from None
             self.metrics = hub.metrics = PrometheusMetrics(lambda: self.actors, hub.transport)
         if self._want_otel:
@@ -296,7 +297,7 @@ class App:
                 from ._runtime.otel import OtelSink
             except ImportError as exc:
                 raise ImportError(
-                    f"OpenTelemetry export needs its SDK: pip install 'actorbus[otel]' ({exc})"
+                    f"OpenTelemetry export needs its SDK: {install_hint('otel')} ({exc})"
                 ) from None
             sink = self._span_sink = OtelSink.from_env()
             hub.tracer.set_sink(sink)

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import trio
 
 from .._groups import leaf
-from .._version import __version__
+from .._version import __version__, install_hint
 from .acl import add_acl_parser, credentials_option, load_credentials_option
 from .acl import main as _cmd_acl
 from .client import build_body, cmd_call, cmd_describe, cmd_ping, parse_target, parse_value
@@ -347,11 +347,11 @@ def _observability_problem(metrics: str | None, otel: bool) -> str | None:
         _metrics_address(metrics)
     except MetricsAddressError as exc:
         return str(exc)
-    if metrics and importlib.util.find_spec("prometheus_client") is None:
-        return "--metrics needs prometheus-client: pip install 'actorbus[metrics]'"
+    if metrics and not _installed("prometheus_client"):
+        return f"--metrics needs prometheus-client: {install_hint('metrics')}"
     if otel:
-        if importlib.util.find_spec("opentelemetry.sdk") is None:
-            return "--otel needs the OpenTelemetry SDK: pip install 'actorbus[otel]'"
+        if not _installed("opentelemetry.sdk"):
+            return f"--otel needs the OpenTelemetry SDK: {install_hint('otel')}"
         from .._runtime.otel import OtelConfigError, exporters_from_env
 
         try:
@@ -359,6 +359,15 @@ def _observability_problem(metrics: str | None, otel: bool) -> str | None:
         except OtelConfigError as exc:
             return str(exc)
     return None
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported; `find_spec` of a submodule raises when its parent
+    package is missing, which must read as "not installed", not as a crash."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:

@@ -1,0 +1,26 @@
+"""What a newcomer tripped on (issue 25): each a one-line answer instead of a crash or silence."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from actorbus._cli.main import main
+from actorbus._version import install_hint
+from tests.cli.helpers import ACTORS
+
+
+def test_otel_without_the_sdk_is_one_line_with_an_install_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # the parent package is missing
+    monkeypatch.delenv("ACTORBUS_OTEL", raising=False)
+    assert main(["run", ACTORS, "--otel", "--nats", "nats://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"actorbus: --otel needs the OpenTelemetry SDK: {install_hint('otel')}"]
+
+
+def test_install_hints_name_ways_that_work() -> None:
+    hint = install_hint("testing")
+    assert "pip install -e '.[testing]'" in hint and ".whl[testing]'" in hint
