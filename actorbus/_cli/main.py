@@ -12,15 +12,14 @@ import errno
 import importlib
 import importlib.util
 import logging
-import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import trio
 
 from .._groups import leaf
-from .._version import __version__, install_hint
+from .._version import __version__
 from .acl import add_acl_parser, credentials_option, load_credentials_option
 from .acl import main as _cmd_acl
 from .client import build_body, cmd_call, cmd_describe, cmd_ping, parse_target, parse_value
@@ -37,17 +36,16 @@ from .common import (
     debug_enabled,
     describe_exception,
     error,
-    import_failure,
     print_traceback,
     probe_bus,
     valid_plane,
 )
+from .run import DEFAULT_TRACE, cmd_run
 
 __all__ = ["build_body", "main", "parse_target", "parse_value"]
 
 log = logging.getLogger("actorbus.cli")
 
-DEFAULT_TRACE = "127.0.0.1:4280"
 _error = error
 
 
@@ -183,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         args = _parse(argv)
-        handlers = {"run": _cmd_run, "call": cmd_call, "ping": cmd_ping}
+        handlers = {"run": cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
         handlers["acl"] = _cmd_acl
         return handlers[args.command](args)
@@ -243,170 +241,6 @@ def _explain(exc: BaseException) -> tuple[str, int]:
     if isinstance(cause, ValueError):  # a bad hostname, plane or path from the command line
         return str(cause), EXIT_USAGE
     return f"unexpected error: {describe_exception(cause)} (--debug shows where)", EXIT_REMOTE
-
-
-# -- run -----------------------------------------------------------------------------------
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .._app import default_plane
-    from .._runtime import config as _config
-    from .._runtime.logs import PROCESS_TAG_ENV, setup_logging
-    from . import supervisor as _supervisor
-
-    if args.worker:
-        os.environ[PROCESS_TAG_ENV] = args.worker
-    try:
-        setup_logging(args.log_format, args.log_level)
-    except ValueError as exc:
-        _error(f"--log-level: {exc}")
-        return EXIT_USAGE
-    if args.otel:
-        os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
-    otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
-    problem = _observability_problem(args.metrics, otel)
-    if problem:
-        _error(problem)
-        return EXIT_USAGE
-    if args.config:
-        os.environ[_config.CONFIG_FILE_ENV] = os.path.abspath(args.config)
-    bus = bus_url(args.nats, default="")
-    try:
-        classes = _supervisor.load_targets(args.targets)
-        for cls in classes:
-            cls._verify()
-            _config.resolve(cls)
-    except (_supervisor.TargetError, _config.ConfigError) as exc:
-        raise CliError(str(exc)) from exc
-    except Exception as exc:
-        raise CliError(import_failure(exc)) from exc
-    plane = valid_plane(args.plane or default_plane())
-    credentials = load_credentials_option(args)
-    opts = _supervisor.RunOptions(
-        targets=list(args.targets),
-        nats=args.nats,
-        replicas=args.replicas,
-        workers=args.workers,
-        grace=args.grace,
-        plane=plane,
-        trace_ws=None if args.trace_ws == "off" else args.trace_ws,
-        worker=args.worker,
-        metrics=_metrics_address(args.metrics),
-        otel=otel,
-        credentials=credentials,
-    )
-    server: Any = None
-    if bus:
-        trio.run(probe_bus, bus)
-    else:
-        if opts.worker:
-            _error("a worker needs --nats")
-            return EXIT_USAGE
-        try:
-            server, default_port = _supervisor.start_embedded()
-        except Exception as exc:
-            _error(f"cannot start the embedded nats-server: {exc}")
-            return EXIT_BUS
-        bus = server.url
-        if args.trace_ws is None:
-            opts.trace_ws = DEFAULT_TRACE
-        from . import state
-
-        where = state.write(bus, plane, opts.trace_ws)
-        if default_port:
-            log.info("embedded nats-server on %s", bus)
-        else:
-            log.warning(
-                "port %d is taken by another process: embedded nats-server on %s instead "
-                "(actorbus call/ping/trace find it through %s; or NATS_URL=%s)",
-                _supervisor.DEFAULT_PORT, bus, where, bus,
-            )  # fmt: skip
-    try:
-        return trio.run(_run_async, opts, classes, args, bus)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    finally:
-        if server is not None:
-            server.stop()
-            from . import state
-
-            state.clear()
-
-
-def _metrics_address(text: str | None) -> tuple[str, int] | None:
-    from .metrics_http import parse_address
-
-    return parse_address(text) if text else None
-
-
-def _observability_problem(metrics: str | None, otel: bool) -> str | None:
-    """One line saying why ``--metrics``/``--otel`` cannot work here, or None."""
-    from .metrics_http import MetricsAddressError
-
-    try:
-        _metrics_address(metrics)
-    except MetricsAddressError as exc:
-        return str(exc)
-    if metrics and not _installed("prometheus_client"):
-        return f"--metrics needs prometheus-client: {install_hint('metrics')}"
-    if otel:
-        if not _installed("opentelemetry.sdk"):
-            return f"--otel needs the OpenTelemetry SDK: {install_hint('otel')}"
-        from .._runtime.otel import OtelConfigError, exporters_from_env
-
-        try:
-            exporters_from_env()
-        except OtelConfigError as exc:
-            return str(exc)
-    return None
-
-
-def _installed(module: str) -> bool:
-    """Whether ``module`` can be imported; `find_spec` of a submodule raises when its parent
-    package is missing, which must read as "not installed", not as a crash."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
-async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
-    from . import supervisor as _supervisor
-
-    # No secret on a worker's command line: the bus URL (which may carry a password) travels in
-    # its environment (see `supervisor.run_workers`), the credentials as a file name.
-    worker_argv = [
-        sys.executable, "-m", "actorbus", "run", *opts.targets,
-        "--replicas", str(opts.replicas), "--grace", str(opts.grace),
-        "--plane", opts.plane, "--log-format", args.log_format, "--log-level", args.log_level,
-        "--trace-ws", "off",
-    ]  # fmt: skip
-    if opts.credentials is not None and opts.credentials.source:
-        worker_argv += ["--credentials", opts.credentials.source]
-    extra = []
-    if opts.trace_ws and not opts.worker:
-        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials))
-    return await _supervisor.run(opts, classes, bus, worker_argv, extra)
-
-
-def _tracer_task(
-    bus: str, listen: str, plane: str, credentials: Any = None
-) -> Callable[[], Awaitable[None]]:
-    """The live tracer beside ``actorbus run``: an add-on, never fatal."""
-
-    async def tracer() -> None:
-        try:
-            serve_tracer = importlib.import_module("actorbus._tracer.server").serve_tracer
-        except ImportError as exc:
-            log.info("live tracer not available (%s)", exc)
-            return
-        try:
-            log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(bus, listen, plane=plane, credentials=credentials)
-        except Exception as exc:
-            log.warning("the live tracer on %s stopped: %r", listen, exc)
-
-    return tracer
 
 
 # -- trace / tracer --------------------------------------------------------------------------
