@@ -136,8 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
     call.add_argument("target", metavar="HOST/PATH", help="e.g. users.example/delete-user")
     call.add_argument("args", nargs="*", metavar="key=value", help="arguments (JSON or text)")
-    call.add_argument("--method", default="POST", type=str.upper, help="HTTP-like method (POST)")
-    call.add_argument("--port", type=_port, default=443, help="port (443)")
+    call.add_argument(
+        "--method", type=str.upper, help="HTTP-like method (default: the path's, else POST)"
+    )
+    call.add_argument("--port", type=_port, help="port (default: the path's, else 443)")
     call.add_argument("--json", dest="body", metavar="BODY", help="arguments as one JSON object")
     _bus_options(call)
 
@@ -186,15 +188,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers["acl"] = _cmd_acl
         return handlers[args.command](args)
     except KeyboardInterrupt:
+        _error("interrupted")
         return EXIT_INTERRUPTED
     except SystemExit:
         raise
     except BaseException as exc:
         if debug:
             print_traceback(exc)
+            _print_remote_traceback(exc)
         message, code = _explain(exc)
         _error(message)
         return code
+
+
+def _print_remote_traceback(exc: BaseException) -> None:
+    """With ``--debug``, a handler's failure also shows where the handler failed."""
+    from .._runtime.errors import RemoteError
+
+    cause = leaf(exc)
+    if isinstance(cause, RemoteError) and cause.remote_traceback:
+        print(f"remote traceback ({cause.host}):", file=sys.stderr)
+        print(cause.remote_traceback.rstrip(), file=sys.stderr, flush=True)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

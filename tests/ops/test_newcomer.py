@@ -24,3 +24,23 @@ def test_otel_without_the_sdk_is_one_line_with_an_install_hint(
 def test_install_hints_name_ways_that_work() -> None:
     hint = install_hint("testing")
     assert "pip install -e '.[testing]'" in hint and ".whl[testing]'" in hint
+
+
+def test_ctrl_c_on_a_command_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_main = sys.modules["actorbus._cli.main"]
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "cmd_call", interrupted)
+    assert main(["call", "a.example/x"]) == 130
+    assert capsys.readouterr().err.strip() == "actorbus: interrupted"
+
+
+def test_a_websocket_url_hint_names_the_setting_a_user_has() -> None:
+    from actorbus._transport.natsconn import parse_url
+
+    with pytest.raises(ValueError, match="ACTORBUS_NATS_CLIENT=nats-py"):
+        parse_url("ws://127.0.0.1:8080")
