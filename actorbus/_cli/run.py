@@ -67,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for cls in classes:
             cls._verify()
             _config.resolve(cls)
+        _config.check_hosts(cls.host() for cls in classes)
     except (_supervisor.TargetError, _config.ConfigError) as exc:
         raise CliError(str(exc)) from exc
     except Exception as exc:

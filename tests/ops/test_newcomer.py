@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +12,18 @@ from actorbus._version import install_hint
 from tests.cli.helpers import ACTORS
 
 
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main` sets these for its worker processes: make sure each test's are undone."""
+    for name in ("ACTORBUS_OTEL", "ACTORBUS_CONFIG", "NATS_URL"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
 def test_otel_without_the_sdk_is_one_line_with_an_install_hint(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # the parent package is missing
-    monkeypatch.delenv("ACTORBUS_OTEL", raising=False)
     assert main(["run", ACTORS, "--otel", "--nats", "nats://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"actorbus: --otel needs the OpenTelemetry SDK: {install_hint('otel')}"]
@@ -44,3 +52,27 @@ def test_a_websocket_url_hint_names_the_setting_a_user_has() -> None:
 
     with pytest.raises(ValueError, match="ACTORBUS_NATS_CLIENT=nats-py"):
         parse_url("ws://127.0.0.1:8080")
+
+
+def test_a_hostname_typo_in_the_config_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "shop.toml"
+    conf.write_text('["slow.cli.tset"]\ngreeting = "hi"\n')
+    argv = ["run", ACTORS + ":Slow", "--config", str(conf), "--nats", "nats://127.0.0.1:1"]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "table [slow.cli.tset] names no actor here; did you mean [slow.cli.test]?" in line
+
+
+def test_a_table_for_an_actor_run_elsewhere_is_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from actorbus._runtime.config import CONFIG_FILE_ENV, check_hosts
+
+    conf = tmp_path / "shop.toml"
+    conf.write_text('["billing.shop"]\nretries = 2\n')
+    check_hosts(["slow.cli.test"], {CONFIG_FILE_ENV: str(conf)})
+    assert [r.getMessage() for r in caplog.records] == [
+        f"config file {conf}: table [billing.shop] names no actor of this run (ignored)"
+    ]
