@@ -90,6 +90,8 @@ async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: 
     from .._runtime.errors import BadRequest, NoResponder
 
     method = args.method or "POST"
+    if args.multicast:
+        return await _multicast(app, args, host, port, method, path)
     with _timeout(args.timeout):
         body = build_body(args.body, args.args)
         try:
@@ -101,6 +103,46 @@ async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: 
             value = await _send(app, host, port, method, path, typed)
     print_json(value)
     return 0
+
+
+async def _multicast(
+    app: Any, args: argparse.Namespace, host: str, port: int, method: str, path: str
+) -> int:
+    """``--multicast``: fire an event to every sink (port 417), or call every replica of an
+    endpoint; one JSON line per reply. When nobody serves that route (no reply, or only 404s
+    from the host's replicas), the route is looked up in the host's description once."""
+    from .._runtime.errors import NoResponder
+    from .._wire.subjects import EVENT_PORT
+
+    body = build_body(args.body, args.args)
+    with _timeout(args.timeout):
+        replies = await _gather(app, host, port, method, path, body, port != EVENT_PORT)
+        if all(getattr(r.error, "status", None) == 404 for r in replies):
+            missing = NoResponder(f"no responder for {host}:{port}{path}")
+            port, method, body = await _reroute(app, args, host, port, method, path, missing)
+            replies = await _gather(app, host, port, method, path, body, port != EVENT_PORT)
+    for reply in replies:
+        line: dict[str, Any] = {"host": reply.host, "instance": reply.instance, "ok": reply.ok}
+        if reply.ok:
+            line["value"] = reply.value
+        else:
+            line["error"] = f"{type(reply.error).__name__}: {reply.error}"
+        print(msgspec.json.encode(line).decode(), flush=True)
+    if not replies:
+        raise CliError(f"nobody answered {method} {host}:{port}{path}", EXIT_NO_RESPONDER)
+    return 0
+
+
+async def _gather(
+    app: Any, host: str, port: int, method: str, path: str, body: Any, every_replica: bool
+) -> list[Any]:
+    from .._wire.frames import encode_body
+
+    gathering = app.caller.multicast(
+        host, port, method, path, encode_body(body), msgspec.msgpack.decode,
+        every_replica=every_replica,
+    )  # fmt: skip
+    return [reply async for reply in gathering]
 
 
 async def _send(app: Any, host: str, port: int, method: str, path: str, body: Any) -> Any:

@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--port", type=_port, help="port (default: the path's, else 443)")
     call.add_argument("--json", dest="body", metavar="BODY", help="arguments as one JSON object")
+    call.add_argument(
+        "--multicast", action="store_true",
+        help="fire an event to every sink (port 417), or call every replica; a JSON line each",
+    )  # fmt: skip
     _bus_options(call)
 
     describe = sub.add_parser("describe", help="list each actor's endpoints and their schemas")

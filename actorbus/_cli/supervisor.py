@@ -415,7 +415,7 @@ async def run_workers(
 
         def first(name: str) -> None:
             log.info(
-                "%s: stopping %d workers gracefully (grace %g s)", name, len(workers), opts.grace
+                "%s: stopping %s gracefully (grace %g s)", name, _count(len(workers)), opts.grace
             )
             stop.set()
             for w in workers:
@@ -439,9 +439,13 @@ async def run_workers(
                 await w.ready.wait()
             pids = ", ".join(str(w.info.get("pid", "?")) for w in workers)
             what = workers[0].info.get("summary", "")
-            print(f"actorbus ready: {len(workers)} workers (pids {pids}), each: {what}", flush=True)
+            print(f"actorbus ready: {_count(len(workers))} (pids {pids}), each: {what}", flush=True)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
+
+
+def _count(n: int) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
 
 
 def worker_metrics(metrics: tuple[str, int] | None, index: int) -> list[str]:
