@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on http://HOST:PORT/metrics (workers: PORT, PORT+1, ...)",
     )  # fmt: skip
     run.add_argument(
+        "--health", metavar="HOST:PORT",
+        help="serve GET /healthz (alive) and /readyz (connected, actors started, not draining)",
+    )  # fmt: skip
+    run.add_argument(
         "--otel", action="store_true",
         help="export spans through the OpenTelemetry SDK, set up by the OTEL_* variables "
         "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",

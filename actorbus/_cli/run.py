@@ -27,6 +27,7 @@ from .common import (
     probe_bus,
     valid_plane,
 )
+from .process import start_embedded
 
 __all__ = ["DEFAULT_TRACE", "cmd_run"]
 
@@ -55,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.otel:
         os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
     otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
-    problem = _observability_problem(args.metrics, otel)
+    problem = _observability_problem(args.metrics, otel) or _address_problem(args.health)
     if problem:
         _error(problem)
         return EXIT_USAGE
@@ -84,6 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         trace_ws=None if args.trace_ws == "off" else args.trace_ws,
         worker=args.worker,
         metrics=_metrics_address(args.metrics),
+        health=_health_address(args.health),
         otel=otel,
         credentials=credentials,
     )
@@ -95,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _error("a worker needs --nats")
             return EXIT_USAGE
         try:
-            server, default_port = _supervisor.start_embedded()
+            server, default_port = start_embedded()
         except Exception as exc:
             _error(f"cannot start the embedded nats-server: {exc}")
             return EXIT_BUS
@@ -130,7 +132,7 @@ def _announce_embedded(
     """Record the embedded bus for the other commands (unless another live run holds that
     record) and say where it is: one info line, or one warning line when 4222 was taken."""
     from . import state
-    from .supervisor import DEFAULT_PORT, port_free
+    from .process import DEFAULT_PORT, port_free
 
     other = state.read()
     where = state.write(bus, plane, opts.trace_ws) if other is None else None
@@ -155,6 +157,12 @@ def _announce_embedded(
             "(actorbus call/ping/trace find it through %s; or NATS_URL=%s)%s",
             DEFAULT_PORT, bus, where, bus, note,
         )  # fmt: skip
+
+
+def _health_address(text: str | None) -> tuple[str, int] | None:
+    from .metrics_http import parse_address
+
+    return parse_address(text, "--health", 8080) if text else None
 
 
 def _metrics_address(text: str | None) -> tuple[str, int] | None:
@@ -182,6 +190,16 @@ def _observability_problem(metrics: str | None, otel: bool) -> str | None:
             exporters_from_env()
         except OtelConfigError as exc:
             return str(exc)
+    return None
+
+
+def _address_problem(health: str | None) -> str | None:
+    from .metrics_http import MetricsAddressError
+
+    try:
+        _health_address(health)
+    except MetricsAddressError as exc:
+        return str(exc)
     return None
 
 

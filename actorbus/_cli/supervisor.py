@@ -17,9 +17,7 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,18 +27,18 @@ import trio
 from .._app import App
 from .._runtime.actor import Actor
 from .._transport.settings import redact
+from .health import Readiness, serve_health
+from .process import watch_signals, watch_stdin_eof
 from .targets import TargetError, load_targets
 
 if TYPE_CHECKING:
     from .._transport.credentials import Credentials
-    from .._transport.embedded import EmbeddedServer
 
 __all__ = ["Backoff", "RunOptions", "TargetError", "load_targets", "run"]
 
 log = logging.getLogger("actorbus.run")
 
 READY_PREFIX = "ACTORBUS-READY "
-DEFAULT_PORT = 4222
 
 
 @dataclass
@@ -58,6 +56,7 @@ class RunOptions:
     metrics: tuple[str, int] | None = None  # serve /metrics here (workers: consecutive ports)
     otel: bool = False
     credentials: Credentials | None = None  # each actor connects as itself
+    health: tuple[str, int] | None = None  # serve /healthz and /readyz here (not in workers)
 
 
 class Backoff:
@@ -83,69 +82,6 @@ class Backoff:
     def crash_loop(self) -> bool:
         """Several quick failures in a row."""
         return self.failures >= 3
-
-
-# -- the bus ------------------------------------------------------------------------------
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def start_embedded() -> tuple[EmbeddedServer, bool]:
-    """Start nats-server on 127.0.0.1:4222, or on a free port if that is taken.
-
-    Returns (server, got_the_default_port). Blocking; call it before `trio.run`. The server runs
-    in its own session, so a terminal's Ctrl-C (sent to the whole foreground process group)
-    leaves the bus up while the actors drain; it is stopped after them.
-    """
-    from .._transport.embedded import EmbeddedServer, EmbeddedServerError
-
-    if port_free("127.0.0.1", DEFAULT_PORT):
-        server = EmbeddedServer("127.0.0.1", DEFAULT_PORT, own_session=True)
-        try:
-            server.start()
-            return server, True
-        except EmbeddedServerError as exc:
-            log.debug("port %d went away: %s", DEFAULT_PORT, exc)
-    server = EmbeddedServer("127.0.0.1", 0, own_session=True)
-    server.start()
-    return server, False
-
-
-# -- signals ------------------------------------------------------------------------------
-
-
-async def watch_signals(
-    on_first: Callable[[str], None],
-    on_second: Callable[[str], None],
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """First SIGINT/SIGTERM → ``on_first``; any later one → ``on_second``."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
-        count = 0
-        async for signum in signals:
-            count += 1
-            (on_first if count == 1 else on_second)(signal.Signals(signum).name)
-
-
-async def watch_stdin_eof(stop: trio.Event) -> None:
-    """Worker side: the supervisor holds our stdin; EOF means it is gone → stop gracefully."""
-    stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-    async with stream:
-        while await stream.receive_some(4096):
-            pass
-    if not stop.is_set():
-        log.warning("the supervisor went away (stdin closed): shutting down")
-        stop.set()
 
 
 # -- one process: replicas of each actor, retried while on_startup fails ------------------
@@ -209,6 +145,7 @@ async def serve(
     bus: str,
     stop: trio.Event,
     on_ready: Callable[[list[Slot], App], None],
+    readiness: Readiness | None = None,
 ) -> None:
     """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
     async with App(
@@ -230,10 +167,22 @@ async def serve(
             for slot in slots:
                 await slot.attempted.wait()
             on_ready(slots, app)
+            if readiness is not None:
+                readiness.check = lambda: _not_ready(stop, app, slots)
             await stop.wait()
             log.info("stopping %d actors (grace %g s)", len(app.actors), opts.grace)
             nursery.cancel_scope.cancel()
     log.info("all actors stopped")
+
+
+def _not_ready(stop: trio.Event, app: App, slots: Sequence[Slot]) -> str | None:
+    """Why this process should not get traffic now (for ``/readyz``), or None."""
+    if stop.is_set():
+        return "draining"
+    if not app.transport.connected:
+        return "disconnected from the bus"
+    down = sorted({s.cls.host() for s in slots if s.actor is None})
+    return f"not running: {', '.join(down)}" if down else None
 
 
 async def run_in_process(
@@ -262,6 +211,9 @@ async def run_in_process(
             outer.cancel_scope.cancel()
 
         await outer.start(watch_signals, first, second)
+        readiness = Readiness()
+        if opts.health and not opts.worker:
+            await outer.start(serve_health, readiness, *opts.health)
         if opts.worker:
             outer.start_soon(watch_stdin_eof, stop)
         for task in extra:
@@ -279,7 +231,7 @@ async def run_in_process(
                 what = summary(slots, bus, app.plane)
                 print(f"actorbus ready: {what}, pid {os.getpid()}", flush=True)
 
-        await serve(classes, opts, bus, stop, ready)
+        await serve(classes, opts, bus, stop, ready, readiness)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
 
@@ -430,6 +382,10 @@ async def run_workers(
                 w.signal(signal.SIGKILL)
 
         await outer.start(watch_signals, first, second)
+        if opts.health:
+            readiness = Readiness()
+            readiness.check = lambda: _workers_not_ready(stop, app, workers)
+            await outer.start(serve_health, readiness, *opts.health)
         for task in extra:
             outer.start_soon(task)
         async with trio.open_nursery() as slots:
@@ -442,6 +398,15 @@ async def run_workers(
             print(f"actorbus ready: {_count(len(workers))} (pids {pids}), each: {what}", flush=True)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
+
+
+def _workers_not_ready(stop: trio.Event, app: App, workers: Sequence[Worker]) -> str | None:
+    if stop.is_set():
+        return "draining"
+    if not app.transport.connected:
+        return "disconnected from the bus"
+    down = [w.tag for w in workers if w.proc is None or not w.info.get("instances")]
+    return f"workers not ready: {', '.join(down)}" if down else None
 
 
 def _count(n: int) -> str:
