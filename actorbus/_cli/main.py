@@ -92,6 +92,20 @@ def _bus_options(p: argparse.ArgumentParser) -> None:
     credentials_option(p)
 
 
+def _history_option(p: argparse.ArgumentParser) -> None:
+    from .._tracer.history import DEFAULT_HISTORY, MAX_HISTORY
+
+    def count(text: str) -> int:
+        if not text.isdigit() or int(text) > MAX_HISTORY:
+            raise argparse.ArgumentTypeError(f"expected 0..{MAX_HISTORY} spans, got {text!r}")
+        return int(text)
+
+    p.add_argument(
+        "--trace-history", type=count, default=DEFAULT_HISTORY, metavar="N",
+        help=f"spans the tracer remembers for pages that open later ({DEFAULT_HISTORY}; 0: none)",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actorbus",
@@ -121,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace-ws", metavar="HOST:PORT",
         help=f"serve the live tracer (default {DEFAULT_TRACE} on the embedded server; 'off')",
     )  # fmt: skip
+    _history_option(run)
     run.add_argument(
         "--metrics", metavar="HOST:PORT",
         help="serve Prometheus metrics on http://HOST:PORT/metrics (workers: PORT, PORT+1, ...)",
@@ -167,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"default: the tracer of the running 'actorbus run', else ws://{DEFAULT_TRACE}",
     )  # fmt: skip
     trace.add_argument("--json", action="store_true", help="raw spans, one JSON object a line")
+    trace.add_argument(
+        "--all", action="store_true", help="also show control calls and ticker beats (folded)"
+    )
     credentials_option(trace, "accepted for symmetry: the tracer's websocket needs none")
 
     tracer = sub.add_parser("tracer", help="serve the live tracer's websocket for a bus")
@@ -175,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tracer.add_argument("--listen", default=DEFAULT_TRACE, metavar="HOST:PORT")
     tracer.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
+    _history_option(tracer)
     credentials_option(tracer)
     add_acl_parser(sub)
     return parser
@@ -291,7 +310,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from .._tracer.terminal import TracerGone
 
     try:
-        trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json))
+        trio.run(
+            lambda: module.run_trace_client(args.url, json_lines=args.json, show_all=args.all)
+        )
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
@@ -323,7 +344,9 @@ def _cmd_tracer(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         await probe_bus(url)
-        await module.serve_tracer(url, args.listen, plane=plane, credentials=credentials)
+        await module.serve_tracer(
+            url, args.listen, plane=plane, credentials=credentials, history=args.trace_history
+        )
 
     try:
         trio.run(serve)

@@ -227,12 +227,14 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
         worker_argv += ["--credentials", opts.credentials.source]
     extra = []
     if opts.trace_ws and not opts.worker:
-        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials))
+        extra.append(
+            _tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials, args.trace_history)
+        )
     return await _supervisor.run(opts, classes, bus, worker_argv, extra)
 
 
 def _tracer_task(
-    bus: str, listen: str, plane: str, credentials: Any = None
+    bus: str, listen: str, plane: str, credentials: Any = None, history: int = 0
 ) -> Callable[[], Awaitable[None]]:
     """The live tracer beside ``actorbus run``: an add-on, never fatal."""
 
@@ -244,7 +246,9 @@ def _tracer_task(
             return
         try:
             log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(bus, listen, plane=plane, credentials=credentials)
+            await serve_tracer(
+                bus, listen, plane=plane, credentials=credentials, history=history
+            )
         except Exception as exc:
             log.warning("the live tracer on %s stopped: %r", listen, exc)
 

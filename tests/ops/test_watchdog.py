@@ -7,6 +7,7 @@ import threading
 import time
 
 import trio
+import trio.lowlevel
 
 from actorbus import Actor, App, endpoint
 
@@ -24,7 +25,7 @@ class Blocker(Actor):
 
     @endpoint
     async def fine(self) -> str:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return "ok"
 
 
