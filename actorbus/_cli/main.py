@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
     )  # fmt: skip
     credentials_option(run)
+    run.add_argument(
+        "--reload", action="store_true",
+        help="restart the actor processes when a target's file changes (needs actorbus[reload])",
+    )  # fmt: skip
+    run.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")

@@ -57,6 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
     otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
     problem = _observability_problem(args.metrics, otel) or _address_problem(args.health)
+    if not problem and args.reload and not _installed("watchfiles"):
+        problem = f"--reload needs watchfiles: {install_hint('reload')}"
     if problem:
         _error(problem)
         return EXIT_USAGE
@@ -73,8 +75,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     except Exception as exc:
         raise CliError(import_failure(exc)) from exc
+    if args.check:  # --reload's test of new code: it loads, so it may replace the old
+        return 0
     plane = valid_plane(args.plane or default_plane())
     credentials = load_credentials_option(args)
+    reload_plan = _reload_plan(args, classes)  # before the options: it may set --workers
     opts = _supervisor.RunOptions(
         targets=list(args.targets),
         nats=args.nats,
@@ -86,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker=args.worker,
         metrics=_metrics_address(args.metrics),
         health=_health_address(args.health),
+        reload=reload_plan,
         otel=otel,
         credentials=credentials,
     )
@@ -157,6 +163,21 @@ def _announce_embedded(
             "(actorbus call/ping/trace find it through %s; or NATS_URL=%s)%s",
             DEFAULT_PORT, bus, where, bus, note,
         )  # fmt: skip
+
+
+def _reload_plan(args: argparse.Namespace, classes: Any) -> tuple[list[Any], list[str]] | None:
+    """``--reload``: the folders to watch and the command that checks new code (its actors
+    then run in worker processes, one unless ``--workers``, so that they can restart)."""
+    if not args.reload or args.worker:
+        return None
+    from .reload import watch_paths
+
+    if not args.workers:
+        args.workers = 1
+    check = [sys.executable, "-m", "actorbus", "run", *args.targets, "--check"]
+    if args.config:
+        check += ["--config", args.config]
+    return watch_paths(args.targets, classes), check
 
 
 def _health_address(text: str | None) -> tuple[str, int] | None:

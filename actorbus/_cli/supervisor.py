@@ -20,6 +20,7 @@ import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -57,6 +58,7 @@ class RunOptions:
     otel: bool = False
     credentials: Credentials | None = None  # each actor connects as itself
     health: tuple[str, int] | None = None  # serve /healthz and /readyz here (not in workers)
+    reload: tuple[list[Path], list[str]] | None = None  # (folders to watch, the check's argv)
 
 
 class Backoff:
@@ -251,6 +253,13 @@ class Worker:
     info: dict[str, object] = field(default_factory=dict)
     restarts: int = 0
     on_gone: Callable[[list[str]], None] = lambda instances: None
+    reloading: bool = False  # stopped on purpose, for new code: start again at once
+
+    def reload(self) -> None:
+        """Stop the process gracefully and start it again at once (``--reload``)."""
+        if self.proc is not None:
+            self.reloading = True
+            self.signal(signal.SIGTERM)
 
     async def keep_running(self, stop: trio.Event) -> None:
         backoff = Backoff()
@@ -281,6 +290,11 @@ class Worker:
             if stop.is_set():
                 log.info("worker %s (pid %d) exited with %s", self.tag, proc.pid, _describe(code))
                 return
+            if self.reloading:
+                self.reloading = False
+                self.restarts += 1
+                backoff.reset()
+                continue
             backoff.ran_for(trio.current_time() - started)
             delay = backoff.next()
             self.restarts += 1
@@ -382,6 +396,14 @@ async def run_workers(
                 w.signal(signal.SIGKILL)
 
         await outer.start(watch_signals, first, second)
+        if opts.reload is not None:
+            from .reload import watch_and_reload
+
+            def reload_all() -> None:
+                for w in workers:
+                    w.reload()
+
+            await outer.start(watch_and_reload, *opts.reload, reload_all)
         if opts.health:
             readiness = Readiness()
             readiness.check = lambda: _workers_not_ready(stop, app, workers)
