@@ -211,6 +211,7 @@ def run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
                 except Exception as exc:
                     refusals.explain(exc, app.plane)
                     raise
+                refusals.mention()
                 return result
 
     return trio.run(inner)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .common import EXIT_BUS, CliError
+from .common import EXIT_BUS, CliError, error
 
 __all__ = ["Refusals", "watch_refusals"]
 
@@ -43,6 +43,14 @@ class Refusals(logging.Filter):
             "and --credentials against the server's ACLs)",
             EXIT_BUS,
         ) from exc
+
+
+    def mention(self) -> None:
+        """The command worked all the same: one line, not one per refusal."""
+        if self.seen:
+            first = self.seen[0].partition(": ")[2] or self.seen[0]
+            more = f" (and {len(self.seen) - 1} more)" if len(self.seen) > 1 else ""
+            error(f"warning: the NATS server refused part of this command: {first}{more}")
 
 
 @contextmanager

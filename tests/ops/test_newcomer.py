@@ -76,3 +76,25 @@ def test_a_table_for_an_actor_run_elsewhere_is_one_warning(
     assert [r.getMessage() for r in caplog.records] == [
         f"config file {conf}: table [billing.shop] names no actor of this run (ignored)"
     ]
+
+
+def test_refusals_are_held_back_then_said_once(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from actorbus._cli.common import CliError
+    from actorbus._cli.refusals import watch_refusals
+
+    log = logging.getLogger("actorbus.nats")
+    with watch_refusals() as refusals:
+        for _ in range(7):
+            log.error("NATS refused connection 'x': Permissions Violation for Publish to \"a.b\"")
+        other = logging.LogRecord("actorbus.nats", logging.ERROR, "", 0, "lost", None, None)
+        assert refusals.filter(other)  # not a refusal: passes through
+        refusals.mention()
+        with pytest.raises(CliError, match=r"refused this command: Permissions Violation"):
+            refusals.explain(RuntimeError("AckTimeout"), "prod")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "actorbus: warning: the NATS server refused part of this command: Permissions Violation"
+        ' for Publish to "a.b" (and 6 more)'
+    ]
