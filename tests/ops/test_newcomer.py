@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +15,24 @@ from tests.cli.helpers import ACTORS
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`main` sets these for its worker processes: make sure each test's are undone."""
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`main` sets these for its worker processes, and sets up logging on this test's captured
+    stderr: make sure each test's are undone."""
     for name in ("ACTORBUS_OTEL", "ACTORBUS_CONFIG", "NATS_URL"):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_otel_without_the_sdk_is_one_line_with_an_install_hint(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # the parent package is missing
+    for name in [m for m in sys.modules if m.split(".")[0] == "opentelemetry"] + ["opentelemetry"]:
+        monkeypatch.setitem(sys.modules, name, None)  # the parent package is missing
     assert main(["run", ACTORS, "--otel", "--nats", "nats://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"actorbus: --otel needs the OpenTelemetry SDK: {install_hint('otel')}"]
@@ -79,8 +88,6 @@ def test_a_table_for_an_actor_run_elsewhere_is_one_warning(
 
 
 def test_refusals_are_held_back_then_said_once(capsys: pytest.CaptureFixture[str]) -> None:
-    import logging
-
     from actorbus._cli.common import CliError
     from actorbus._cli.refusals import watch_refusals
 
