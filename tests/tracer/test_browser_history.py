@@ -91,7 +91,8 @@ async def test_the_page_shows_earlier_calls_and_folds_the_control_plane(plane: s
                 "back.test", 888, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
             )
             assert await app.client(Front).quad(n=1) == 4  # before any page is open
-            await trio.testing.wait_all_tasks_blocked()
+            while server.statistics().spans_received < 8:  # ping 2, quad and its 2 calls 6
+                await trio.testing.wait_all_tasks_blocked(cushion=0.01)  # spans are batched
             received = server.statistics().spans_received
             async with page(f"http://127.0.0.1:{server.port}/") as (cdp, session):
                 assert await cdp.evaluate(session, "window.tracerConnected") is True

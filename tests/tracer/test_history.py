@@ -35,12 +35,15 @@ async def remembering(plane: str, history: int) -> AsyncIterator[tuple[App, Trac
             n.cancel_scope.cancel()
 
 
-async def _calls(app: App, n: int) -> None:
+async def _calls(app: App, server: TracerServer, n: int) -> None:
+    """``n`` good calls and a failing one; returns once the tracer got their 2 spans each."""
     for i in range(n):
         assert await app.client(Back).double(n=i) == 2 * i
     with pytest.raises(RemoteError):
         await app.client(Back).broken()
-    await trio.testing.wait_all_tasks_blocked()  # every span has reached the tracer
+    with trio.fail_after(10):
+        while server.statistics().spans_received < 2 * (n + 1):
+            await trio.testing.wait_all_tasks_blocked(cushion=0.01)  # spans are batched
 
 
 async def _messages(ws: trio_websocket.WebSocketConnection, n: int) -> list[dict[str, Any]]:
@@ -49,7 +52,7 @@ async def _messages(ws: trio_websocket.WebSocketConnection, n: int) -> list[dict
 
 async def test_a_late_client_gets_the_earlier_spans_then_live_ones(plane: str) -> None:
     async with remembering(plane, history=100) as (app, server):
-        await _calls(app, 3)  # 4 calls: 8 spans (caller and handler side each)
+        await _calls(app, server, 3)  # 4 calls: 8 spans (caller and handler side each)
         assert server.statistics().spans_received == 8
         url = f"ws://127.0.0.1:{server.port}/ws"
         with trio.fail_after(10):
@@ -71,7 +74,7 @@ async def test_a_late_client_gets_the_earlier_spans_then_live_ones(plane: str) -
 
 async def test_the_memory_is_bounded(plane: str) -> None:
     async with remembering(plane, history=4) as (app, server):
-        await _calls(app, 5)
+        await _calls(app, server, 5)
         url = f"ws://127.0.0.1:{server.port}/ws"
         with trio.fail_after(10):
             async with trio_websocket.open_websocket_url(url) as ws:
