@@ -97,7 +97,11 @@ async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: 
         try:
             value = await _send(app, host, port, method, path, body)
         except (NoResponder, BadRequest) as exc:
-            port, method, typed = await _reroute(app, args, host, port, method, path, exc)
+            port, method, typed, kind = await _reroute(app, args, host, port, method, path, exc)
+            if kind == "event":
+                raise CliError(
+                    f"{host}{path} is an event: add --multicast to fire it to every sink"
+                ) from None
             if isinstance(exc, BadRequest) and typed == body:
                 raise
             value = await _send(app, host, port, method, path, typed)
@@ -119,7 +123,7 @@ async def _multicast(
         replies = await _gather(app, host, port, method, path, body, port != EVENT_PORT)
         if all(getattr(r.error, "status", None) == 404 for r in replies):
             missing = NoResponder(f"no responder for {host}:{port}{path}")
-            port, method, body = await _reroute(app, args, host, port, method, path, missing)
+            port, method, body, _ = await _reroute(app, args, host, port, method, path, missing)
             replies = await _gather(app, host, port, method, path, body, port != EVENT_PORT)
     for reply in replies:
         line: dict[str, Any] = {"host": reply.host, "instance": reply.instance, "ok": reply.ok}
@@ -155,8 +159,9 @@ async def _send(app: Any, host: str, port: int, method: str, path: str, body: An
 
 async def _reroute(
     app: Any, args: argparse.Namespace, host: str, port: int, method: str, path: str, exc: Exception
-) -> tuple[int, str, dict[str, Any]]:
-    """The route and typed arguments the host's description says this call meant; a one-line
+) -> tuple[int, str, dict[str, Any], str]:
+    """The route, typed arguments and kind (endpoint or event) the host's description says this
+    call meant; a one-line
     `CliError` when there is none. A route the user did not spell out (no ``--method``, no
     port) is taken from the description when that path has exactly one."""
     from .._runtime.errors import NoResponder
@@ -181,7 +186,7 @@ async def _reroute(
     handler = check_route(desc, method, port, path)
     schemas = handler.get("arguments", {}).get("properties", {})
     try:
-        return port, method, build_body(args.body, args.args, schemas)
+        return port, method, build_body(args.body, args.args, schemas), str(handler.get("kind"))
     except ValueError as err:
         raise CliError(str(err)) from None
 

@@ -70,6 +70,9 @@ async def test_describe_stats_and_an_event_from_the_command_line(nats_url: str, 
         assert stats["endpoints"]["sell"]["num_requests"] == 2
         assert stats["endpoints"]["sell"]["num_errors"] == 0
 
+        done = await actorbus("call", "shop.ops.test/on-sold", "item=tea", env=env)
+        assert done.returncode == 2
+        assert "is an event: add --multicast" in done.stderr.decode()
         # An event fired from the command line reaches one replica of each sink host.
         done = await actorbus(
             "call", "shop.ops.test/on-sold", "--multicast", "item=contraband", env=env
