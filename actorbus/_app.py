@@ -30,9 +30,11 @@ from ._runtime.errors import BusError, bus_errors
 from ._runtime.hub import Hub
 from ._runtime.metrics import NULL_METRICS, Metrics
 from ._runtime.proxies import Client
+from ._runtime.watchdog import DEFAULT_BLOCK_WARNING, Watchdog
 from ._transport.base import Transport, TransportError
 from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
+from ._version import install_hint
 from ._wire import protocol as _protocol
 from ._wire import subjects as _subjects
 
@@ -148,6 +150,8 @@ class App:
     ``metrics=True`` keeps Prometheus metrics (needs ``prometheus-client``; read them with
     ``app.metrics.render()``). ``otel=True`` (default: ``ACTORBUS_OTEL=1``) exports every span
     through the OpenTelemetry SDK, configured by the standard ``OTEL_*`` variables.
+    ``block_warning`` (seconds, default 1; None turns it off): a handler that blocks the Trio
+    scheduler that long is named in one log line.
     """
 
     def __init__(
@@ -165,6 +169,7 @@ class App:
         metrics: bool = False,
         otel: bool | None = None,
         credentials: CredentialsSpec = None,
+        block_warning: float | None = DEFAULT_BLOCK_WARNING,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -203,6 +208,7 @@ class App:
         self._hubs: dict[str, Hub] = {}  # actor hostname → the hub on its own connection
         self._hub_lock = trio.Lock()
         self._closing = trio.Event()
+        self._block_warning = block_warning
 
     @property
     def hub(self) -> Hub:
@@ -256,6 +262,10 @@ class App:
             stack.callback(hub.stop_watching)  # before the nursery waits for its tasks
             await self._nursery.start(hub.watch_connection)
             await self._nursery.start(self._run_hub_tasks, hub)
+            if self._block_warning:  # names a handler that blocks the scheduler
+                dog = Watchdog(self._block_warning, lambda: self.actors)
+                stack.callback(dog.stop)
+                await self._nursery.start(dog.heartbeat)
             self._hub, self._edge, self._stack = hub, edge, stack
             await self._add_initial()
         except BaseException as exc:
@@ -293,7 +303,7 @@ class App:
                 from ._runtime.prometheus import PrometheusMetrics
             except ImportError as exc:
                 raise ImportError(
-                    f"metrics need prometheus-client: pip install 'actorbus[metrics]' ({exc})"
+                    f"metrics need prometheus-client: {install_hint('metrics')} ({exc})"
                 ) from None
             self.metrics = hub.metrics = PrometheusMetrics(lambda: self.actors, hub.transport)
         if self._want_otel:
@@ -301,7 +311,7 @@ class App:
                 from ._runtime.otel import OtelSink
             except ImportError as exc:
                 raise ImportError(
-                    f"OpenTelemetry export needs its SDK: pip install 'actorbus[otel]' ({exc})"
+                    f"OpenTelemetry export needs its SDK: {install_hint('otel')} ({exc})"
                 ) from None
             sink = self._span_sink = OtelSink.from_env()
             hub.tracer.set_sink(sink)

@@ -14,10 +14,7 @@ import trio
 from .._transport.settings import redact
 from .common import EXIT_NO_RESPONDER, CliError, bus_url, plane_for, probe_bus
 from .describe import check_route, fetch_descriptions, format_descriptions, parse_pair, print_json
-
-#: A person waits at the command line: give a busy actor more time to acknowledge than the
-#: runtime's default (nobody subscribed still fails at once, from nats-server's no-responders).
-CLI_ACK_WINDOW = 1.0
+from .refusals import watch_refusals
 
 __all__ = ["build_body", "cmd_call", "cmd_describe", "cmd_ping", "parse_target", "parse_value"]
 
@@ -79,43 +76,119 @@ def _timeout(seconds: float | None) -> contextlib.AbstractContextManager[Any]:
 
 def cmd_call(args: argparse.Namespace) -> int:
     try:
-        host, port, path = parse_target(args.target, args.port)
-        build_body(args.body, args.args)  # syntax only; values are typed once the schema is known
+        host, port, path = parse_target(args.target, args.port or 443)
+        build_body(args.body, args.args)  # syntax only here; the values are typed in `_call`
     except ValueError as exc:
         raise CliError(str(exc)) from None
     return run_client(_call, args, host, port, path)
 
 
 async def _call(app: Any, args: argparse.Namespace, host: str, port: int, path: str) -> int:
-    from .._runtime.errors import NoResponder, RemoteError
-    from .._wire.frames import EMPTY_BODY, encode_body
+    """One request, straight to the endpoint. Only when it fails in a way the endpoint's
+    description can explain (nobody on that route, or arguments refused) does ``call`` ask the
+    host to describe itself, then retries (nothing ran) or explains in one line."""
+    from .._runtime.errors import BadRequest, NoResponder
+
+    method = args.method or "POST"
+    if args.multicast:
+        return await _multicast(app, args, host, port, method, path)
+    with _timeout(args.timeout):
+        body = build_body(args.body, args.args)
+        try:
+            value = await _send(app, host, port, method, path, body)
+        except (NoResponder, BadRequest) as exc:
+            port, method, typed, kind = await _reroute(app, args, host, port, method, path, exc)
+            if kind == "event":
+                raise CliError(
+                    f"{host}{path} is an event: add --multicast to fire it to every sink"
+                ) from None
+            if isinstance(exc, BadRequest) and typed == body:
+                raise
+            value = await _send(app, host, port, method, path, typed)
+    print_json(value)
+    return 0
+
+
+async def _multicast(
+    app: Any, args: argparse.Namespace, host: str, port: int, method: str, path: str
+) -> int:
+    """``--multicast``: fire an event to every sink (port 417), or call every replica of an
+    endpoint; one JSON line per reply. When nobody serves that route (no reply, or only 404s
+    from the host's replicas), the route is looked up in the host's description once."""
+    from .._runtime.errors import NoResponder
+    from .._wire.subjects import EVENT_PORT
+
+    body = build_body(args.body, args.args)
+    with _timeout(args.timeout):
+        replies = await _gather(app, host, port, method, path, body, port != EVENT_PORT)
+        if all(getattr(r.error, "status", None) == 404 for r in replies):
+            missing = NoResponder(f"no responder for {host}:{port}{path}")
+            port, method, body, _ = await _reroute(app, args, host, port, method, path, missing)
+            replies = await _gather(app, host, port, method, path, body, port != EVENT_PORT)
+    for reply in replies:
+        line: dict[str, Any] = {"host": reply.host, "instance": reply.instance, "ok": reply.ok}
+        if reply.ok:
+            line["value"] = reply.value
+        else:
+            line["error"] = f"{type(reply.error).__name__}: {reply.error}"
+        print(msgspec.json.encode(line).decode(), flush=True)
+    if not replies:
+        raise CliError(f"nobody answered {method} {host}:{port}{path}", EXIT_NO_RESPONDER)
+    return 0
+
+
+async def _gather(
+    app: Any, host: str, port: int, method: str, path: str, body: Any, every_replica: bool
+) -> list[Any]:
+    from .._wire.frames import encode_body
+
+    gathering = app.caller.multicast(
+        host, port, method, path, encode_body(body), msgspec.msgpack.decode,
+        every_replica=every_replica,
+    )  # fmt: skip
+    return [reply async for reply in gathering]
+
+
+async def _send(app: Any, host: str, port: int, method: str, path: str, body: Any) -> Any:
+    from .._wire.frames import encode_body
+
+    return await app.caller.call(
+        host, port, method, path, encode_body(body), msgspec.msgpack.decode
+    )
+
+
+async def _reroute(
+    app: Any, args: argparse.Namespace, host: str, port: int, method: str, path: str, exc: Exception
+) -> tuple[int, str, dict[str, Any], str]:
+    """The route, typed arguments and kind (endpoint or event) the host's description says this
+    call meant; a one-line
+    `CliError` when there is none. A route the user did not spell out (no ``--method``, no
+    port) is taken from the description when that path has exactly one."""
+    from .._runtime.errors import NoResponder
     from .._wire.subjects import CONTROL_PORT
 
-    with _timeout(args.timeout):
-        schemas: dict[str, Any] | None = None
-        try:
-            desc = await app.caller.call(
-                host, CONTROL_PORT, "GET", "/describe", EMPTY_BODY, msgspec.msgpack.decode
-            )
-        except NoResponder:
+    found = await fetch_descriptions(app, host) if port != CONTROL_PORT else []
+    if not found:
+        if isinstance(exc, NoResponder) and port != CONTROL_PORT:
             raise CliError(
                 f"no actor answers on {host} (plane {app.plane}, bus {_shown(args)})",
                 EXIT_NO_RESPONDER,
             ) from None
-        except RemoteError:  # an actor that cannot describe itself: call without the schema
-            desc = None
-        if isinstance(desc, dict) and port != CONTROL_PORT:  # control routes are not described
-            handler = check_route(desc, args.method, port, path)
-            schemas = handler.get("arguments", {}).get("properties", {})
-        try:
-            body = build_body(args.body, args.args, schemas)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-        value = await app.caller.call(
-            host, port, args.method, path, encode_body(body), msgspec.msgpack.decode
-        )
-    print_json(value)
-    return 0
+        raise exc
+    desc = found[0]
+    port_given = args.port is not None or ":" in args.target.split("//")[-1].partition("/")[0]
+    routes = [
+        h for h in desc.get("handlers", [])
+        if h.get("kind") in ("endpoint", "event") and h.get("path") == path
+    ]  # fmt: skip
+    if len(routes) == 1 and args.method is None and not port_given:
+        method, port = str(routes[0].get("method")), int(routes[0].get("port", port))
+    handler = check_route(desc, method, port, path)
+    schemas = handler.get("arguments", {}).get("properties", {})
+    try:
+        return port, method, build_body(args.body, args.args, schemas), str(handler.get("kind"))
+    except ValueError as err:
+        raise CliError(str(err)) from None
 
 
 def _shown(args: argparse.Namespace) -> str:
@@ -135,13 +208,16 @@ def run_client(fn: Any, args: argparse.Namespace, *rest: Any) -> int:
 
     async def inner() -> int:
         await probe_bus(url)
-        edge = App(
-            bus=url, plane=plane, hostname="cli.actorbus", ack_window=CLI_ACK_WINDOW,
-            credentials=credentials,
-        )  # fmt: skip
-        async with edge as app:
-            result: int = await fn(app, args, *rest)
-            return result
+        edge = App(bus=url, plane=plane, hostname="cli.actorbus", credentials=credentials)
+        with watch_refusals() as refusals:
+            async with edge as app:
+                try:
+                    result: int = await fn(app, args, *rest)
+                except Exception as exc:
+                    refusals.explain(exc, app.plane)
+                    raise
+                refusals.mention()
+                return result
 
     return trio.run(inner)
 

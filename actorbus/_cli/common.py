@@ -136,8 +136,18 @@ def check_nats_url(url: str, source: str) -> str:
         if not host:
             raise CliError(f"{source} {redact(part)!r} names no host")
         if port is None:
-            raise CliError(f"{source} {redact(part)!r}: the port is not a number")
+            text = _port_text(part)
+            problem = (
+                f"the port must be 1..65535, got {text}" if text.isdigit()
+                else "the port is not a number"
+            )  # fmt: skip
+            raise CliError(f"{source} {redact(part)!r}: {problem}")
     return url
+
+
+def _port_text(url: str) -> str:
+    hostport = url.partition("://")[2].rpartition("@")[2].partition("/")[0]
+    return hostport.rpartition("]")[2].rpartition(":")[2] if ":" in hostport else ""
 
 
 def _host_port(url: str) -> tuple[str, int | None]:

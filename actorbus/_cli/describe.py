@@ -135,6 +135,18 @@ def format_descriptions(found: Sequence[dict[str, Any]]) -> str:
             first = str(handler.get("doc") or "").split("\n")[0]
             if first:
                 lines.append(f"  {'':<32}   {first}")
+        for tick in desc.get("tickers", []):
+            where = f"every {tick.get('seconds'):g} s"
+            doc = str(tick.get("doc") or "").split("\n")[0]
+            lines.append(
+                f"  {where:<32} {tick.get('name')}()  [ticker]" + (f"  {doc}" if doc else "")
+            )
+        for item in desc.get("config", []):
+            schema = dict(item.get("schema") or {})
+            default = msgspec.json.encode(schema.get("default")).decode()
+            doc = str(item.get("doc") or "")
+            what = f"{item.get('name')}: {schema_type(schema)} = {default}"
+            lines.append(f"  {'config':<32} {what}" + (f"  {doc}" if doc else ""))
     return "\n".join(lines)
 
 

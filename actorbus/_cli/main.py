@@ -12,9 +12,8 @@ import errno
 import importlib
 import importlib.util
 import logging
-import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import trio
@@ -37,19 +36,18 @@ from .common import (
     debug_enabled,
     describe_exception,
     error,
-    import_failure,
     print_traceback,
     probe_bus,
     valid_plane,
 )
 from .graph import add_graph_parser, cmd_graph
+from .run import DEFAULT_TRACE, cmd_run
 from .stubs import add_stubs_parser, cmd_stubs
 
 __all__ = ["build_body", "main", "parse_target", "parse_value"]
 
 log = logging.getLogger("actorbus.cli")
 
-DEFAULT_TRACE = "127.0.0.1:4280"
 _error = error
 
 
@@ -96,6 +94,20 @@ def _bus_options(p: argparse.ArgumentParser) -> None:
     credentials_option(p)
 
 
+def _history_option(p: argparse.ArgumentParser) -> None:
+    from .._tracer.history import DEFAULT_HISTORY, MAX_HISTORY
+
+    def count(text: str) -> int:
+        if not text.isdigit() or int(text) > MAX_HISTORY:
+            raise argparse.ArgumentTypeError(f"expected 0..{MAX_HISTORY} spans, got {text!r}")
+        return int(text)
+
+    p.add_argument(
+        "--trace-history", type=count, default=DEFAULT_HISTORY, metavar="N",
+        help=f"spans the tracer remembers for pages that open later ({DEFAULT_HISTORY}; 0: none)",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actorbus",
@@ -125,9 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace-ws", metavar="HOST:PORT",
         help=f"serve the live tracer (default {DEFAULT_TRACE} on the embedded server; 'off')",
     )  # fmt: skip
+    _history_option(run)
     run.add_argument(
         "--metrics", metavar="HOST:PORT",
         help="serve Prometheus metrics on http://HOST:PORT/metrics (workers: PORT, PORT+1, ...)",
+    )  # fmt: skip
+    run.add_argument(
+        "--health", metavar="HOST:PORT",
+        help="serve GET /healthz (alive) and /readyz (connected, actors started, not draining)",
     )  # fmt: skip
     run.add_argument(
         "--otel", action="store_true",
@@ -135,14 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
     )  # fmt: skip
     credentials_option(run)
+    run.add_argument(
+        "--reload", action="store_true",
+        help="restart the actor processes when a target's file changes (needs actorbus[reload])",
+    )  # fmt: skip
+    run.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
     call.add_argument("target", metavar="HOST/PATH", help="e.g. users.example/delete-user")
     call.add_argument("args", nargs="*", metavar="key=value", help="arguments (JSON or text)")
-    call.add_argument("--method", default="POST", type=str.upper, help="HTTP-like method (POST)")
-    call.add_argument("--port", type=_port, default=443, help="port (443)")
+    call.add_argument(
+        "--method", type=str.upper, help="HTTP-like method (default: the path's, else POST)"
+    )
+    call.add_argument("--port", type=_port, help="port (default: the path's, else 443)")
     call.add_argument("--json", dest="body", metavar="BODY", help="arguments as one JSON object")
+    call.add_argument(
+        "--multicast", action="store_true",
+        help="fire an event to every sink (port 417), or call every replica; a JSON line each",
+    )  # fmt: skip
     _bus_options(call)
 
     describe = sub.add_parser("describe", help="list each actor's endpoints and their schemas")
@@ -161,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"default: the tracer of the running 'actorbus run', else ws://{DEFAULT_TRACE}",
     )  # fmt: skip
     trace.add_argument("--json", action="store_true", help="raw spans, one JSON object a line")
+    trace.add_argument(
+        "--all", action="store_true", help="also show control calls and ticker beats (folded)"
+    )
     credentials_option(trace, "accepted for symmetry: the tracer's websocket needs none")
 
     tracer = sub.add_parser("tracer", help="serve the live tracer's websocket for a bus")
@@ -169,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tracer.add_argument("--listen", default=DEFAULT_TRACE, metavar="HOST:PORT")
     tracer.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
+    _history_option(tracer)
     credentials_option(tracer)
     add_acl_parser(sub)
     add_stubs_parser(sub, _bus_options)
@@ -187,20 +219,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         args = _parse(argv)
-        handlers = {"run": _cmd_run, "call": cmd_call, "ping": cmd_ping}
+        handlers = {"run": cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
         handlers |= {"acl": _cmd_acl, "stubs": cmd_stubs, "graph": cmd_graph}
         return handlers[args.command](args)
     except KeyboardInterrupt:
+        _error("interrupted")
         return EXIT_INTERRUPTED
     except SystemExit:
         raise
     except BaseException as exc:
         if debug:
             print_traceback(exc)
+            _print_remote_traceback(exc)
         message, code = _explain(exc)
         _error(message)
         return code
+
+
+def _print_remote_traceback(exc: BaseException) -> None:
+    """With ``--debug``, a handler's failure also shows where the handler failed."""
+    from .._runtime.errors import RemoteError
+
+    cause = leaf(exc)
+    if isinstance(cause, RemoteError) and cause.remote_traceback:
+        print(f"remote traceback ({cause.host}):", file=sys.stderr)
+        print(cause.remote_traceback.rstrip(), file=sys.stderr, flush=True)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -249,161 +293,6 @@ def _explain(exc: BaseException) -> tuple[str, int]:
     return f"unexpected error: {describe_exception(cause)} (--debug shows where)", EXIT_REMOTE
 
 
-# -- run -----------------------------------------------------------------------------------
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .._app import default_plane
-    from .._runtime import config as _config
-    from .._runtime.logs import PROCESS_TAG_ENV, setup_logging
-    from . import supervisor as _supervisor
-
-    if args.worker:
-        os.environ[PROCESS_TAG_ENV] = args.worker
-    try:
-        setup_logging(args.log_format, args.log_level)
-    except ValueError as exc:
-        _error(f"--log-level: {exc}")
-        return EXIT_USAGE
-    if args.otel:
-        os.environ["ACTORBUS_OTEL"] = "1"  # worker processes inherit it
-    otel = os.environ.get("ACTORBUS_OTEL", "").lower() in {"1", "true", "on", "yes"}
-    problem = _observability_problem(args.metrics, otel)
-    if problem:
-        _error(problem)
-        return EXIT_USAGE
-    if args.config:
-        os.environ[_config.CONFIG_FILE_ENV] = os.path.abspath(args.config)
-    bus = bus_url(args.nats, default="")
-    try:
-        classes = _supervisor.load_targets(args.targets)
-        for cls in classes:
-            cls._verify()
-            _config.resolve(cls)
-    except (_supervisor.TargetError, _config.ConfigError) as exc:
-        raise CliError(str(exc)) from exc
-    except Exception as exc:
-        raise CliError(import_failure(exc)) from exc
-    plane = valid_plane(args.plane or default_plane())
-    credentials = load_credentials_option(args)
-    opts = _supervisor.RunOptions(
-        targets=list(args.targets),
-        nats=args.nats,
-        replicas=args.replicas,
-        workers=args.workers,
-        grace=args.grace,
-        plane=plane,
-        trace_ws=None if args.trace_ws == "off" else args.trace_ws,
-        worker=args.worker,
-        metrics=_metrics_address(args.metrics),
-        otel=otel,
-        credentials=credentials,
-    )
-    server: Any = None
-    if bus:
-        trio.run(probe_bus, bus)
-    else:
-        if opts.worker:
-            _error("a worker needs --nats")
-            return EXIT_USAGE
-        try:
-            server, default_port = _supervisor.start_embedded()
-        except Exception as exc:
-            _error(f"cannot start the embedded nats-server: {exc}")
-            return EXIT_BUS
-        bus = server.url
-        if args.trace_ws is None:
-            opts.trace_ws = DEFAULT_TRACE
-        from . import state
-
-        where = state.write(bus, plane, opts.trace_ws)
-        if default_port:
-            log.info("embedded nats-server on %s", bus)
-        else:
-            log.warning(
-                "port %d is taken by another process: embedded nats-server on %s instead "
-                "(actorbus call/ping/trace find it through %s; or NATS_URL=%s)",
-                _supervisor.DEFAULT_PORT, bus, where, bus,
-            )  # fmt: skip
-    try:
-        return trio.run(_run_async, opts, classes, args, bus)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    finally:
-        if server is not None:
-            server.stop()
-            from . import state
-
-            state.clear()
-
-
-def _metrics_address(text: str | None) -> tuple[str, int] | None:
-    from .metrics_http import parse_address
-
-    return parse_address(text) if text else None
-
-
-def _observability_problem(metrics: str | None, otel: bool) -> str | None:
-    """One line saying why ``--metrics``/``--otel`` cannot work here, or None."""
-    from .metrics_http import MetricsAddressError
-
-    try:
-        _metrics_address(metrics)
-    except MetricsAddressError as exc:
-        return str(exc)
-    if metrics and importlib.util.find_spec("prometheus_client") is None:
-        return "--metrics needs prometheus-client: pip install 'actorbus[metrics]'"
-    if otel:
-        if importlib.util.find_spec("opentelemetry.sdk") is None:
-            return "--otel needs the OpenTelemetry SDK: pip install 'actorbus[otel]'"
-        from .._runtime.otel import OtelConfigError, exporters_from_env
-
-        try:
-            exporters_from_env()
-        except OtelConfigError as exc:
-            return str(exc)
-    return None
-
-
-async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str) -> int:
-    from . import supervisor as _supervisor
-
-    # No secret on a worker's command line: the bus URL (which may carry a password) travels in
-    # its environment (see `supervisor.run_workers`), the credentials as a file name.
-    worker_argv = [
-        sys.executable, "-m", "actorbus", "run", *opts.targets,
-        "--replicas", str(opts.replicas), "--grace", str(opts.grace),
-        "--plane", opts.plane, "--log-format", args.log_format, "--log-level", args.log_level,
-        "--trace-ws", "off",
-    ]  # fmt: skip
-    if opts.credentials is not None and opts.credentials.source:
-        worker_argv += ["--credentials", opts.credentials.source]
-    extra = []
-    if opts.trace_ws and not opts.worker:
-        extra.append(_tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials))
-    return await _supervisor.run(opts, classes, bus, worker_argv, extra)
-
-
-def _tracer_task(
-    bus: str, listen: str, plane: str, credentials: Any = None
-) -> Callable[[], Awaitable[None]]:
-    """The live tracer beside ``actorbus run``: an add-on, never fatal."""
-
-    async def tracer() -> None:
-        try:
-            serve_tracer = importlib.import_module("actorbus._tracer.server").serve_tracer
-        except ImportError as exc:
-            log.info("live tracer not available (%s)", exc)
-            return
-        try:
-            log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(bus, listen, plane=plane, credentials=credentials)
-        except Exception as exc:
-            log.warning("the live tracer on %s stopped: %r", listen, exc)
-
-    return tracer
-
-
 # -- trace / tracer --------------------------------------------------------------------------
 
 
@@ -430,7 +319,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from .._tracer.terminal import TracerGone
 
     try:
-        trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json))
+        trio.run(
+            lambda: module.run_trace_client(args.url, json_lines=args.json, show_all=args.all)
+        )
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
@@ -462,7 +353,9 @@ def _cmd_tracer(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         await probe_bus(url)
-        await module.serve_tracer(url, args.listen, plane=plane, credentials=credentials)
+        await module.serve_tracer(
+            url, args.listen, plane=plane, credentials=credentials, history=args.trace_history
+        )
 
     try:
         trio.run(serve)

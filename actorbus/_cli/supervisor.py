@@ -17,11 +17,10 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -29,18 +28,18 @@ import trio
 from .._app import App
 from .._runtime.actor import Actor
 from .._transport.settings import redact
+from .health import Readiness, serve_health
+from .process import watch_signals, watch_stdin_eof
 from .targets import TargetError, load_targets
 
 if TYPE_CHECKING:
     from .._transport.credentials import Credentials
-    from .._transport.embedded import EmbeddedServer
 
 __all__ = ["Backoff", "RunOptions", "TargetError", "load_targets", "run"]
 
 log = logging.getLogger("actorbus.run")
 
 READY_PREFIX = "ACTORBUS-READY "
-DEFAULT_PORT = 4222
 
 
 @dataclass
@@ -58,6 +57,8 @@ class RunOptions:
     metrics: tuple[str, int] | None = None  # serve /metrics here (workers: consecutive ports)
     otel: bool = False
     credentials: Credentials | None = None  # each actor connects as itself
+    health: tuple[str, int] | None = None  # serve /healthz and /readyz here (not in workers)
+    reload: tuple[list[Path], list[str]] | None = None  # (folders to watch, the check's argv)
 
 
 class Backoff:
@@ -83,69 +84,6 @@ class Backoff:
     def crash_loop(self) -> bool:
         """Several quick failures in a row."""
         return self.failures >= 3
-
-
-# -- the bus ------------------------------------------------------------------------------
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def start_embedded() -> tuple[EmbeddedServer, bool]:
-    """Start nats-server on 127.0.0.1:4222, or on a free port if that is taken.
-
-    Returns (server, got_the_default_port). Blocking; call it before `trio.run`. The server runs
-    in its own session, so a terminal's Ctrl-C (sent to the whole foreground process group)
-    leaves the bus up while the actors drain; it is stopped after them.
-    """
-    from .._transport.embedded import EmbeddedServer, EmbeddedServerError
-
-    if port_free("127.0.0.1", DEFAULT_PORT):
-        server = EmbeddedServer("127.0.0.1", DEFAULT_PORT, own_session=True)
-        try:
-            server.start()
-            return server, True
-        except EmbeddedServerError as exc:
-            log.debug("port %d went away: %s", DEFAULT_PORT, exc)
-    server = EmbeddedServer("127.0.0.1", 0, own_session=True)
-    server.start()
-    return server, False
-
-
-# -- signals ------------------------------------------------------------------------------
-
-
-async def watch_signals(
-    on_first: Callable[[str], None],
-    on_second: Callable[[str], None],
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """First SIGINT/SIGTERM → ``on_first``; any later one → ``on_second``."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        task_status.started()
-        count = 0
-        async for signum in signals:
-            count += 1
-            (on_first if count == 1 else on_second)(signal.Signals(signum).name)
-
-
-async def watch_stdin_eof(stop: trio.Event) -> None:
-    """Worker side: the supervisor holds our stdin; EOF means it is gone → stop gracefully."""
-    stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-    async with stream:
-        while await stream.receive_some(4096):
-            pass
-    if not stop.is_set():
-        log.warning("the supervisor went away (stdin closed): shutting down")
-        stop.set()
 
 
 # -- one process: replicas of each actor, retried while on_startup fails ------------------
@@ -209,6 +147,7 @@ async def serve(
     bus: str,
     stop: trio.Event,
     on_ready: Callable[[list[Slot], App], None],
+    readiness: Readiness | None = None,
 ) -> None:
     """Run ``replicas`` of each class on ``bus`` until ``stop``, then shut down gracefully."""
     async with App(
@@ -230,10 +169,22 @@ async def serve(
             for slot in slots:
                 await slot.attempted.wait()
             on_ready(slots, app)
+            if readiness is not None:
+                readiness.check = lambda: _not_ready(stop, app, slots)
             await stop.wait()
             log.info("stopping %d actors (grace %g s)", len(app.actors), opts.grace)
             nursery.cancel_scope.cancel()
     log.info("all actors stopped")
+
+
+def _not_ready(stop: trio.Event, app: App, slots: Sequence[Slot]) -> str | None:
+    """Why this process should not get traffic now (for ``/readyz``), or None."""
+    if stop.is_set():
+        return "draining"
+    if not app.transport.connected:
+        return "disconnected from the bus"
+    down = sorted({s.cls.host() for s in slots if s.actor is None})
+    return f"not running: {', '.join(down)}" if down else None
 
 
 async def run_in_process(
@@ -262,6 +213,9 @@ async def run_in_process(
             outer.cancel_scope.cancel()
 
         await outer.start(watch_signals, first, second)
+        readiness = Readiness()
+        if opts.health and not opts.worker:
+            await outer.start(serve_health, readiness, *opts.health)
         if opts.worker:
             outer.start_soon(watch_stdin_eof, stop)
         for task in extra:
@@ -279,7 +233,7 @@ async def run_in_process(
                 what = summary(slots, bus, app.plane)
                 print(f"actorbus ready: {what}, pid {os.getpid()}", flush=True)
 
-        await serve(classes, opts, bus, stop, ready)
+        await serve(classes, opts, bus, stop, ready, readiness)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
 
@@ -299,6 +253,13 @@ class Worker:
     info: dict[str, object] = field(default_factory=dict)
     restarts: int = 0
     on_gone: Callable[[list[str]], None] = lambda instances: None
+    reloading: bool = False  # stopped on purpose, for new code: start again at once
+
+    def reload(self) -> None:
+        """Stop the process gracefully and start it again at once (``--reload``)."""
+        if self.proc is not None:
+            self.reloading = True
+            self.signal(signal.SIGTERM)
 
     async def keep_running(self, stop: trio.Event) -> None:
         backoff = Backoff()
@@ -329,6 +290,11 @@ class Worker:
             if stop.is_set():
                 log.info("worker %s (pid %d) exited with %s", self.tag, proc.pid, _describe(code))
                 return
+            if self.reloading:
+                self.reloading = False
+                self.restarts += 1
+                backoff.reset()
+                continue
             backoff.ran_for(trio.current_time() - started)
             delay = backoff.next()
             self.restarts += 1
@@ -419,7 +385,7 @@ async def run_workers(
 
         def first(name: str) -> None:
             log.info(
-                "%s: stopping %d workers gracefully (grace %g s)", name, len(workers), opts.grace
+                "%s: stopping %s gracefully (grace %g s)", name, _count(len(workers)), opts.grace
             )
             stop.set()
             for w in workers:
@@ -434,6 +400,18 @@ async def run_workers(
                 w.signal(signal.SIGKILL)
 
         await outer.start(watch_signals, first, second)
+        if opts.reload is not None:
+            from .reload import watch_and_reload
+
+            def reload_all() -> None:
+                for w in workers:
+                    w.reload()
+
+            await outer.start(watch_and_reload, *opts.reload, reload_all)
+        if opts.health:
+            readiness = Readiness()
+            readiness.check = lambda: _workers_not_ready(stop, app, workers)
+            await outer.start(serve_health, readiness, *opts.health)
         for task in extra:
             outer.start_soon(task)
         async with trio.open_nursery() as slots:
@@ -443,9 +421,22 @@ async def run_workers(
                 await w.ready.wait()
             pids = ", ".join(str(w.info.get("pid", "?")) for w in workers)
             what = workers[0].info.get("summary", "")
-            print(f"actorbus ready: {len(workers)} workers (pids {pids}), each: {what}", flush=True)
+            print(f"actorbus ready: {_count(len(workers))} (pids {pids}), each: {what}", flush=True)
         outer.cancel_scope.cancel()
     return 130 if forced else 0
+
+
+def _workers_not_ready(stop: trio.Event, app: App, workers: Sequence[Worker]) -> str | None:
+    if stop.is_set():
+        return "draining"
+    if not app.transport.connected:
+        return "disconnected from the bus"
+    down = [w.tag for w in workers if w.proc is None or not w.info.get("instances")]
+    return f"workers not ready: {', '.join(down)}" if down else None
+
+
+def _count(n: int) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
 
 
 def worker_metrics(metrics: tuple[str, int] | None, index: int) -> list[str]:

@@ -21,13 +21,18 @@ A value that does not fit raises `ConfigError`, naming the actor, the key and th
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
+
+log = logging.getLogger("actorbus.config")
 
 __all__ = [
     "CONFIG_FILE_ENV",
@@ -98,6 +103,27 @@ def _file_table(host: str, env: dict[str, str] | os._Environ[str]) -> tuple[dict
     if not path:
         return {}, ""
     return dict(load_file(path).get(host, {})), path
+
+
+def check_hosts(hosts: Iterable[str], env: dict[str, str] | os._Environ[str] | None = None) -> None:
+    """A config file table whose hostname no actor of ``hosts`` has: refused (`ConfigError`)
+    when it is close to one of them (a typo such as ``biling`` would leave that actor on its
+    defaults), else one warning line (a file shared with processes that run other actors)."""
+    env = os.environ if env is None else env
+    path = env.get(CONFIG_FILE_ENV)
+    if not path:
+        return
+    known = sorted(set(hosts))
+    for host in load_file(path):
+        if host in known:
+            continue
+        close = difflib.get_close_matches(str(host), known, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(
+                f"config file {path}: table [{host}] names no actor here; "
+                f"did you mean [{close[0]}]?"
+            )
+        log.warning("config file %s: table [%s] names no actor of this run (ignored)", path, host)
 
 
 def annotation_of(spec: Any) -> Any:

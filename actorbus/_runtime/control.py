@@ -79,6 +79,8 @@ class StatsInfo(msgspec.Struct):
     wire: dict[str, int]
     ticks: dict[str, int]
     tick_errors: dict[str, int]
+    #: Per handler (by method name): num_requests, num_errors, processing_ns, last_error.
+    endpoints: dict[str, dict[str, Any]] = {}
 
 
 async def _stats(actor: Actor) -> StatsInfo:
@@ -91,6 +93,15 @@ async def _stats(actor: Actor) -> StatsInfo:
         wire=dict(actor.stats.wire),
         ticks=dict(actor.stats.ticks),
         tick_errors=dict(actor.stats.tick_errors),
+        endpoints={
+            name: {
+                "num_requests": ep.num_requests,
+                "num_errors": ep.num_errors,
+                "processing_ns": ep.processing_ns,
+                "last_error": ep.last_error,
+            }
+            for name, ep in actor.stats.endpoints.items()
+        },
     )
 
 

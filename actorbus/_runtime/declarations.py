@@ -442,6 +442,9 @@ def _check_sink_signature(spec: HandlerSpec, source: EventDescriptor) -> None:
         a, b = want.hints[name], have.hints[name]
         if a is not Any and b is not Any and a != b:
             raise TypeError(f"{where}: parameter {name!r} is {b!r}, the event declares {a!r}")
+    a, b = want.return_type, have.return_type  # replies decode with the event's return type
+    if a is not Any and b is not Any and a != b:
+        raise TypeError(f"{where}: returns {_type_name(b)}, the event declares {_type_name(a)}")
 
 
 def ticker(*, seconds: float) -> Callable[[F], F]:

@@ -16,7 +16,14 @@ from .declarations import HandlerSpec
 if TYPE_CHECKING:
     from .actor import Actor
 
-__all__ = ["Description", "HandlerInfo", "describe_actor", "describe_handler"]
+__all__ = [
+    "ConfigInfo",
+    "Description",
+    "HandlerInfo",
+    "TickerInfo",
+    "describe_actor",
+    "describe_handler",
+]
 
 
 class HandlerInfo(msgspec.Struct, omit_defaults=True):
@@ -34,6 +41,22 @@ class HandlerInfo(msgspec.Struct, omit_defaults=True):
     defs: dict[str, Any] = msgspec.field(default_factory=dict, name="$defs")
 
 
+class TickerInfo(msgspec.Struct):
+    """One ``@ticker``: its method, interval and docstring."""
+
+    name: str
+    seconds: float
+    doc: str = ""
+
+
+class ConfigInfo(msgspec.Struct):
+    """One ``config(...)`` value: its JSON Schema (with the default) and its ``doc``."""
+
+    name: str
+    schema: dict[str, Any]
+    doc: str = ""
+
+
 class Description(msgspec.Struct):
     """What one actor instance answers on ``:888/describe`` (new fields go last)."""
 
@@ -42,6 +65,8 @@ class Description(msgspec.Struct):
     version: str
     doc: str
     handlers: list[HandlerInfo]
+    tickers: list[TickerInfo] = []
+    config: list[ConfigInfo] = []
 
 
 def _hook(hint: Any) -> dict[str, Any]:
@@ -92,6 +117,19 @@ def describe_handler(spec: HandlerSpec, host: str) -> HandlerInfo:
     )
 
 
+def _config_info(name: str, spec: Any) -> ConfigInfo:
+    from .config import annotation_of
+
+    try:
+        schema = dict(msgspec.json.schema(annotation_of(spec), schema_hook=_hook))
+    except (TypeError, NotImplementedError):
+        schema = {}
+    ok, value = _default(spec.default)
+    if ok:
+        schema["default"] = value
+    return ConfigInfo(name=name, schema=schema, doc=spec.doc)
+
+
 def describe_actor(actor: Actor) -> Description:
     """Every endpoint, event and sink of ``actor``'s class."""
     cls = type(actor)
@@ -106,4 +144,8 @@ def describe_actor(actor: Actor) -> Description:
         version=str(cls.version),
         doc=(inspect.getdoc(cls) or "") if cls.__doc__ else "",
         handlers=handlers,
+        tickers=[
+            TickerInfo(t.name, t.interval, inspect.getdoc(t.func) or "") for t in cls._tickers
+        ],
+        config=[_config_info(name, spec) for name, spec in cls._configs.items()],
     )

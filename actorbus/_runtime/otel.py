@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .._version import __version__
+from .._version import __version__, install_hint
 from .spans import Span
 
 __all__ = ["OtelConfigError", "OtelSink", "exporters_from_env"]
@@ -85,7 +85,7 @@ def exporters_from_env() -> list[SpanExporter]:
         if key not in found:
             raise OtelConfigError(
                 f"OTEL_TRACES_EXPORTER={name}: no such span exporter is installed "
-                f"(for otlp: pip install 'actorbus[otel]')"
+                f"(for otlp: {install_hint('otel')})"
             )
         out.append(found[key].load()())
     return out

@@ -31,6 +31,9 @@ class Client:
     """Calls the endpoints of one actor class; one replica answers each call."""
 
     def __init__(self, caller: Caller, cls: Declared, *, instance: str | None = None) -> None:
+        if not isinstance(cls, type) or not callable(getattr(cls, "host", None)):
+            got = f"the {type(cls).__name__} {cls!r}" if not isinstance(cls, type) else repr(cls)
+            raise TypeError(f"client() takes an actor or API class such as Users, got {got}")
         self._caller = caller
         self._cls = cls
         self._host = cls.host()

@@ -13,7 +13,9 @@ send none), so no other web page open in the user's browser can read the spans; 
 loopback (the default) it also wants a loopback ``Host``, which defeats DNS rebinding.
 
 While at least one client is attached, the server announces itself on ``<plane>.trace-ctl``
-so the actors start publishing spans; when the last client leaves it says "off".
+so the actors start publishing spans; when the last client leaves it says "off". With a
+``history`` (the last N spans, see `history`), it listens all the time instead, and a client
+that attaches later first gets the remembered spans that pass its filters.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .._runtime.spans import Span, TraceCtl
 from .._transport.base import Message, Subscription, Transport
 from .._transport.credentials import Credentials
 from .clients import Client, LogLimiter
+from .history import DEFAULT_HISTORY, History
 from .http import Replay, is_websocket, origin_allowed, read_head, responder
 from .terminal import run_trace_client
 
@@ -83,6 +86,7 @@ class TracerServer:
         queue_size: int = 2048,
         ttl: float = 6.0,
         max_clients: int = 1000,
+        history: int = 0,
     ) -> None:
         self.transport = transport
         self.plane = plane
@@ -100,6 +104,7 @@ class TracerServer:
         self._clients_changed = trio.Event()
         self._received = self._sent = self._dropped_gone = self._bad = self._conns = 0
         self._refused = 0
+        self.history = History(history)  # the last spans, for clients that attach later
 
     def statistics(self) -> TracerStats:
         dropped = self._dropped_gone + sum(c.total_dropped for c in self._clients)
@@ -133,8 +138,11 @@ class TracerServer:
         except Exception as exc:
             log.debug("could not announce the tracer %s: %r", op, exc)
 
+    def _listening(self) -> bool:
+        return bool(self._clients) or self.history.size > 0
+
     def _on_ctl(self, msg: Message) -> None:
-        if self._clients and msg.data == _trace.encode_ctl(TraceCtl("query")):
+        if self._listening() and msg.data == _trace.encode_ctl(TraceCtl("query")):
             self._announce("on")
 
     def _on_spans(self, msg: Message) -> None:
@@ -144,6 +152,7 @@ class TracerServer:
             self._bad += 1
             return
         self._received += len(spans)
+        self.history.add(spans)
         clients = self._clients
         for span in spans:
             text: str | None = None
@@ -156,15 +165,15 @@ class TracerServer:
     async def _heartbeat(self) -> None:
         """Say "on" every ttl/3 while clients are attached; "off" when the last one leaves."""
         while True:
-            while not self._clients:
+            while not self._listening():
                 await self._wake.wait()
                 self._wake = trio.Event()
             self._announce("on")
             with trio.move_on_after(self.ttl / 3):
-                while self._clients:
+                while self._listening():
                     await self._wake.wait()
                     self._wake = trio.Event()
-            if not self._clients:
+            if not self._listening():
                 self._announce("off")
 
     # -- the HTTP side -----------------------------------------------------------------------
@@ -258,10 +267,16 @@ class TracerServer:
                 return
             ws = await request.accept()
             client = Client(query, self.queue_size)
-            self._clients.add(client)
-            self._changed()
             try:
-                hello = {"notice": "hello", "plane": self.plane, "filter": client.filter.describe()}
+                # No await from the replay to `add`: each span is either replayed or live, once;
+                # the writer sends what is queued only after the hello.
+                replayed = self.history.replay(client.filter.wants, self.queue_size)
+                for span in replayed:
+                    client.offer(_json.encode(span).decode())
+                self._clients.add(client)
+                self._changed()
+                hello: dict[str, Any] = {"notice": "hello", "plane": self.plane}
+                hello |= {"filter": client.filter.describe(), "history": len(replayed)}
                 await ws.send_message(_json.encode(hello).decode())
                 async with trio.open_nursery() as inner:
                     inner.start_soon(self._reader, ws, inner.cancel_scope.cancel)
@@ -328,15 +343,19 @@ async def serve_tracer(
     plane: str = "",
     queue_size: int = 2048,
     credentials: Credentials | None = None,
+    history: int = DEFAULT_HISTORY,
     task_status: trio.TaskStatus[TracerServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect to ``nats_url`` and serve the tracer on ``listen`` until cancelled (the plane
     defaults to ``ACTORBUS_PLANE`` or "actorbus", as for `App`); with ``credentials`` (a
-    `Credentials`) it connects as their edge identity."""
+    `Credentials`) it connects as their edge identity. It remembers the last ``history``
+    spans for clients that attach later (0: none, and spans flow only while someone watches)."""
     from .._app import default_plane, open_bus
 
     host, port = parse_listen(listen)
     identity = credentials.edge if credentials is not None else None
     async with open_bus(nats_url, identity) as transport:
-        server = TracerServer(transport, plane or default_plane(), queue_size=queue_size)
+        server = TracerServer(
+            transport, plane or default_plane(), queue_size=queue_size, history=history
+        )
         await server.serve(host, port, task_status=task_status)

@@ -4,6 +4,8 @@ Spans of one trace are collected until the trace's root arrives (plus a short se
 stragglers such as fire-and-forget sinks), or a few seconds pass; then the trace is printed as a
 tree: caller → handler → the calls it made. A client span and the server span it caused are
 shown on one line. ``--json`` prints every span (and notice) as it arrives, one JSON per line.
+Traces that are background noise (rooted in a control-plane call such as ``describe`` or
+``ping``, or in a ticker beat) are folded away unless ``show_all`` (``actorbus trace --all``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import trio
 
 from .._runtime.spans import Span
 
-__all__ = ["TraceBuffer", "TracerGone", "render_trace", "run_trace_client"]
+__all__ = ["TraceBuffer", "TracerGone", "is_background", "render_trace", "run_trace_client"]
 
 _SETTLE: Final = 0.3  # after the root span arrived
 _MAX_WAIT: Final = 3.0  # after the first span, root or not
@@ -71,6 +73,14 @@ def _line(client: Span | None, server: Span | None, color: bool) -> str:
     if err is not None:
         parts.append(paint(RED, f"{err.type}: {err.message}"))
     return "  ".join(parts)
+
+
+def is_background(spans: Iterable[Span]) -> bool:
+    """A trace rooted in a control-plane call or a ticker beat (folded away by default)."""
+    ordered = sorted(spans, key=lambda s: s.start)
+    ids = {s.span_id for s in ordered}
+    roots = [s for s in ordered if s.parent_id not in ids] or ordered[:1]
+    return bool(roots) and all(s.kind in ("control", "ticker") for s in roots)
 
 
 def render_trace(spans: Iterable[Span], *, color: bool = False) -> list[str]:
@@ -149,6 +159,7 @@ async def run_trace_client(
     url: str,
     *,
     json_lines: bool,
+    show_all: bool = False,
     out: TextIO | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -164,6 +175,8 @@ async def run_trace_client(
 
     def show(traces: list[list[Span]]) -> None:
         for spans in traces:
+            if not show_all and is_background(spans):
+                continue
             print("\n".join(render_trace(spans, color=color)), file=stream, flush=True)
 
     parsed = urllib.parse.urlsplit(url)
@@ -200,7 +213,7 @@ async def run_trace_client(
                     try:
                         span = _span_decoder.decode(text)
                     except (msgspec.DecodeError, msgspec.ValidationError):
-                        _notice(text, stream, color)
+                        _notice(text, stream, color, show_all)
                         continue
                     buffer.add(span, trio.current_time())
                 show(buffer.pop_ready(trio.current_time()))
@@ -218,7 +231,7 @@ async def run_trace_client(
         raise gone
 
 
-def _notice(text: str | bytes, stream: TextIO, color: bool) -> None:
+def _notice(text: str | bytes, stream: TextIO, color: bool, show_all: bool = False) -> None:
     try:
         notice = msgspec.json.decode(text)
     except msgspec.DecodeError:
@@ -229,5 +242,10 @@ def _notice(text: str | bytes, stream: TextIO, color: bool) -> None:
         msg = f"(tracer dropped {notice.get('count')} spans: this terminal is too slow)"
         print(f"{YELLOW}{msg}{RESET}" if color else msg, file=stream, flush=True)
     elif notice.get("notice") == "hello":
-        msg = f"attached to plane {notice.get('plane')}; waiting for calls…"
+        earlier = notice.get("history") or 0
+        msg = f"attached to plane {notice.get('plane')}" + (
+            f"; {earlier} earlier spans first" if earlier else "; waiting for calls…"
+        )
+        if not show_all:
+            msg += " (control calls and ticker beats folded: --all shows them)"
         print(f"{DIM}{msg}{RESET}" if color else msg, file=stream, flush=True)

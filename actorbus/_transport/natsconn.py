@@ -87,7 +87,7 @@ def parse_url(url: str) -> ServerUrl:
     if scheme not in ("nats", "tls"):
         raise ValueError(
             f"the native NATS client speaks nats:// and tls://, not {scheme}:// "
-            "(use nats_client='nats-py' for websockets)"
+            "(for websockets: ACTORBUS_NATS_CLIENT=nats-py, or App(..., nats_client='nats-py'))"
         )
     try:
         port = parts.port or DEFAULT_PORT

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from .._app import App, random_plane
+from .._version import install_hint
 
 FIXTURES = frozenset({"app", "bus", "plane", "nats_url"})
 _ASYNC_MARKERS = ("trio", "asyncio", "anyio")
@@ -48,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not config.pluginmanager.hasplugin("trio"):
             raise pytest.UsageError(
                 f"{item.nodeid}: actorbus's async fixtures need pytest-trio "
-                "(pip install 'actorbus[testing]')"
+                f"({install_hint('testing')})"
             )
         item.add_marker(pytest.mark.trio)
 

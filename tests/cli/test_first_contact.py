@@ -51,6 +51,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         (["call", "a.example/x", "--nats", "localhost:4222"], {}, "did you mean nats://localhost"),
         (["ping"], {"NATS_URL": "garbage"}, "NATS_URL 'garbage' is not a NATS URL"),
         (["describe", "--nats", "nats://h:x"], {}, "the port is not a number"),
+        (["ping", "--nats", "nats://h:99999"], {}, "the port must be 1..65535, got 99999"),
         (["call", "a.example/x", "novalue"], {}, "expected key=value"),
         (["ping", "--plane", "a.b"], {}, "invalid plane"),
         (["frobnicate"], {}, "invalid choice: 'frobnicate'"),
@@ -186,7 +187,9 @@ async def test_call_and_describe_use_the_schema(nats_url: str, plane: str) -> No
         assert code == 0, err
         assert json.loads(out) == {"user_id": "5", "limit": 3}
 
-        code, out, err = await cli("call", "members.cli.test/hello")
+        code, out, err = await cli("call", "members.cli.test/hello")  # its one route: GET
+        assert (code, json.loads(out)) == (0, "hello world"), err
+        code, out, err = await cli("call", "members.cli.test/hello", "--method", "POST")
         assert code == 3
         assert "members.cli.test serves GET /hello; add --method GET" in one_line(err)
         code, out, err = await cli("call", "members.cli.test/hello", "--method", "GET", "name=x")

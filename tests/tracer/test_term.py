@@ -165,3 +165,39 @@ async def test_the_client_says_when_the_tracer_goes_away(plane: str, json_lines:
             tracer_scope.cancel()  # the tracer goes away; the client must say so and return
     assert len(errors) == 1
     assert str(errors[0]).startswith(f"the live tracer at {url} went away (code ")
+
+
+async def test_control_calls_and_ticker_beats_are_folded_unless_asked(plane: str) -> None:
+    import msgspec
+
+    from actorbus._tracer.terminal import is_background
+    from actorbus._wire.frames import EMPTY_BODY
+
+    assert is_background([span("0000000000000001", None, "client", "back.test", kind="control")])
+    assert is_background([span("0000000000000001", None, "internal", "back.test", kind="ticker")])
+    assert not is_background(CHAIN)
+    async with tracer_app(plane, Back(), Front()) as (app, server), trio.open_nursery() as n:
+        url = f"ws://127.0.0.1:{server.port}"
+        folded, everything = Output(), Output()
+        with trio.fail_after(20):
+            for out, show_all in ((folded, False), (everything, True)):
+                await n.start(
+                    lambda task_status, out=out, show_all=show_all: run_trace_client(
+                        url,
+                        json_lines=False,
+                        show_all=show_all,
+                        out=out,
+                        task_status=task_status,
+                    )
+                )
+            await app.hub.tracer.wait_listening()
+            await app.caller.call(
+                "back.test", 888, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
+            )
+            assert await app.client(Front).quad(n=1) == 4
+            await everything.wait_for("POST front.test:443/quad")
+            await folded.wait_for("POST front.test:443/quad")
+        n.cancel_scope.cancel()
+    assert "/ping" in everything.getvalue()
+    assert "/ping" not in folded.getvalue()
+    assert "--all shows them" in folded.getvalue()
