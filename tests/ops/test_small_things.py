@@ -40,7 +40,7 @@ class Ledger(Actor):
 
 async def test_client_of_a_string_is_a_type_error(app: App) -> None:
     with pytest.raises(
-        TypeError, match="client\\(\\) takes an actor class such as Users, got the str"
+        TypeError, match="client\\(\\) takes an actor or API class such as Users, got the str"
     ):
         app.client("shop.ops.test")  # type: ignore[arg-type]
 

@@ -80,7 +80,9 @@ async def test_the_memory_is_bounded(plane: str) -> None:
             async with trio_websocket.open_websocket_url(url) as ws:
                 hello, *earlier = await _messages(ws, 5)
         assert hello["history"] == 4
-        assert [s["path"] for s in earlier][-2:] == ["/broken", "/broken"]
+        # the newest four: both spans of the last call among them (the two sides' spans are
+        # batched by different tasks, so their order within the last calls may vary)
+        assert [s["path"] for s in earlier].count("/broken") == 2
 
 
 def test_history_size_is_checked() -> None:
