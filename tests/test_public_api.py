@@ -31,6 +31,7 @@ CONTRACT = [
     "NoResponder",
     "TimeBudgetExceeded",
     "BadRequest",
+    "HttpResponse",
 ]
 CONTRACT_ERRORS = [
     "Error",

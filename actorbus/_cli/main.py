@@ -42,6 +42,7 @@ from .common import (
     probe_bus,
     valid_plane,
 )
+from .http import add_http_options, add_ingress_parser, cmd_ingress, http_settings, ingress_task
 
 __all__ = ["build_body", "main", "parse_target", "parse_value"]
 
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs actorbus[otel]; also ACTORBUS_OTEL=1)",
     )  # fmt: skip
     credentials_option(run)
+    add_http_options(run)
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
@@ -169,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     tracer.add_argument("--plane", help="plane (default: $ACTORBUS_PLANE, else 'actorbus')")
     credentials_option(tracer)
     add_acl_parser(sub)
+    add_ingress_parser(sub)
     return parser
 
 
@@ -185,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(argv)
         handlers = {"run": _cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
-        handlers["acl"] = _cmd_acl
+        handlers |= {"acl": _cmd_acl, "ingress": cmd_ingress}
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -282,6 +285,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CliError(import_failure(exc)) from exc
     plane = valid_plane(args.plane or default_plane())
     credentials = load_credentials_option(args)
+    args.http_settings = http_settings(args)
     opts = _supervisor.RunOptions(
         targets=list(args.targets),
         nats=args.nats,
@@ -377,6 +381,8 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
     extra = []
     if opts.trace_ws and not opts.worker:
         extra.append(_tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials))
+    if args.http_settings and not opts.worker:
+        extra.append(ingress_task(bus, args.http_settings, opts.plane, opts.credentials))
     return await _supervisor.run(opts, classes, bus, worker_argv, extra)
 
 

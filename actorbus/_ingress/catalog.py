@@ -1,0 +1,96 @@
+"""What the hosts behind the ingress serve: their ``:888/describe`` answers, briefly cached.
+
+The ingress routes an HTTP request only to an endpoint a host describes (else 404 or 405) and
+converts query arguments by that endpoint's JSON Schemas, as ``actorbus call`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+import trio
+
+from .._runtime.errors import NoResponder, RemoteError
+from .._wire.frames import EMPTY_BODY
+from .options import CONTROL_PORT
+
+__all__ = ["Catalog", "Route", "endpoints", "find_route"]
+
+_decode: Final = msgspec.msgpack.decode
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a request goes, and the endpoint's description (None: the host has none)."""
+
+    host: str
+    port: int
+    method: str
+    path: str
+    handler: dict[str, Any] | None
+
+
+def endpoints(desc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The described endpoints of one host (events and sinks are not reachable over HTTP)."""
+    return [h for h in desc.get("handlers", []) if h.get("kind") == "endpoint"]
+
+
+def find_route(
+    desc: dict[str, Any], method: str, port: int, path: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """(the endpoint ``method :port/path`` reaches, or None; the methods that path allows)."""
+    allowed: list[str] = []
+    for handler in endpoints(desc):
+        if handler.get("port") != port or handler.get("path") != path:
+            continue
+        if handler.get("method") in (method, "ANY"):
+            return handler, []
+        allowed.append(str(handler.get("method")))
+    return None, allowed
+
+
+class Catalog:
+    """Descriptions by host, each reused for ``ttl`` seconds (a redeploy shows within it)."""
+
+    def __init__(self, app: Any, ttl: float) -> None:
+        self.app = app
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    async def describe(self, host: str) -> dict[str, Any] | None:
+        """The description of ``host``; None when it cannot describe itself. Raises
+        `NoResponder` when nobody serves ``host``."""
+        now = trio.current_time()
+        hit = self._cache.get(host)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            value = await self.app.caller.call(
+                host, CONTROL_PORT, "GET", "/describe", EMPTY_BODY, _decode
+            )
+        except NoResponder:
+            self._cache.pop(host, None)
+            raise
+        except RemoteError:  # an actor that cannot describe itself: call it without schemas
+            value = None
+        desc = value if isinstance(value, dict) else None
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[host] = (now, desc)
+        return desc
+
+    async def every_host(self) -> list[dict[str, Any]]:
+        """One description per host that answers now (replicas describe the same class)."""
+        by_host: dict[str, dict[str, Any]] = {}
+        gathering = self.app.caller.multicast(
+            "all", CONTROL_PORT, "GET", "/describe", EMPTY_BODY, _decode
+        )
+        async for reply in gathering:
+            if reply.ok and isinstance(reply.value, dict):
+                by_host.setdefault(str(reply.value.get("host")), reply.value)
+        now = trio.current_time()
+        for host, desc in by_host.items():
+            self._cache[host] = (now, desc)
+        return [by_host[h] for h in sorted(by_host)]
