@@ -58,14 +58,31 @@ class Catalog:
         self.app = app
         self.ttl = ttl
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._fetching: dict[str, trio.Event] = {}
 
     async def describe(self, host: str) -> dict[str, Any] | None:
         """The description of ``host``; None when it cannot describe itself. Raises
-        `NoResponder` when nobody serves ``host``."""
+        `NoResponder` when nobody serves ``host``. Concurrent misses share one fetch, so a
+        burst of first requests asks the host once, not once each."""
+        while True:
+            hit = self._cache.get(host)
+            if hit is not None and trio.current_time() - hit[0] < self.ttl:
+                return hit[1]
+            fetching = self._fetching.get(host)
+            if fetching is None:
+                break
+            await fetching.wait()
+            if host not in self._cache:  # that fetch failed: its caller raised; so do we
+                return await self._fetch(host)
+        self._fetching[host] = done = trio.Event()
+        try:
+            return await self._fetch(host)
+        finally:
+            del self._fetching[host]
+            done.set()
+
+    async def _fetch(self, host: str) -> dict[str, Any] | None:
         now = trio.current_time()
-        hit = self._cache.get(host)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
         try:
             value = await self.app.caller.call(
                 host, CONTROL_PORT, "GET", "/describe", EMPTY_BODY, _decode

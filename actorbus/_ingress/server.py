@@ -16,6 +16,9 @@ log = logging.getLogger("actorbus.ingress")
 
 #: The ingress's identity on the bus: under the edge user of `actorbus acl`.
 INGRESS_HOSTNAME = "http.actorbus"
+#: A gateway in front of busy actors: give them more time to acknowledge than the runtime's
+#: default (nobody subscribed still fails at once, from nats-server's no-responders status).
+INGRESS_ACK_WINDOW = 1.0
 
 
 def hypercorn_config(host: str, port: int, options: IngressOptions) -> Any:
@@ -74,7 +77,12 @@ async def serve_ingress(
     options = options if options is not None else IngressOptions()
     extra: dict[str, Any] = {} if max_budget is None else {"max_budget": max_budget}
     async with App(
-        bus=bus, plane=plane, hostname=INGRESS_HOSTNAME, credentials=credentials, **extra
+        bus=bus,
+        plane=plane,
+        hostname=INGRESS_HOSTNAME,
+        credentials=credentials,
+        ack_window=INGRESS_ACK_WINDOW,
+        **extra,
     ) as app:
         ingress = Ingress(app, options)
         async with trio.open_nursery() as nursery:
