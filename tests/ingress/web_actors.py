@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 import trio
 
@@ -9,7 +11,7 @@ from actorbus import Actor, HTTPError, HttpResponse, endpoint
 
 PAGE = """<!doctype html><html><body><p id="answer">waiting</p>
 <script>
-fetch("/shop.example/sum?a=2&b=40").then(r => r.json()).then(v => {
+window.answered = fetch("/shop.example/sum?a=2&b=40").then(r => r.json()).then(v => {
   document.getElementById("answer").textContent = "sum is " + v;
 });
 </script></body></html>"""
@@ -46,7 +48,9 @@ class Shop(Actor):
         return text
 
     @endpoint
-    async def add_item(self, item: Item, count: int = 1) -> list[Item]:
+    async def add_item(
+        self, item: Item, count: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
+    ) -> list[Item]:
         """Takes a structured argument from a JSON body."""
         return [item] * count
 
