@@ -145,9 +145,9 @@ def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict
     handlers: list[dict[str, Any]] = list(desc.get("handlers", []))
     endpoints = [h for h in handlers if h.get("kind") == "endpoint"]
     routes = [h for h in handlers if h.get("kind") in ("endpoint", "event")]
-    same_path = [h for h in routes if h.get("path") == path]
+    same_path = [h for h in routes if _fits(h, path)]
     for h in same_path:
-        if h.get("port") == port and h.get("method") == method:
+        if h.get("port") in (port, 0) and h.get("method") in (method, "ANY"):
             return h
     if same_path:
         h = same_path[0]
@@ -162,6 +162,13 @@ def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict
         )
     known = ", ".join(f"{h.get('method')} {_where(h)}" for h in endpoints) or "no endpoints"
     raise CliError(f"{host} has no endpoint {path}; it serves: {known}", EXIT_NO_RESPONDER)
+
+
+def _fits(handler: dict[str, Any], path: str) -> bool:
+    """The handler's path is ``path``, or a pattern (``/items/{id}``) that ``path`` fits."""
+    from .._wire.routes import match_path
+
+    return match_path(str(handler.get("path")), path) is not None
 
 
 def _where(handler: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import trio
 
 from .._runtime.errors import NoResponder, RemoteError
 from .._wire.frames import EMPTY_BODY
+from .._wire.routes import ANY_METHOD, ANY_PORT, best_route, match_path
 from .options import CONTROL_PORT
 
 __all__ = ["Catalog", "Route", "endpoints", "find_route"]
@@ -42,13 +43,22 @@ def find_route(
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """(the endpoint ``method :port/path`` reaches, or None; the methods that path allows)."""
     allowed: list[str] = []
+    fitting = []
     for handler in endpoints(desc):
-        if handler.get("port") != port or handler.get("path") != path:
+        if handler.get("port") not in (port, ANY_PORT):
             continue
-        if handler.get("method") in (method, "ANY"):
-            return handler, []
-        allowed.append(str(handler.get("method")))
-    return None, allowed
+        if match_path(str(handler.get("path")), path) is None:
+            continue
+        host, kind = str(desc.get("host")), str(handler.get("method"))
+        route = (host, int(handler["port"]), kind, str(handler.get("path")))
+        if handler.get("method") in (method, ANY_METHOD):
+            fitting.append((route, handler))
+        else:
+            allowed.append(str(handler.get("method")))
+    if fitting:  # the most specific, as the server picks it
+        best = best_route([r for r, _ in fitting], (str(desc.get("host")), port, method, path))
+        return next(h for r, h in fitting if r == best), []
+    return None, sorted(set(allowed))
 
 
 class Catalog:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from .._runtime.web import HTTP_RESPONSE_TAG
 from .._version import __version__
+from .._wire.routes import ANY_METHOD, ANY_PORT, path_params
 from .catalog import endpoints
 from .options import DEFAULT_PORT, IngressOptions
 
@@ -43,6 +44,11 @@ ERROR_SCHEMA: Final[dict[str, Any]] = {
 def url_path(host: str, port: int, path: str) -> str:
     """The ingress URL path of an endpoint: ``/host/path``, ``/host:444/path``."""
     return f"/{host}{path}" if port == DEFAULT_PORT else f"/{host}:{port}{path}"
+
+
+def template(path: str) -> str:
+    """An OpenAPI path template: ``{rest...}`` is written ``{rest}``."""
+    return path.replace("...}", "}")
 
 
 def _refs(value: Any, prefix: str) -> Any:
@@ -79,23 +85,33 @@ def _operation(desc: dict[str, Any], handler: dict[str, Any], prefix: str) -> di
     }
     if doc:
         op["description"] = doc
+    in_path = path_params(str(handler.get("path")))
+    props = dict(args.get("properties") or {})
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": props.pop(name, {})}
+        for name in in_path
+    ]
+    if in_path:  # the body or query carries the other arguments
+        args = {**args, "properties": props}
+        args["required"] = [n for n in args.get("required", []) if n not in in_path]
+        if not args["required"]:
+            del args["required"]
     if handler.get("method") == "GET":
         required = set(args.get("required", []))
-        params = []
-        for name, schema in (args.get("properties") or {}).items():
+        for name, schema in props.items():
             param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
             if schema.get("type") in _SCALAR and "anyOf" not in schema:
                 param["schema"] = schema
             else:  # a structured value travels as JSON text
                 param["content"] = {"application/json": {"schema": schema}}
             params.append(param)
-        if params:
-            op["parameters"] = params
     else:
         op["requestBody"] = {
             "required": bool(args.get("required")),
             "content": {"application/json": {"schema": args}},
         }
+    if params:
+        op["parameters"] = params
     if _is_web(returns, handler.get("$defs") or {}):
         ok: dict[str, Any] = {"description": "the handler's own answer", "content": {"*/*": {}}}
     else:
@@ -118,9 +134,10 @@ def openapi_document(found: Sequence[dict[str, Any]], options: IngressOptions) -
         prefix = f"{host}."
         for handler in endpoints(desc):
             port, method = int(handler.get("port", 0)), str(handler.get("method"))
-            if not options.port_open(port) or method == "ANY":
+            port = DEFAULT_PORT if port == ANY_PORT else port  # every port: documented at 443
+            if not options.port_open(port) or method == ANY_METHOD:
                 continue
-            where = url_path(host, port, str(handler.get("path")))
+            where = url_path(host, port, template(str(handler.get("path"))))
             paths.setdefault(where, {})[method.lower()] = _operation(desc, handler, prefix)
             for name, schema in (handler.get("$defs") or {}).items():
                 schemas[prefix + name] = _refs(schema, prefix)
@@ -146,6 +163,7 @@ def index_page(found: Sequence[dict[str, Any]], options: IngressOptions) -> str:
         items = []
         for handler in endpoints(desc):
             port = int(handler.get("port", 0))
+            port = DEFAULT_PORT if port == ANY_PORT else port
             if not options.port_open(port):
                 continue
             where = html.escape(url_path(str(desc.get("host")), port, str(handler.get("path"))))

@@ -30,6 +30,7 @@ from .hub import Hub, LocalSubscription
 from .intake import Call, Gate, Key, Route, Served, decode_shared
 from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
+from .pathargs import best_route, body_for, route_for  # path arguments, ANY, port 0
 
 if TYPE_CHECKING:
     from .actor import Actor
@@ -197,13 +198,13 @@ class Server:
             ):
                 self._refuse_mismatch(msg, frame, reply)
                 return
-            route, queue = fields, self._own_queue
+            route, queue = best_route(self._routes, fields) or fields, self._own_queue
             served = self._routes.get(route)
             if served is None:
                 message = f"no handler for {frame.method} {frame.host}:{frame.port}{frame.path}"
                 self._answer(reply, self._fault(frame, queue, 404, "NotFound", message))
                 return
-        elif fields != route:
+        elif fields != route and (route := route_for(self._routes, fields, msg, self.hub)) is None:
             self._refuse_mismatch(msg, frame, reply)
             return
         else:
@@ -489,7 +490,7 @@ class Server:
 
     async def _invoke(self, frame: _frames.Request, spec: HandlerSpec, gate: Gate) -> Any:
         sig = spec.signature
-        kwargs = sig.decode_args(bytes(frame.body))
+        kwargs = sig.decode_args(body_for(spec, frame))
         if spec.blocking:  # a plain def: a worker thread, so the actor's Trio thread stays free
             call = functools.partial(spec.func, self.actor, **kwargs)
             result = await trio.to_thread.run_sync(call, limiter=gate.threads)

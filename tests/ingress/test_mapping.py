@@ -110,3 +110,32 @@ async def test_port_888_cannot_be_opened(nats_url: str, plane: str) -> None:
     err = done.stderr.decode().strip()
     assert done.returncode == 2, err
     assert len(err.splitlines()) == 1 and "888" in err and "Traceback" not in err
+
+
+async def test_path_arguments_any_and_port_0(nats_url: str, plane: str) -> None:
+    from tests.cli.helpers import actorbus
+
+    async with served(nats_url, plane, "--http-ports", "444") as s:
+        c = s.client
+        r = await c.get("/shop.example/items/42")
+        assert (r.status_code, r.json()) == (200, {"id": 42})
+        r = await c.get("/shop.example/items/forty-two")
+        assert r.status_code == 400 and "id" in r.json()["error"]["message"]
+        r = await c.post("/shop.example/items/42")
+        assert r.status_code == 405 and r.headers["allow"] == "GET"
+        r = await c.get("/shop.example/files/a/b.txt")
+        assert r.json() == "a/b.txt"
+        r = await c.put("/shop.example/any")
+        assert r.json() == ["PUT", 443]
+        r = await c.delete("/shop.example:444/any")
+        assert r.json() == ["DELETE", 444]
+        r = await c.get("/shop.example:445/any")
+        assert r.status_code == 404  # port 0 serves every port; the firewall still holds
+        # actorbus call understands the same routes.
+        bus = ("--nats", nats_url, "--plane", plane)
+        done = await actorbus("call", "shop.example/items/7", "--method", "GET", *bus)
+        assert done.returncode == 0 and done.stdout.decode().strip() == '{"id":7}', done.stderr
+        done = await actorbus(
+            "call", "shop.example/any", "--method", "PATCH", "--port", "444", *bus
+        )
+        assert done.stdout.decode().strip() == '["PATCH",444]', done.stderr

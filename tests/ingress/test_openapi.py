@@ -36,6 +36,11 @@ async def test_the_documents_validate(nats_url: str, plane: str) -> None:
         ref = item["content"]["application/json"]["schema"]["properties"]["item"]["$ref"]
         assert ref == "#/components/schemas/shop.example.Item"
         assert "shop.example.Item" in shop["components"]["schemas"]
+        item = shop["paths"]["/shop.example/items/{id}"]["get"]
+        assert item["parameters"] == [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+        ]
+        assert "/shop.example/files/{rest}" in shop["paths"]
         r = await s.client.get("/nobody.example/openapi.json")
         assert r.status_code == 404
 

@@ -8,6 +8,7 @@ import msgspec
 import trio
 
 from actorbus import Actor, HTTPError, HttpResponse, endpoint
+from actorbus._runtime.context import current_request
 
 PAGE = """<!doctype html><html><body><p id="answer">waiting</p>
 <script>
@@ -98,3 +99,19 @@ class Shop(Actor):
     @endpoint("GET /old")
     async def old(self) -> HttpResponse:
         return HttpResponse("", status=302, headers={"Location": "/shop.example/page"})
+
+    @endpoint("GET /items/{id}")
+    async def item(self, id: int) -> dict[str, int]:
+        """One item, its id from the path."""
+        return {"id": id}
+
+    @endpoint("GET /files/{rest...}")
+    async def file(self, rest: str) -> str:
+        return rest
+
+    @endpoint("ANY /any", port=0)
+    async def any_method(self) -> list[object]:
+        """Every method on every port: says which it got."""
+        request = current_request.get()
+        assert request is not None
+        return [request.method, request.port]
