@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from .._wire.argtext import parse_text_value
 from .common import EXIT_NO_RESPONDER, CliError
 
 __all__ = [
@@ -19,15 +20,8 @@ __all__ = [
     "schema_type",
 ]
 
-_JSON_TYPES = {
-    str: "string",
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    type(None): "null",
-    list: "array",
-    dict: "object",
-}
+#: A ``key=value`` value typed by the parameter's schema (shared with the HTTP ingress).
+parse_pair = parse_text_value
 
 
 async def fetch_descriptions(app: Any, host: str) -> list[dict[str, Any]]:
@@ -43,48 +37,6 @@ async def fetch_descriptions(app: Any, host: str) -> list[dict[str, Any]]:
         if reply.ok and isinstance(reply.value, dict):
             by_host.setdefault(str(reply.value.get("host")), reply.value)
     return [by_host[h] for h in sorted(by_host)]
-
-
-def _accepted(schema: dict[str, Any]) -> set[str] | None:
-    """The JSON types a schema accepts; None when it does not say (any value)."""
-    if "anyOf" in schema:
-        out: set[str] = set()
-        for option in schema["anyOf"]:
-            inner = _accepted(option)
-            if inner is None:
-                return None
-            out |= inner
-        return out
-    if "$ref" in schema:
-        return {"object"}
-    if "enum" in schema:
-        return {_JSON_TYPES.get(type(v), "string") for v in schema["enum"]}
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        return {kind}
-    if isinstance(kind, list):
-        return set(kind)
-    return None
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), "object")
-
-
-def parse_pair(text: str, schema: dict[str, Any] | None) -> Any:
-    """A ``key=value`` value: JSON when it parses, else text; text too when the parameter is a
-    string and the JSON would be another type (``user_id=5`` is ``"5"`` for a ``str``)."""
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
-    accepted = _accepted(schema) if schema is not None else None
-    if accepted is None:
-        return value
-    kind = _json_type(value)
-    if kind in accepted or (kind == "integer" and "number" in accepted):
-        return value
-    return text if "string" in accepted else value
 
 
 def schema_type(schema: dict[str, Any]) -> str:
