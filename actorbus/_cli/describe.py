@@ -68,7 +68,8 @@ def _signature(handler: dict[str, Any]) -> str:
 
 
 def _route(handler: dict[str, Any]) -> str:
-    return f"{handler.get('method')} :{handler.get('port')}{handler.get('path')}"
+    port = handler.get("port")
+    return f"{handler.get('method')} :{'*' if port == 0 else port}{handler.get('path')}"
 
 
 def format_descriptions(found: Sequence[dict[str, Any]]) -> str:
@@ -98,9 +99,14 @@ def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict
     endpoints = [h for h in handlers if h.get("kind") == "endpoint"]
     routes = [h for h in handlers if h.get("kind") in ("endpoint", "event")]
     same_path = [h for h in routes if _fits(h, path)]
-    for h in same_path:
-        if h.get("port") in (port, 0) and h.get("method") in (method, "ANY"):
-            return h
+    fitting = [h for h in same_path if h.get("port") in (port, 0)]
+    fitting = [h for h in fitting if h.get("method") in (method, "ANY")]
+    if fitting:  # the most specific, as the server picks it
+        from .._wire.routes import best_route
+
+        keys = [(str(host), int(h["port"]), str(h["method"]), str(h["path"])) for h in fitting]
+        best = best_route(keys, (str(host), port, method, path))
+        return fitting[keys.index(best)] if best in keys else fitting[0]
     if same_path:
         h = same_path[0]
         fixes = []

@@ -117,3 +117,15 @@ def test_patterns_are_pure_functions() -> None:
     assert routes.best_route(r, ("h", 443, "GET", "/items/y")) == r[0]
     assert routes.best_route(r, ("h", 444, "PUT", "/z")) == r[2]
     assert routes.best_route(r, ("h", 444, "PUT", "/z/z")) is None
+
+
+def test_describe_shows_the_patterns() -> None:
+    from actorbus._cli.describe import check_route, format_descriptions
+    from actorbus._runtime.describe import describe_actor
+
+    desc = msgspec.to_builtins(describe_actor(Items()))
+    text = format_descriptions([desc])
+    assert "GET :443/items/{id}" in text and "ANY :*/anything" in text
+    assert check_route(desc, "GET", 443, "/items/9")["name"] == "get_item"
+    assert check_route(desc, "PUT", 8443, "/anything")["name"] == "anything"
+    assert check_route(desc, "GET", 443, "/items/special")["name"] == "special"
