@@ -46,7 +46,10 @@ class Answer:
 
 
 def json_answer(value: Any, status: int = 200) -> Answer:
-    return Answer(status, msgspec.json.encode(value))
+    try:
+        return Answer(status, msgspec.json.encode(value))
+    except (TypeError, msgspec.EncodeError) as exc:  # a reply value JSON cannot carry
+        return error_answer(502, "BadReply", f"the reply cannot be sent as JSON: {exc}")
 
 
 def error_answer(status: int, kind: str, message: str, traceback: str = "") -> Answer:

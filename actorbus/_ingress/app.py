@@ -144,10 +144,12 @@ class Ingress:
         budget = budget_of(scope, self.options, self.app.options.max_budget)
         body = await read_body(scope, receive, self.options)
         args = arguments(body, bytes(scope.get("query_string", b"")), handler)
+        try:
+            data = encode_body(args)
+        except (OverflowError, TypeError, msgspec.EncodeError) as exc:  # e.g. a huge integer
+            raise Refused(400, "BadRequest", f"the arguments cannot be sent: {exc}") from None
         with trio.move_on_after(budget) as timer:
-            value = await self.app.caller.call(
-                host, port, method, route, encode_body(args), _decode
-            )
+            value = await self.app.caller.call(host, port, method, route, data, _decode)
         if timer.cancelled_caught:
             message = f"{host}:{port}{route} did not answer within {budget:g} s"
             return error_answer(408, "TimeBudgetExceeded", message), port

@@ -79,3 +79,11 @@ def test_bad_options_are_one_line(kwargs: dict[str, object], problem: str) -> No
     with pytest.raises(OptionsError, match=problem) as info:
         IngressOptions(**kwargs)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
+
+
+async def test_arguments_that_cannot_travel_are_400(plane: str) -> None:
+    async with App(Shop(), bus="memory", plane=plane) as app, ingress(app) as c:
+        r = await c.get("/shop.example/sum", params={"a": "9" * 30})
+        assert r.status_code == 400 and r.json()["error"]["type"] == "BadRequest"
+        r = await c.post("/shop.example/echo", content=b'{"text": 123456789012345678901234567890}')
+        assert r.status_code == 400
