@@ -21,6 +21,7 @@ from ._runtime.errors import RemoteError as RemoteError
 from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
 from ._runtime.gathering import Gathering as Gathering
 from ._runtime.replies import Reply as Reply
+from ._runtime.web import HttpResponse as HttpResponse
 from ._version import __version__ as __version__
 from .transport import MemoryBus as MemoryBus
 from .transport import Message as Message
@@ -38,6 +39,7 @@ __all__ = [
     "Error",
     "Gathering",
     "HTTPError",
+    "HttpResponse",
     "MemoryBus",
     "Message",
     "NoResponder",

@@ -2,6 +2,7 @@
 
     edges      actorbus._cli  (command line, supervisor, targets)   actorbus.__main__
                actorbus._tracer (websocket server, terminal view)   actorbus.testing
+               actorbus._ingress (the HTTP ingress: ASGI app on hypercorn)
     app        actorbus._app (the one place that names concrete transports)
     runtime    actorbus._runtime
     transport  actorbus._transport
@@ -34,7 +35,7 @@ LEVELS: list[set[str]] = [
     {"transport"},
     {"_app"},
     {"__init__"},
-    {"_tracer", "testing"},
+    {"_tracer", "_ingress", "testing"},
     {"_cli"},
     {"__main__"},
 ]
@@ -42,7 +43,8 @@ LEVELS: list[set[str]] = [
 EXTRA = {("_cli", "_tracer")}
 ASYNCIO_WORLD = {"nats", "asyncio", "trio_asyncio"}
 ASYNCIO_MODULES = {"actorbus._transport.natspy"}
-EDGE_ONLY_LIBRARIES = {"trio_websocket", "h11"}
+EDGE_ONLY_LIBRARIES = {"trio_websocket", "h11", "hypercorn"}
+EDGE_UNITS = {"_tracer", "_cli", "_ingress"}
 CONCRETE_TRANSPORTS = {
     "memory",
     "natspy",
@@ -189,13 +191,25 @@ def test_websocket_libraries_stay_at_the_edges() -> None:
     offenders = {
         m: sorted(_external(m) & EDGE_ONLY_LIBRARIES)
         for m in _modules()
-        if _unit(m) not in {"_tracer", "_cli"} and _external(m) & EDGE_ONLY_LIBRARIES
+        if _unit(m) not in EDGE_UNITS and _external(m) & EDGE_ONLY_LIBRARIES
     }
     assert not offenders, offenders
 
 
 def test_supervisor_does_not_import_the_tracer() -> None:
     assert "_tracer" not in {_unit(n) for n in _imports("actorbus._cli.supervisor")}
+
+
+def test_the_ingress_calls_through_the_public_runtime() -> None:
+    """The ingress knows no subjects and no transport: it calls through an App's caller."""
+    for m in _modules():
+        if _unit(m) == "_ingress":
+            names = _imports(m)
+            assert "_transport" not in _internal(m), m
+            assert not any(
+                n.startswith("actorbus._wire.subjects.") and not n.endswith(".validate_hostname")
+                for n in names
+            ), m
 
 
 @pytest.mark.parametrize("module", sorted(_modules()))

@@ -32,6 +32,7 @@ CONTRACT = [
     "NoResponder",
     "TimeBudgetExceeded",
     "BadRequest",
+    "HttpResponse",
 ]
 CONTRACT_ERRORS = [
     "Error",

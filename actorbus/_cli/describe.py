@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from .._wire.argtext import parse_text_value
 from .common import EXIT_NO_RESPONDER, CliError
 
 __all__ = [
@@ -19,15 +20,8 @@ __all__ = [
     "schema_type",
 ]
 
-_JSON_TYPES = {
-    str: "string",
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    type(None): "null",
-    list: "array",
-    dict: "object",
-}
+#: A ``key=value`` value typed by the parameter's schema (shared with the HTTP ingress).
+parse_pair = parse_text_value
 
 
 async def fetch_descriptions(app: Any, host: str) -> list[dict[str, Any]]:
@@ -43,48 +37,6 @@ async def fetch_descriptions(app: Any, host: str) -> list[dict[str, Any]]:
         if reply.ok and isinstance(reply.value, dict):
             by_host.setdefault(str(reply.value.get("host")), reply.value)
     return [by_host[h] for h in sorted(by_host)]
-
-
-def _accepted(schema: dict[str, Any]) -> set[str] | None:
-    """The JSON types a schema accepts; None when it does not say (any value)."""
-    if "anyOf" in schema:
-        out: set[str] = set()
-        for option in schema["anyOf"]:
-            inner = _accepted(option)
-            if inner is None:
-                return None
-            out |= inner
-        return out
-    if "$ref" in schema:
-        return {"object"}
-    if "enum" in schema:
-        return {_JSON_TYPES.get(type(v), "string") for v in schema["enum"]}
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        return {kind}
-    if isinstance(kind, list):
-        return set(kind)
-    return None
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), "object")
-
-
-def parse_pair(text: str, schema: dict[str, Any] | None) -> Any:
-    """A ``key=value`` value: JSON when it parses, else text; text too when the parameter is a
-    string and the JSON would be another type (``user_id=5`` is ``"5"`` for a ``str``)."""
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
-    accepted = _accepted(schema) if schema is not None else None
-    if accepted is None:
-        return value
-    kind = _json_type(value)
-    if kind in accepted or (kind == "integer" and "number" in accepted):
-        return value
-    return text if "string" in accepted else value
 
 
 def schema_type(schema: dict[str, Any]) -> str:
@@ -116,7 +68,8 @@ def _signature(handler: dict[str, Any]) -> str:
 
 
 def _route(handler: dict[str, Any]) -> str:
-    return f"{handler.get('method')} :{handler.get('port')}{handler.get('path')}"
+    port = handler.get("port")
+    return f"{handler.get('method')} :{'*' if port == 0 else port}{handler.get('path')}"
 
 
 def format_descriptions(found: Sequence[dict[str, Any]]) -> str:
@@ -157,10 +110,15 @@ def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict
     handlers: list[dict[str, Any]] = list(desc.get("handlers", []))
     endpoints = [h for h in handlers if h.get("kind") == "endpoint"]
     routes = [h for h in handlers if h.get("kind") in ("endpoint", "event")]
-    same_path = [h for h in routes if h.get("path") == path]
-    for h in same_path:
-        if h.get("port") == port and h.get("method") == method:
-            return h
+    same_path = [h for h in routes if _fits(h, path)]
+    fitting = [h for h in same_path if h.get("port") in (port, 0)]
+    fitting = [h for h in fitting if h.get("method") in (method, "ANY")]
+    if fitting:  # the most specific, as the server picks it
+        from .._wire.routes import best_route
+
+        keys = [(str(host), int(h["port"]), str(h["method"]), str(h["path"])) for h in fitting]
+        best = best_route(keys, (str(host), port, method, path))
+        return fitting[keys.index(best)] if best in keys else fitting[0]
     if same_path:
         h = same_path[0]
         fixes = []
@@ -174,6 +132,13 @@ def check_route(desc: dict[str, Any], method: str, port: int, path: str) -> dict
         )
     known = ", ".join(f"{h.get('method')} {_where(h)}" for h in endpoints) or "no endpoints"
     raise CliError(f"{host} has no endpoint {path}; it serves: {known}", EXIT_NO_RESPONDER)
+
+
+def _fits(handler: dict[str, Any], path: str) -> bool:
+    """The handler's path is ``path``, or a pattern (``/items/{id}``) that ``path`` fits."""
+    from .._wire.routes import match_path
+
+    return match_path(str(handler.get("path")), path) is not None
 
 
 def _where(handler: dict[str, Any]) -> str:

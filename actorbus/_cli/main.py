@@ -41,6 +41,7 @@ from .common import (
     valid_plane,
 )
 from .graph import add_graph_parser, cmd_graph
+from .http import add_http_options, add_ingress_parser, cmd_ingress
 from .run import DEFAULT_TRACE, cmd_run
 from .stubs import add_stubs_parser, cmd_stubs
 
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="restart the actor processes when a target's file changes (needs actorbus[reload])",
     )  # fmt: skip
     run.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
+    add_http_options(run)
     run.add_argument("--worker", help=argparse.SUPPRESS)
 
     call = sub.add_parser("call", help="send one request and print the reply as JSON")
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_acl_parser(sub)
     add_stubs_parser(sub, _bus_options)
     add_graph_parser(sub, _bus_options)
+    add_ingress_parser(sub)
     return parser
 
 
@@ -222,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers = {"run": cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
         handlers |= {"acl": _cmd_acl, "stubs": cmd_stubs, "graph": cmd_graph}
+        handlers["ingress"] = cmd_ingress
         return handlers[args.command](args)
     except KeyboardInterrupt:
         _error("interrupted")

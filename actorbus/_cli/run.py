@@ -27,6 +27,7 @@ from .common import (
     probe_bus,
     valid_plane,
 )
+from .http import http_settings, ingress_task
 from .process import start_embedded
 
 __all__ = ["DEFAULT_TRACE", "cmd_run"]
@@ -79,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     plane = valid_plane(args.plane or default_plane())
     credentials = load_credentials_option(args)
+    args.http_settings = http_settings(args)
     reload_plan = _reload_plan(args, classes)  # before the options: it may set --workers
     opts = _supervisor.RunOptions(
         targets=list(args.targets),
@@ -251,6 +253,8 @@ async def _run_async(opts: Any, classes: Any, args: argparse.Namespace, bus: str
         extra.append(
             _tracer_task(bus, opts.trace_ws, opts.plane, opts.credentials, args.trace_history)
         )
+    if args.http_settings and not opts.worker:  # the ingress stays up across --reload too
+        extra.append(ingress_task(bus, args.http_settings, opts.plane, opts.credentials))
     return await _supervisor.run(opts, classes, bus, worker_argv, extra)
 
 

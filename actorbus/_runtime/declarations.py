@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import msgspec
 
 from .._wire import subjects as _subjects
+from . import pathargs as _pathargs
 from .errors import BadRequest
 
 __all__ = [
@@ -255,12 +256,12 @@ def _parse_route(route: str | None, name: str, default_method: str) -> tuple[str
     return method, path
 
 
-def _check_port(port: int, name: str) -> int:
+def _check_port(port: int, name: str, *, any_port: bool = False) -> int:
     try:
         _subjects.validate_port(port)
     except _subjects.SubjectError as exc:
         raise _subjects.SubjectError(f"{name}: {exc}") from None
-    if port == 0:
+    if port == 0 and not any_port:
         raise _subjects.SubjectError(
             f"{name}: port 0 (any port) is not supported (wildcard routes are refused); "
             "declare one port"
@@ -342,8 +343,8 @@ def endpoint(
 
     def decorate(func: F) -> F:
         fn = _check_blocking_ok(func, "endpoint")
-        method, path = _parse_route(route, fn.__qualname__, "POST")
-        port_ = _check_port(port, fn.__qualname__)
+        method, path = _pathargs.endpoint_route(route, fn, _parse_route)  # {id}, ANY
+        port_ = _check_port(port, fn.__qualname__, any_port=True)  # port 0: every port
         spec = HandlerSpec("endpoint", fn, method, path, port_, max_concurrent=max_concurrent)
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)

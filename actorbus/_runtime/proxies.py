@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._wire import frames as _frames
+from . import pathargs as _pathargs
 from .caller import Caller
 from .declarations import HandlerSpec
 from .gathering import Gathering
@@ -44,11 +45,14 @@ class Client:
         spec = _endpoint(self._cls, name)
         sig = spec.signature
         caller, host, instance = self._caller, self._host, self._instance
+        method, port, path = _pathargs.request_route(spec)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            body = _frames.encode_body(sig.bind(args, kwargs))
+            bound = sig.bind(args, kwargs)
+            where = path if path is not None else _pathargs.fill(spec, bound)
+            body = _frames.encode_body(bound)
             return await caller.call(
-                host, spec.port, spec.method, spec.path, body, sig.decode_result, instance=instance
+                host, port, method, where, body, sig.decode_result, instance=instance
             )
 
         call.__name__ = name
@@ -80,14 +84,16 @@ class MulticastClient:
         spec = _endpoint(self._cls, name)
         sig = spec.signature
         caller, host = self._caller, self._cls.host()
+        method, port, path = _pathargs.request_route(spec)
 
         def multicast_call(*args: Any, **kwargs: Any) -> Gathering:
-            body = _frames.encode_body(sig.bind(args, kwargs))
+            bound = sig.bind(args, kwargs)
+            body = _frames.encode_body(bound)
             return caller.multicast(
                 host,
-                spec.port,
-                spec.method,
-                spec.path,
+                port,
+                method,
+                path if path is not None else _pathargs.fill(spec, bound),
                 body,
                 sig.decode_result,
                 every_replica=True,

@@ -22,6 +22,7 @@ from .declarations import HandlerSpec
 from .hub import Hub
 from .intake import Call, Gate
 from .metrics import EndpointStats
+from .pathargs import body_for
 
 __all__ = ["Runner"]
 
@@ -157,7 +158,7 @@ class Runner:
 
     async def _invoke(self, frame: _frames.Request, spec: HandlerSpec, gate: Gate) -> Any:
         sig = spec.signature
-        kwargs = sig.decode_args(bytes(frame.body))
+        kwargs = sig.decode_args(body_for(spec, frame))
         if spec.blocking:  # a plain def: a worker thread, so the actor's Trio thread stays free
             call = functools.partial(spec.func, self.actor, **kwargs)
             result = await trio.to_thread.run_sync(call, limiter=gate.threads)

@@ -38,6 +38,7 @@ from .intake import (
 )
 from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
+from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
 from .workers import Workers
 
@@ -211,13 +212,13 @@ class Server:
             ):
                 self._refuse_mismatch(msg, frame, reply)
                 return
-            route, queue = fields, self._own_queue
+            route, queue = best_route(self._routes, fields) or fields, self._own_queue
             served = self._routes.get(route)
             if served is None:
                 message = f"no handler for {frame.method} {frame.host}:{frame.port}{frame.path}"
                 self._answer(reply, self._fault(frame, queue, 404, "NotFound", message))
                 return
-        elif fields != route:
+        elif fields != route and (route := route_for(self._routes, fields, msg, self.hub)) is None:
             self._refuse_mismatch(msg, frame, reply)
             return
         else:

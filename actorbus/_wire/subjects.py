@@ -140,7 +140,8 @@ def _escape_token(segment: str) -> str:
 def escape_path(path: str, *, subscription: bool = False) -> str:
     """Turn a URL path into subject tokens; no input can yield ``.``, ``*``, ``>`` or spaces.
 
-    In subscriptions, ``{name}`` becomes ``*`` and a last ``{name+}`` becomes ``>``.
+    In subscriptions, ``{name}`` becomes ``*`` and a last ``{name...}`` (or ``{name+}``)
+    becomes ``>``.
     """
     if not isinstance(path, str):
         raise SubjectError(f"path must be a string, got {path!r}")
@@ -152,7 +153,7 @@ def escape_path(path: str, *, subscription: bool = False) -> str:
     last = len(segments) - 1
     for i, seg in enumerate(segments):
         if subscription and seg.startswith("{") and seg.endswith("}"):
-            tokens.append(">" if seg.endswith("+}") and i == last else "*")
+            tokens.append(">" if seg.endswith(("+}", "...}")) and i == last else "*")
         else:
             tokens.append(_escape_token(seg))
     return ".".join(tokens)

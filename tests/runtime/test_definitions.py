@@ -101,22 +101,36 @@ def test_unsupported_return_type_is_refused() -> None:
 @pytest.mark.parametrize(
     ("decorate", "problem"),
     [
-        (lambda: endpoint("ANY /x"), "method ANY is not supported"),
-        (lambda: endpoint("GET /items/{id}"), "segments are not supported"),
-        (lambda: endpoint(port=0), "port 0 .* is not supported"),
+        (lambda: endpoint("GET /items/x{id}"), "must be a whole segment"),
+        (lambda: endpoint("GET /items/{}"), "needs a parameter name"),
+        (lambda: endpoint("GET /{rest...}/x"), "must be the last segment"),
+        (lambda: endpoint("GET /{a}/{a}"), "appears twice"),
         (lambda: endpoint(port=888), "reserved for the control plane"),
         (lambda: endpoint(port=70000), "invalid port"),
         (lambda: event("ANY /x"), "method ANY is not supported"),
+        (lambda: event("POST /x/{id}"), "segments are not supported"),
         (lambda: event(port=0), "port 0"),
     ],
-    ids=["any", "param", "port0", "port888", "port-range", "event-any", "event-port0"],
-)
-def test_wildcard_routes_are_refused(decorate: Any, problem: str) -> None:
+    ids=[
+        "brace-inside", "no-name", "greedy-not-last", "twice", "port888", "port-range",
+        "event-any", "event-param", "event-port0",
+    ],
+)  # fmt: skip
+def test_bad_routes_are_refused(decorate: Any, problem: str) -> None:
     async def handler(self: Any) -> None: ...
 
     with pytest.raises(ValueError, match=problem) as info:
         decorate()(handler)
     assert "handler" in str(info.value)
+
+
+def test_a_path_argument_must_be_a_parameter() -> None:
+    async def handler(self: Any, name: str) -> None: ...
+
+    with pytest.raises(TypeError, match=r"names \{id\}, not a parameter"):
+        endpoint("GET /items/{id}")(handler)
+    endpoint("GET /items/{name}")(handler)  # fine
+    endpoint("ANY /x", port=0)(handler)  # every method, every port
 
 
 def test_two_handlers_on_one_route_are_refused() -> None:
