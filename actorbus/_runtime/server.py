@@ -105,7 +105,7 @@ class Server:
         if gate is None:
             limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
             gate = self._gates[spec] = Gate(limit, self._room, *self._inbox)
-            self._workers[gate] = Workers(self._nursery, self._handle)
+            self._workers[gate] = Workers(self._nursery, self._handle, limit)
         return gate
 
     def _add_route(self, spec: HandlerSpec) -> None:
