@@ -104,7 +104,7 @@ class Server:
         if gate is None:
             limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
             gate = self._gates[spec] = Gate(limit, self._room, *self._inbox)
-            self._workers[gate] = Workers(self._nursery, self._handle)
+            self._workers[gate] = Workers(self._nursery, self._handle, limit)
         return gate
 
     def _add_route(self, spec: HandlerSpec) -> None:
@@ -292,7 +292,7 @@ class Server:
         if reply is None:
             return
         try:
-            self.hub.publish_reply(reply, _frames.encode(frame))
+            self.hub.publish_reply(reply, _frames.encode(frame), self.host)
         except _TransportTooLarge as exc:
             if isinstance(frame, _frames.Response):
                 too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")

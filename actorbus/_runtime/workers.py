@@ -31,11 +31,14 @@ T = TypeVar("T")
 class Workers(Generic[T]):
     """Worker tasks in ``nursery`` that run ``run(item)`` for each submitted item, in order."""
 
-    __slots__ = ("_idle", "_nursery", "_promised", "_queue", "_run", "count")
+    __slots__ = ("_idle", "_nursery", "_promised", "_queue", "_run", "count", "limit")
 
-    def __init__(self, nursery: trio.Nursery, run: Callable[[T], Awaitable[None]]) -> None:
+    def __init__(
+        self, nursery: trio.Nursery, run: Callable[[T], Awaitable[None]], limit: int
+    ) -> None:
         self._nursery = nursery
         self._run = run
+        self.limit = limit  # workers alive at most
         self._queue: collections.deque[T] = collections.deque()
         # Parked workers with the time they parked; the last parked on top (it is warm).
         self._idle: list[tuple[trio.lowlevel.Task, float]] = []
@@ -48,16 +51,19 @@ class Workers(Generic[T]):
     def submit(self, item: T, *, by_worker: bool = False) -> None:
         """Run ``item`` in a worker: the caller keeps its own bound (this pool has none).
         ``by_worker``: a worker of this pool submits it as it finishes its own item, so that
-        worker takes it next, with no hand-over."""
+        worker takes it next, with no hand-over. Never more than ``limit`` workers."""
         self._queue.append(item)
         if by_worker:
             return
-        self._promised += 1
         if self._idle:
+            self._promised += 1
             trio.lowlevel.reschedule(self._idle.pop()[0], outcome.Value(True))
-        else:
+        elif self.count < self.limit:
+            self._promised += 1
             self.count += 1
             self._nursery.start_soon(self._work)
+        # else every worker is busy: the first to finish takes it (nobody parks while the
+        # queue holds more than the promised items)
 
     async def _work(self) -> None:
         queue, run = self._queue, self._run

@@ -19,7 +19,7 @@ async def test_items_run_in_order_and_workers_are_reused() -> None:
         done.append(n)
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run)
+        pool: Workers[int] = Workers(nursery, run, 100)
         for n in range(5):
             pool.submit(n)
             await trio.testing.wait_all_tasks_blocked()  # each ran before the next came
@@ -42,7 +42,7 @@ async def test_concurrent_items_get_one_worker_each_and_no_more() -> None:
         running -= 1
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run)
+        pool: Workers[int] = Workers(nursery, run, 100)
         for n in range(8):
             pool.submit(n)
         await trio.testing.wait_all_tasks_blocked()
@@ -71,7 +71,7 @@ async def test_a_finishing_worker_leaves_a_woken_worker_its_item() -> None:
             await gate.wait()
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run)
+        pool: Workers[int] = Workers(nursery, run, 100)
         pool.submit(0)
         await trio.testing.wait_all_tasks_blocked()
         pool.submit(1)  # a second worker starts for it ...
@@ -92,7 +92,7 @@ async def test_a_worker_idle_too_long_ends_when_another_parks(
         await trio.sleep(n)
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run)
+        pool: Workers[int] = Workers(nursery, run, 100)
         pool.submit(0)
         pool.submit(0)
         await trio.testing.wait_all_tasks_blocked()
@@ -121,7 +121,7 @@ async def test_a_backlog_of_handlers_that_never_yield_lets_other_tasks_run() -> 
         other_ran_at.append(len(ran))
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run)
+        pool: Workers[int] = Workers(nursery, run, 100)
         pool.submit(0)
         for n in range(1, 200):
             pool.submit(n, by_worker=True)  # queued behind the first, for the same worker
