@@ -75,7 +75,7 @@ def test_subscriptions_stay_on_the_own_host_and_queue() -> None:
 def test_replies_only_in_the_own_name() -> None:
     """An actor answers calls as itself: never in another host's name, never on the
     server's own reply subject (its no-responders status)."""
-    perms, edge = derive_permissions([Users, Files, Api], "p")
+    perms, _ = derive_permissions([Users, Files, Api], "p")
     files = perms["files.example"]
     may = lambda subject: _can(files.publish, files.publish_deny, subject)  # noqa: E731
     assert may("p.r.files~example.example.users.~a1.1f")  # its own answer to users
