@@ -5,10 +5,11 @@ tracer), whose hostnames live under ``.actorbus`` (``cli.actorbus``, ``app.actor
 ``P`` the plane (``*`` unless ``--plane``) and ``R`` a reversed hostname, an actor may:
 
 - publish requests on the request ports (``P.443.>`` and every other port its peers' endpoints
-  declare), its own events (``P.417.R.>``), cancels to its sinks' replicas, replies
-  (``P.r.>``), subscription announcements, its spans, questions to the tracer
-  (``P.trace-ctl.query``) and answers to ``$SRV`` requests; never tracer control
-  (``P.trace-ctl``, which switches tracing on everywhere: only the edge user may);
+  declare), its own events (``P.417.R.>``), cancels to its sinks' replicas, replies in its
+  own name only (``P.r.H.>``, ``H`` its hostname as one token), subscription announcements,
+  its spans, questions to the tracer (``P.trace-ctl.query``) and answers to ``$SRV``
+  requests; never tracer control (``P.trace-ctl``, which switches tracing on everywhere: only
+  the edge user may);
 - subscribe to its own hostname's subjects (requests, direct and all-replica addressing,
   replies, control), the event subjects of the sources it has sinks for (in its own queue
   group only), control on ``all``, tracer control and ``$SRV.>``.
@@ -155,12 +156,16 @@ def _actor(
                 path = _subjects.escape_path(spec.path)
                 if sink != host:
                     _add(perm.publish, f"{plane}.{spec.port}.{_rev(sink)}.*.|.{spec.method}.{path}")
-    _add(perm.publish, f"{plane}.r.>", _subjects.announce_subject(plane))
+    # Replies only in its own name: nobody else's ack, reply or no-responders status.
+    _add(
+        perm.publish, f"{plane}.r.{_subjects.host_token(host)}.>", _subjects.announce_subject(plane)
+    )
     # Tracer control is the edge's: an actor may only ask who traces, and publish its spans.
     _add(perm.publish, f"{plane}.trace-ctl.query", f"{plane}.trace.{rev}")
     _add(perm.publish_deny, *_event_denials(classes, plane, host))
 
-    _add(perm.subscribe, f"{plane}.*.{rev}.>", f"{plane}.{_subjects.CONTROL_PORT}.all.|.>")
+    _add(perm.subscribe, f"{plane}.*.{rev}.>", f"{plane}.r.*.{rev}.>")
+    _add(perm.subscribe, f"{plane}.{_subjects.CONTROL_PORT}.all.|.>")
     for cls in own:
         for spec in cls._handlers:
             if spec.kind == "sink" and spec.source is not None:
@@ -171,7 +176,7 @@ def _actor(
     _add(perm.subscribe, f"{plane}.trace-ctl", "$SRV.>")
     for other in hosts:
         if other != host and other.endswith("." + host):
-            _add(perm.subscribe_deny, f"{plane}.*.{_rev(other)}.>")
+            _add(perm.subscribe_deny, f"{plane}.*.{_rev(other)}.>", f"{plane}.r.*.{_rev(other)}.>")
     return perm
 
 
@@ -182,7 +187,7 @@ def _edge(classes: Sequence[type[Actor]], requests: list[str], plane: str) -> Pe
     _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query")
     _add(perm.publish, f"{plane}.trace.{EDGE_DOMAIN}.>")
     _add(perm.publish_deny, *_event_denials(classes, plane, ""))
-    _add(perm.subscribe, f"{plane}.r.{EDGE_DOMAIN}.>", _subjects.announce_subject(plane))
+    _add(perm.subscribe, f"{plane}.r.*.{EDGE_DOMAIN}.>", _subjects.announce_subject(plane))
     _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query", f"{plane}.trace.>")
     return perm
 

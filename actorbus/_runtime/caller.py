@@ -77,7 +77,8 @@ class Caller:
         )
 
     async def start(self) -> None:
-        await self.hub.subscribe_replies(self.reply_prefix, self._on_reply)
+        subject = _subjects.reply_subscription(self.hub.plane, self.host, self.instance)
+        await self.hub.subscribe_replies(self.reply_prefix, subject, self._on_reply)
         self.hub.add_watcher(self)
         self._started = True
 
@@ -100,12 +101,19 @@ class Caller:
                 box.put(gone)
 
     def _on_reply(self, msg: Message) -> None:
-        """The reply reader: only acks and replies that carry their call's token get through."""
+        """The reply reader: only acks and replies that carry their call's token, sent by the
+        host they name, get through; a no-responders status only on the server's subject."""
         msg_id = msg.subject.rpartition(".")[2]
         box = self._pending.get(msg_id)
+        sender = _subjects.reply_sender(msg.subject, self.hub.plane)
         if msg.no_responders:
-            if box is not None:
+            if sender != _subjects.REPLY_FROM_SERVER:
+                self.guard.count("unauthenticated", f"a no-responders status from {sender}")
+            elif box is not None:
                 box.put(NO_RESPONDERS)
+            return
+        if sender == _subjects.REPLY_FROM_SERVER:
+            self.guard.count("unauthenticated", f"a frame on the server's subject {msg.subject}")
             return
         try:
             frame = _frames.decode(msg.data)
@@ -114,6 +122,9 @@ class Caller:
             return
         if not isinstance(frame, _frames.Ack | _frames.Response | _frames.Fault):
             self.guard.count("malformed", f"a {type(frame).__name__} on {msg.subject}")
+            return
+        if _subjects.host_token(frame.from_host) != sender:  # a reply in another host's name
+            self.guard.count("unauthenticated", f"{sender} answered as {frame.from_host}")
             return
         if box is None:
             abandoned = self._abandoned.get(msg_id)  # kept: several sinks may ack late

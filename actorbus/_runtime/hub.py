@@ -225,10 +225,11 @@ class Hub:
             if announce:
                 self._announce_change(removed=[(key[0], key[1] or "")])
 
-    async def subscribe_replies(self, prefix: str, deliver: Deliver) -> Subscription:
-        """Replies for one instance: ``<prefix>.*`` on the bus, and directly from local peers."""
+    async def subscribe_replies(self, prefix: str, subject: str, deliver: Deliver) -> Subscription:
+        """Answers to one instance's requests (reply subjects ``<prefix>.<msg-id>``): on the bus
+        through ``subject`` (`subjects.reply_subscription`), and directly from local peers."""
         self._replies[prefix] = deliver
-        sub = await self.transport.subscribe(prefix + ".*", deliver)
+        sub = await self.transport.subscribe(subject, deliver)
         self._reply_subs[prefix] = sub
         return sub
 
@@ -260,9 +261,12 @@ class Hub:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish_reply(self, subject: str, data: bytes) -> None:
-        """Acks and replies to a caller in this process are handed over directly."""
-        deliver = self._replies.get(subject.rpartition(".")[0])
+    def publish_reply(self, reply: str, data: bytes, host: str) -> None:
+        """``host``'s answer (ack, reply, fault) to a request whose reply subject is ``reply``,
+        on the subject that names ``host`` as its sender; a caller in this process gets it
+        directly."""
+        subject = _subjects.answer_subject(reply, self.plane, host)
+        deliver = self._replies.get(reply.rpartition(".")[0])
         if deliver is not None:
             deliver(Message(subject, data))
             return

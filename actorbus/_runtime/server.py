@@ -293,7 +293,7 @@ class Server:
         if reply is None:
             return
         try:
-            self.hub.publish_reply(reply, _frames.encode(frame))
+            self.hub.publish_reply(reply, _frames.encode(frame), self.host)
         except _TransportTooLarge as exc:
             if isinstance(frame, _frames.Response):
                 too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")

@@ -2,8 +2,15 @@
 
 Requests travel on ``plane.port.reversed-host.|.METHOD.path-tokens`` as in Microbus. Tokens that
 are not hostname labels carry a ``~`` marker (``~<instance>`` for direct addressing, ``~all`` for
-every replica) so they can never collide with a real hostname label. Replies for one instance
-arrive on ``plane.r.reversed-host.~instance.<msg-id>``.
+every replica) so they can never collide with a real hostname label.
+
+Replies name who sends them, so that nats-server can check it. A request carries the reply
+subject ``plane.r.~.reversed-caller.~instance.<msg-id>``; a responder answers (acks, replies,
+faults) on the same subject with the ``~`` token replaced by its own hostname as one token
+(``users.example`` → ``users~example``): ``plane.r.users~example.….<msg-id>``. Under the
+generated ACLs an actor may publish only the replies that carry its own hostname, and nobody but
+nats-server itself (its no-responders status) writes on the ``~`` form. The caller subscribes
+to ``plane.r.*.reversed-caller.~instance.*`` and checks each reply's sender against that token.
 """
 
 from __future__ import annotations
@@ -15,17 +22,22 @@ __all__ = [
     "ALL_REPLICAS",
     "CONTROL_PORT",
     "EVENT_PORT",
+    "REPLY_FROM_SERVER",
     "REQUEST_PORT",
     "SubjectError",
     "all_replicas_subscription",
     "announce_subject",
+    "answer_subject",
     "direct_subscription",
     "escape_path",
+    "host_token",
     "kebab",
     "matches",
     "parse_route",
     "queue_for",
     "reply_prefix",
+    "reply_sender",
+    "reply_subscription",
     "request_matches",
     "request_subject",
     "reverse_host",
@@ -37,6 +49,9 @@ __all__ = [
 ]
 
 ALL_REPLICAS = "~all"
+#: The sender token of a reply subject as a request carries it: only nats-server answers there
+#: (its no-responders status); responders answer on their own token.
+REPLY_FROM_SERVER = "~"
 #: Default ports, as in Microbus: requests, events (so ACLs can tell them apart), control.
 REQUEST_PORT = 443
 EVENT_PORT = 417
@@ -215,8 +230,38 @@ def all_replicas_subscription(plane: str, host: str) -> str:
 
 
 def reply_prefix(plane: str, host: str, instance: str) -> str:
-    """Replies to one instance arrive on ``<prefix>.<msg-id>``; subscribe to ``<prefix>.*``."""
-    return f"{plane}.r.{reverse_host(host)}.~{_validate_instance(instance)}"
+    """The reply subject of a request of one instance is ``<prefix>.<msg-id>``; responders
+    answer on its `answer_subject`, and `reply_subscription` receives both."""
+    return f"{plane}.r.{REPLY_FROM_SERVER}.{reverse_host(host)}.~{_validate_instance(instance)}"
+
+
+def reply_subscription(plane: str, host: str, instance: str) -> str:
+    """Every answer to one instance's requests: from each responder, and the server's status."""
+    return f"{plane}.r.*.{reverse_host(host)}.~{_validate_instance(instance)}.*"
+
+
+def host_token(host: str) -> str:
+    """A hostname as one subject token (``.`` becomes ``~``, which no hostname contains)."""
+    return host.replace(".", "~")
+
+
+def answer_subject(reply: str, plane: str, host: str) -> str:
+    """Where ``host`` answers a request whose reply subject is ``reply``: the same subject with
+    the sender's token filled in. A reply subject of another shape (a plain NATS inbox) is
+    answered as it is."""
+    head = f"{plane}.r.{REPLY_FROM_SERVER}."
+    if reply.startswith(head):
+        return f"{plane}.r.{host_token(host)}.{reply[len(head) :]}"
+    return reply
+
+
+def reply_sender(subject: str, plane: str) -> str:
+    """The sender token of an answer on a reply subject (`REPLY_FROM_SERVER` for the server's
+    status), or "" when ``subject`` is not one."""
+    head = f"{plane}.r."
+    if not subject.startswith(head):
+        return ""
+    return subject[len(head) :].partition(".")[0]
 
 
 def announce_subject(plane: str) -> str:

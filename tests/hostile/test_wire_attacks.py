@@ -4,11 +4,14 @@ cancels and forged replies."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import trio
 
 from actorbus import Actor, App, MemoryBus, endpoint, event, sink
 from actorbus._wire import frames as _frames
+from actorbus._wire import subjects as _subjects
 from tools.fuzz.rawnats import RawNats
 
 from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
@@ -186,12 +189,51 @@ async def test_replies_to_nobody_are_dropped_and_counted(
         response = _frames.Response(
             msg_id="77", from_host="x.test", from_instance="x0", queue="x", token="t"
         )
-        peer.transport.publish(f"{caller.reply_prefix}.77", _frames.encode(response))
-        peer.transport.publish(f"{caller.reply_prefix}.78", b"\x00garbage")
+        as_x = functools.partial(_subjects.answer_subject, plane=plane, host="x.test")
+        peer.transport.publish(as_x(f"{caller.reply_prefix}.77"), _frames.encode(response))
+        peer.transport.publish(as_x(f"{caller.reply_prefix}.78"), b"\x00garbage")
         await peer.transport.flush()
         await round_trip(peer)  # served by the same App, after both
         assert spy.stats.wire["unmatched"] == 1
         assert spy.stats.wire["malformed"] == 1
+
+
+async def test_replies_must_come_from_the_host_they_name(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    """An answer names its sender in its subject (which nats-server checks under the ACLs):
+    a frame claiming another host, or a frame on the server's own status subject, is refused
+    and counted, and the victim's call still gets its real answer."""
+    spy = Spy()
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        result: list[str] = []
+
+        async def victim() -> None:
+            result.append(await peer.client(Spy).slow(tag="legit"))
+
+        nursery.start_soon(victim)
+        await spy.wait_seen(1)
+        legit = spy.seen[0]
+        reply = f"{peer.caller.reply_prefix}.{legit.msg_id}"
+        forged = _frames.Response(
+            msg_id=legit.msg_id,
+            from_host="spy.test",  # in the responder's name ...
+            from_instance="s0",
+            queue="spy.test",
+            body=_frames.encode_body("forged"),
+            token=legit.token,  # ... even with the right token (a peer that saw the request)
+        )
+        data = _frames.encode(forged)
+        peer.transport.publish(_subjects.answer_subject(reply, plane, "evil.test"), data)
+        peer.transport.publish(reply, data)  # on the server's status subject
+        await round_trip(peer)
+        assert peer.caller.guard.counts["unauthenticated"] == 2
+        spy.release["legit"].set()
+    assert result == ["legit"]
 
 
 @pytest.mark.nats

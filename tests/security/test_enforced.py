@@ -114,7 +114,8 @@ async def test_event_frame_on_a_sinks_request_subject_does_not_run_it(
                     got.set()
 
                 reply_prefix = _subjects.reply_prefix(plane, "spoof.actorbus", "abc123")
-                await edge.subscribe(reply_prefix + ".*", on_reply)
+                mine = _subjects.reply_subscription(plane, "spoof.actorbus", "abc123")
+                await edge.subscribe(mine, on_reply)
                 targets = [
                     _subjects.request_subject(plane, 443, "sink.sec", "POST", "/on-thing"),
                     _subjects.request_subject(
@@ -148,8 +149,8 @@ async def test_actor_cannot_subscribe_to_another_hosts_subjects(
         ):
             wanted = [
                 (f"{plane}.443.sec.source.>", None),  # the source's requests
-                (f"{plane}.r.sec.source.>", None),  # its replies
-                (f"{plane}.r.actorbus.>", None),  # the edge's replies
+                (f"{plane}.r.*.sec.source.>", None),  # its replies
+                (f"{plane}.r.*.actorbus.>", None),  # the edge's replies
                 # the sink's event subscription, in the sink's queue group
                 (
                     _subjects.subscription_subject(plane, 417, "source.sec", "POST", "/on-thing"),

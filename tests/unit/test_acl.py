@@ -63,10 +63,25 @@ def test_subscriptions_stay_on_the_own_host_and_queue() -> None:
     assert "*.417.example.users.|.POST.on-gone files-q" in files.subscribe
     assert "*.*.example.files.>" in files.subscribe
     assert not any(matches(p, "x.443.example.users.|.POST.admin") for p in files.subscribe)
-    assert not any(matches(p, "x.r.example.users.~a.1") for p in files.subscribe)
+    assert not any(matches(p, "x.r.~.example.users.~a.1") for p in files.subscribe)
+    assert not any(matches(p, "x.r.files~example.example.users.~a.1") for p in files.subscribe)
+    assert any(matches(p, "x.r.users~example.example.files.~a.1") for p in files.subscribe)
     # a host's rights do not reach the known hosts nested under it
     assert "*.*.example.users.api.>" in perms["users.example"].subscribe_deny
-    assert edge.subscribe[0] == "*.r.actorbus.>"
+    assert "*.r.*.example.users.api.>" in perms["users.example"].subscribe_deny
+    assert edge.subscribe[0] == "*.r.*.actorbus.>"
+
+
+def test_replies_only_in_the_own_name() -> None:
+    """An actor answers calls as itself: never in another host's name, never on the
+    server's own reply subject (its no-responders status)."""
+    perms, _ = derive_permissions([Users, Files, Api], "p")
+    files = perms["files.example"]
+    may = lambda subject: _can(files.publish, files.publish_deny, subject)  # noqa: E731
+    assert may("p.r.files~example.example.users.~a1.1f")  # its own answer to users
+    assert not may("p.r.users~example.example.api.~a1.1f")  # users's answer, forged
+    assert not may("p.r.~.example.users.~a1.1f")  # the server's no-responders status
+    assert not may("p.r.files~example~x.example.users.~a1.1f")  # a look-alike token
 
 
 def test_edge_domain_and_bad_planes_are_refused() -> None:

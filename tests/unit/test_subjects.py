@@ -454,14 +454,23 @@ def test_instance_all_cannot_pose_as_every_replica() -> None:
 
 def test_reply_prefix() -> None:
     prefix = subj.reply_prefix("p0", "www.EXAMPLE.com", "abcd1234")
-    assert prefix == "p0.r.com.example.www.~abcd1234"
+    assert prefix == "p0.r.~.com.example.www.~abcd1234"
     reply = f"{prefix}.1f"
-    assert subj.matches(f"{prefix}.*", reply)
-    assert not subj.matches(f"{subj.reply_prefix('p0', 'www.example.com', 'other')}.*", reply)
+    mine = subj.reply_subscription("p0", "www.example.com", "abcd1234")
+    assert subj.matches(mine, reply)  # the server's no-responders status
+    answer = subj.answer_subject(reply, "p0", "users.example")
+    assert answer == "p0.r.users~example.com.example.www.~abcd1234.1f"
+    assert subj.matches(mine, answer)
+    assert subj.reply_sender(answer, "p0") == subj.host_token("users.example")
+    assert subj.reply_sender(reply, "p0") == subj.REPLY_FROM_SERVER
+    assert subj.reply_sender("p1.r.x.y", "p0") == ""
+    assert subj.answer_subject("_INBOX.abc", "p0", "users.example") == "_INBOX.abc"
+    assert not subj.matches(subj.reply_subscription("p0", "www.example.com", "other"), answer)
     # No handler subscription, however wide, receives replies.
-    assert not subj.matches(
-        subj.subscription_subject("p0", 0, "www.example.com", "ANY", "/{p+}"), reply
-    )
+    for subject in (reply, answer):
+        assert not subj.matches(
+            subj.subscription_subject("p0", 0, "www.example.com", "ANY", "/{p+}"), subject
+        )
     assert subj.parse_route(reply) is None
 
 
@@ -510,6 +519,7 @@ def test_no_host_receives_announcements(host: str) -> None:
         ("p0.443.com.example.~all.|.GET._", (443, "GET._")),
         ("p0.888.all.|.ANNOUNCE._", (888, "ANNOUNCE._")),
         ("p0.r.com.example.~abc.1f", None),
+        ("p0.r.users~example.com.example.~abc.1f", None),
         ("p0.*.com.example.|.GET.x", None),
         ("p0.443.|.GET.x", None),
         ("p0.443.com.example.GET.x", None),
@@ -607,3 +617,11 @@ def test_matches_agrees_with_reference(data: st.DataObject) -> None:
     pattern = data.draw(pattern_for(subject))
     text = ".".join(subject)
     assert subj.matches(pattern, text) is _reference_match(pattern, text), (pattern, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostnames, hostnames)
+def test_host_tokens_are_one_token_and_never_collide(a: str, b: str) -> None:
+    ta, tb = subj.host_token(a), subj.host_token(b)
+    assert "." not in ta and ta != subj.REPLY_FROM_SERVER
+    assert (ta == tb) == (a == b)

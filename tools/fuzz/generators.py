@@ -78,7 +78,10 @@ class Target:
             self.subject_of(self.endpoint, _subjects.ALL_REPLICAS),
             _subjects.request_subject(plane, control, host, "GET", "/ping"),
             _subjects.request_subject(plane, control, "all", "POST", "/stats"),
-            f"{self.reply_prefix}.{secrets.token_hex(2)}",
+            f"{self.reply_prefix}.{secrets.token_hex(2)}",  # the server's status subject
+            _subjects.answer_subject(  # a responder's answer, as fuzz.test
+                f"{self.reply_prefix}.{secrets.token_hex(2)}", plane, "fuzz.test"
+            ),
             "$SRV.PING",
             f"$SRV.STATS.{host.replace('.', '_')}",
         ]

@@ -1,0 +1,51 @@
+"""Replies name their sender in the subject, and nats-server checks it: under the generated
+ACLs no actor can answer a call in another host's name (a sink for another sink included), nor
+forge nats-server's own no-responders status, which would make a caller believe a call that
+ran "did not run"."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from actorbus import App
+from actorbus._app import open_bus, random_plane
+from actorbus._wire import subjects as _subjects
+
+from .actors import Sink, Source
+from .conftest import Refusals, SecureBus
+
+pytestmark = [pytest.mark.nats, pytest.mark.slow]
+
+
+async def test_no_actor_answers_in_another_name_nor_as_the_server(
+    secure_bus: SecureBus, refusals: Refusals
+) -> None:
+    plane = random_plane()
+    other = secure_bus.creds.for_host("other.sec")
+    assert other is not None
+    with trio.fail_after(30):
+        async with (
+            App(
+                Source(), Sink(), bus=secure_bus.url, plane=plane, credentials=secure_bus.creds_path
+            ) as app,
+            open_bus(secure_bus.url, other) as attacker,
+        ):
+            reply = f"{app.caller.reply_prefix}.1"
+            forged = {
+                "the server's no-responders status": reply,
+                "an answer in the source's name": _subjects.answer_subject(
+                    reply, plane, "source.sec"
+                ),
+                "a sink's answer to an event": _subjects.answer_subject(reply, plane, "sink.sec"),
+            }
+            for what, subject in forged.items():
+                attacker.publish(subject, b"forged")
+                text = await refusals.wait_for(subject, "'other.sec'")
+                assert "publish" in text.lower(), what
+            # Its own name is allowed: the caller then checks the frame against that name.
+            attacker.publish(_subjects.answer_subject(reply, plane, "other.sec"), b"mine")
+            await attacker.flush()
+            # The victims' calls and gatherings are untouched.
+            assert await app.client(Source).fire(n=2) == [4]
+            assert await app.client(Source).echo(text="ok") == "ok"
