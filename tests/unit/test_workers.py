@@ -130,3 +130,25 @@ async def test_a_backlog_of_handlers_that_never_yield_lets_other_tasks_run() -> 
             await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()
     assert other_ran_at and other_ran_at[0] < 200  # it ran before the backlog was done
+
+
+async def test_never_more_workers_than_the_limit() -> None:
+    """Past its limit the pool starts no worker: the item waits for the first to finish."""
+    release = trio.Event()
+    done: list[int] = []
+
+    async def run(n: int) -> None:
+        await release.wait()
+        done.append(n)
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run, 2)
+        for n in range(5):
+            pool.submit(n)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pool.count == 2
+        release.set()
+        while len(done) < 5:
+            await trio.testing.wait_all_tasks_blocked()
+        assert sorted(done) == [0, 1, 2, 3, 4] and pool.count == 2
+        nursery.cancel_scope.cancel()
