@@ -59,7 +59,10 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
-    #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
+    #: Calls each handler runs at once by default (100 each, ``@endpoint(max_concurrent=N)`` for
+    #: one handler). Set on an actor class, it bounds the instance instead: the handlers without
+    #: their own bound share it, so ``max_concurrent = 1`` handles one message at a time (a
+    #: mailbox; a handler that calls its own instance then waits for itself).
     max_concurrent: ClassVar[int] = 100
     #: Calls each handler lets wait once it is at its bound; past that, callers get
     #: `Overloaded` (503) at once, so they can retry elsewhere.
@@ -76,6 +79,9 @@ class Actor:
     _tickers: ClassVar[tuple[TickerSpec, ...]] = ()
     _configs: ClassVar[dict[str, ConfigSpec[Any]]] = {}
     _verified: ClassVar[bool] = False
+    #: True when a subclass sets ``max_concurrent`` itself: then it bounds the whole instance
+    #: (every handler without its own ``max_concurrent=`` shares it; 1 makes a mailbox).
+    _instance_bound: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,6 +97,7 @@ class Actor:
                 raise ValueError(
                     f"{cls.__qualname__}.{name} must be an integer >= {least}, got {value!r}"
                 )
+        cls._instance_bound = cls._instance_bound or "max_concurrent" in cls.__dict__
         handlers: dict[str, HandlerSpec] = {}
         events: dict[str, EventDescriptor] = {}
         tickers: dict[str, TickerSpec] = {}

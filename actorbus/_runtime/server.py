@@ -72,7 +72,7 @@ class Server:
         self.guard = guard if guard is not None else WireGuard(host)
         self._nursery = handlers
         self._routes: dict[Route, Served] = {}
-        self._gates: dict[HandlerSpec, Gate] = {}
+        self._gates: dict[HandlerSpec | None, Gate] = {}  # None: the instance-wide bound
         self._workers: dict[Gate, Workers[Call]] = {}
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
@@ -84,6 +84,7 @@ class Server:
         self._log_tag = actor_tag(host, instance)  # log records name the serving instance
         cls = type(actor)
         self._limit: int = getattr(cls, "max_concurrent", 100)
+        self._instance_wide: bool = getattr(cls, "_instance_bound", False)
         self._room: int = getattr(cls, "max_queued", 100)
         self._inbox: tuple[int, int] = (
             getattr(cls, "max_inbox", DEFAULT_INBOX),
@@ -92,7 +93,7 @@ class Server:
         for spec in cls._handlers:
             self._add_route(spec)
         for route, spec in (extra_routes or {}).items():
-            self._routes[route] = Served(spec, self._own_queue, self._gate(spec))
+            self._routes[route] = Served(spec, self._own_queue, self._gate(spec, shared=False))
         stats: dict[str, EndpointStats] = actor.stats.endpoints
         for served in self._routes.values():
             stats.setdefault(served.spec.name, EndpointStats())
@@ -100,11 +101,18 @@ class Server:
         self._acks = hub.acks
         self._fault = self._runner.fault
 
-    def _gate(self, spec: HandlerSpec) -> Gate:
-        gate = self._gates.get(spec)
+    def _gate(self, spec: HandlerSpec, *, shared: bool = True) -> Gate:
+        """The bound ``spec`` runs under: its own (``max_concurrent=`` on its decorator, or per
+        handler by default), or, when the actor class sets ``max_concurrent`` itself, the one
+        bound every such handler of the instance shares (``max_concurrent = 1``: a mailbox).
+        The control port's routes always have their own, so a busy actor still answers."""
+        key: HandlerSpec | None = spec
+        if shared and spec.max_concurrent is None and self._instance_wide:
+            key = None
+        gate = self._gates.get(key)
         if gate is None:
             limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
-            gate = self._gates[spec] = Gate(limit, self._room, *self._inbox)
+            gate = self._gates[key] = Gate(limit, self._room, *self._inbox)
             self._workers[gate] = Workers(self._nursery, self._handle, limit)
         return gate
 
