@@ -59,10 +59,10 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
-    #: Calls each handler runs at once by default (100 each, ``@endpoint(max_concurrent=N)`` for
-    #: one handler). Set on an actor class, it bounds the instance instead: the handlers without
-    #: their own bound share it, so ``max_concurrent = 1`` handles one message at a time (a
-    #: mailbox; a handler that calls its own instance then waits for itself).
+    #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
+    #: ``max_concurrent = 1`` on an actor class makes a mailbox instead: one message at a time
+    #: across all the handlers that have no bound of their own (a handler that calls its own
+    #: instance then waits for itself). The control port always answers.
     max_concurrent: ClassVar[int] = 100
     #: Calls each handler lets wait once it is at its bound; past that, callers get
     #: `Overloaded` (503) at once, so they can retry elsewhere.
@@ -79,8 +79,8 @@ class Actor:
     _tickers: ClassVar[tuple[TickerSpec, ...]] = ()
     _configs: ClassVar[dict[str, ConfigSpec[Any]]] = {}
     _verified: ClassVar[bool] = False
-    #: True when a subclass sets ``max_concurrent`` itself: then it bounds the whole instance
-    #: (every handler without its own ``max_concurrent=`` shares it; 1 makes a mailbox).
+    #: True for a mailbox: a class that sets ``max_concurrent = 1`` itself (its handlers
+    #: without a bound of their own share one).
     _instance_bound: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -97,7 +97,8 @@ class Actor:
                 raise ValueError(
                     f"{cls.__qualname__}.{name} must be an integer >= {least}, got {value!r}"
                 )
-        cls._instance_bound = cls._instance_bound or "max_concurrent" in cls.__dict__
+        if "max_concurrent" in cls.__dict__:
+            cls._instance_bound = cls.__dict__["max_concurrent"] == 1
         handlers: dict[str, HandlerSpec] = {}
         events: dict[str, EventDescriptor] = {}
         tickers: dict[str, TickerSpec] = {}

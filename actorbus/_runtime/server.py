@@ -102,10 +102,10 @@ class Server:
         self._fault = self._runner.fault
 
     def _gate(self, spec: HandlerSpec, *, shared: bool = True) -> Gate:
-        """The bound ``spec`` runs under: its own (``max_concurrent=`` on its decorator, or per
-        handler by default), or, when the actor class sets ``max_concurrent`` itself, the one
-        bound every such handler of the instance shares (``max_concurrent = 1``: a mailbox).
-        The control port's routes always have their own, so a busy actor still answers."""
+        """The bound ``spec`` runs under: its own (``max_concurrent=`` on its decorator, or the
+        actor's default, per handler), or in a mailbox (``max_concurrent = 1`` on the class)
+        the one every handler without a bound of its own shares. The control port's routes
+        always have their own, so a busy actor still answers."""
         key: HandlerSpec | None = spec
         if shared and spec.max_concurrent is None and self._instance_wide:
             key = None
