@@ -133,7 +133,8 @@ class PayloadTooLarge(Error):
 
 
 class Overloaded(Error):
-    """The responder refused the call at once: its handlers and their queue are full (503).
+    """The responder refused the call at once: its handlers and their queue are full, or it is
+    shutting down (503).
 
     The handler did not run, so the call is safe to retry later (``retryable`` is True);
     a `RemoteError` instead means the handler ran and failed.
@@ -149,6 +150,10 @@ class BusError(Error):
     unknown (the handler may or may not have run)."""
 
     status = 503
+
+
+#: Fault type of a 408 that the callee's ``max_budget`` caused (the caller's deadline is later).
+BUDGET_CAPPED = "TimeBudgetCapped"
 
 
 def fault_from_exception(
@@ -182,7 +187,7 @@ def exception_from_fault(fault: _frames.Fault) -> Error:
         return err
     if fault.status == 503 and fault.type == "Overloaded":
         return Overloaded(f"{fault.from_host}: {fault.message}")
-    if fault.status == 408 and fault.type == "TimeBudgetExceeded":
+    if fault.status == 408 and fault.type in ("TimeBudgetExceeded", BUDGET_CAPPED):
         return TimeBudgetExceeded(f"{fault.from_host}: {fault.message}")
     return RemoteError(
         fault.status,

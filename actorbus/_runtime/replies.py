@@ -164,7 +164,7 @@ async def settle(
         return decode_value(decode, reply.body, host, path)
     if isinstance(reply, _frames.Fault):
         err = _errors.exception_from_fault(reply)
-        if reply.status == 408 and not budget.defaulted:
+        if reply.status == 408 and reply.type != _errors.BUDGET_CAPPED and not budget.defaulted:
             await until_own_deadline(budget)  # the caller's own scope fires, as in any Trio code
         raise err
     raise _errors.BusError(f"unexpected {type(reply).__name__} frame from {host}{path}")

@@ -116,9 +116,13 @@ class Runner:
                 if self.stopping:
                     out = self.shutdown_fault(call)
                 else:
-                    budget = min(frame.budget_ms, int(self.options.max_budget * 1000))
-                    message = f"{spec.name} ran out of its time budget of {budget} ms"
-                    out = self.fault(frame, queue, 408, "TimeBudgetExceeded", message)
+                    cap = int(self.options.max_budget * 1000)
+                    if frame.budget_ms > cap:  # our cap, not the caller's deadline: it says so
+                        message = f"{spec.name} ran out of {self.host}'s max_budget of {cap} ms"
+                        out = self.fault(frame, queue, 408, _errors.BUDGET_CAPPED, message)
+                    else:
+                        message = f"{spec.name} ran out of its time budget of {frame.budget_ms} ms"
+                        out = self.fault(frame, queue, 408, "TimeBudgetExceeded", message)
         except Exception as exc:
             if not isinstance(exc, _errors.Error) or exc.status >= 500:
                 log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)

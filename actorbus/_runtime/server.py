@@ -232,8 +232,13 @@ class Server:
         else:
             served = self._routes[route]
             queue = served.queue
-        if not self._accepting:
-            return  # shutting down: no ack, so the caller looks elsewhere or fails fast
+        if not self._accepting:  # shutting down: it will not run, and the caller hears so now
+            if reply is None:
+                self.guard.count("dropped", f"{served.spec.name}: arrived while shutting down")
+            else:
+                message = f"{self.host} is shutting down: {served.spec.name} did not run; retry"
+                self._answer(reply, self._fault(frame, queue, 503, "Overloaded", message))
+            return
         if not 0 <= frame.depth <= self.options.max_depth:
             self.guard.count("malformed", f"call depth {frame.depth} on {msg.subject}")
             message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"

@@ -10,7 +10,18 @@ import pytest
 import trio
 import trio.testing
 
-from actorbus import Actor, App, MemoryBus, Overloaded, RemoteError, endpoint, event, sink
+from actorbus import (
+    Actor,
+    App,
+    MemoryBus,
+    Overloaded,
+    RemoteError,
+    TimeBudgetExceeded,
+    endpoint,
+    event,
+    sink,
+)
+from actorbus._transport.base import Message
 from actorbus._wire import frames as _frames
 from tools.fuzz.harness import count_tasks
 
@@ -310,3 +321,46 @@ async def test_ten_thousand_one_way_requests_with_a_huge_budget(
         await trio.testing.wait_all_tasks_blocked()
         # `forever`'s bound of workers, and the one that served `add`, parked for more work
         assert count_tasks() == idle + Calc.max_concurrent + 1
+
+
+async def test_a_callees_budget_cap_answers_the_caller_at_once(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    """A 408 from the callee's own ``max_budget`` is raised at once: the caller's deadline is
+    much later, so waiting for it (as for a 408 of the caller's own budget) would hide it."""
+    async with (
+        App(Calc(), bus=shared, plane=plane, max_budget=0.2),
+        App(bus=shared, plane=plane) as peer,
+    ):
+        with trio.move_on_after(30) as own:
+            with pytest.raises(TimeBudgetExceeded, match="max_budget of 200 ms"):
+                await peer.client(Calc).forever()
+        assert not own.cancelled_caught  # raised by the callee's answer, not our deadline
+
+
+async def test_a_request_arriving_while_shutting_down_is_refused_not_ignored(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    """Between the end of intake and its unsubscription reaching the server a request can
+    still arrive: the caller hears at once that it did not run, never an `AckTimeout`."""
+    calc = Calc()
+    async with (
+        App(calc, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+    ):
+        server = calc._server
+        assert server is not None
+        deliver = server._deliverer(("calc.test", 443, "POST", "/add"), None)
+        await server.stop_intake()
+        prefix, inbox = await inbox_of(peer)
+        where = subject(peer, "calc.test", "/add")
+        for i, reply in enumerate([f"{prefix}.1", None]):
+            frame = request("calc.test", "/add", {"a": 1}, msg_id=str(i), oneway=reply is None)
+            deliver(Message(where, _frames.encode(frame), reply))
+        with trio.fail_after(10):
+            await inbox.wait_for(1)
+        (refusal,) = frames_in(inbox)
+        assert isinstance(refusal, _frames.Fault)
+        assert (refusal.status, refusal.type) == (503, "Overloaded")
+        assert "shutting down" in refusal.message
+        assert calc.stats.wire["dropped"] == 1  # the fire-and-forget one: counted, not silent
