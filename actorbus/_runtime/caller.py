@@ -130,7 +130,7 @@ class Caller:
             abandoned = self._abandoned.get(msg_id)  # kept: several sinks may ack late
             if abandoned is not None and frame.token == abandoned[0].token:
                 if isinstance(frame, _frames.Ack):
-                    self._cancel(abandoned[0], {frame.from_instance: frame.from_host})
+                    self.cancel(abandoned[0], {frame.from_instance: frame.from_host})
             else:
                 self.guard.count("unmatched", f"a {type(frame).__name__} for call {msg_id}")
             return
@@ -152,7 +152,7 @@ class Caller:
         self._ids += 1
         return f"{self._ids:x}"
 
-    def _prepare(
+    def prepare(
         self,
         host: str,
         port: int,
@@ -195,7 +195,14 @@ class Caller:
             tracer.stamp(frame)
         return frame, budget, now
 
-    def _send(self, subject: str, frame: _frames.Request) -> None:
+    def expect(self, frame: _frames.Request, box: Mailbox) -> None:
+        """Route the answers to ``frame`` into ``box`` until `forget`."""
+        self._pending[frame.msg_id] = box
+
+    def forget(self, frame: _frames.Request) -> None:
+        self._pending.pop(frame.msg_id, None)
+
+    def send(self, subject: str, frame: _frames.Request) -> None:
         data = _frames.encode(frame)
         reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
         try:
@@ -205,7 +212,7 @@ class Caller:
         except TransportError as exc:
             raise _errors.BusError(f"cannot send to {frame.host}{frame.path}: {exc}") from None
 
-    def _cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None:
+    def cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None:
         """Tell each responder (instance → host) still working on ``frame`` to stop."""
         cancel = _frames.Cancel(
             msg_id=frame.msg_id, from_host=self.host, from_instance=self.instance, token=frame.token
@@ -220,7 +227,7 @@ class Caller:
             except Exception as exc:
                 log.debug("could not send cancel for %s: %r", frame.msg_id, exc)
 
-    def _abandon(self, frame: _frames.Request, deadline: float) -> None:
+    def abandon(self, frame: _frames.Request, deadline: float) -> None:
         """Remember a call given up before its ack, until its budget runs out (bounded)."""
         now = trio.current_time()
         abandoned = self._abandoned
@@ -270,7 +277,7 @@ class Caller:
         decode: Decode,
         instance: str | None,
     ) -> Any:
-        frame, budget, now = self._prepare(host, port, method, path, body, multicast=False)
+        frame, budget, now = self.prepare(host, port, method, path, body, multicast=False)
         span = self.hub.tracer.client(frame) if frame.span_id else None
         if budget.budget_ms <= self.options.hop_reserve * 1000:
             await until_own_deadline(budget)
@@ -299,7 +306,7 @@ class Caller:
         answered = sent = False
         ackers: dict[str, str] = {}
         try:
-            self._send(subject, frame)
+            self.send(subject, frame)
             # At most one cancel scope per wait, none once acked under the caller's own
             # deadline (the caller's scope fires by itself): its deadline is the ack window's
             # end until a first ack, and the default budget's when no deadline was set.
@@ -365,9 +372,9 @@ class Caller:
             if not answered:
                 late_acks(box, ackers)  # acks that arrived but were not read before the cancel
                 if ackers:
-                    self._cancel(frame, ackers)
+                    self.cancel(frame, ackers)
                 else:
-                    self._abandon(frame, budget.deadline)
+                    self.abandon(frame, budget.deadline)
 
     async def _barrier(self) -> None:
         """Return once everything this process published so far has reached the server and

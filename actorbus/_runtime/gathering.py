@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 import trio
@@ -12,6 +12,9 @@ import trio
 from .._wire import frames as _frames
 from .._wire import protocol as _protocol
 from . import errors as _errors
+from .context import CallOptions
+from .guard import WireGuard
+from .hub import Hub
 from .replies import (
     DISCONNECTED,
     NO_RESPONDERS,
@@ -25,10 +28,38 @@ from .replies import (
 )
 from .spans import MulticastSpans
 
-if TYPE_CHECKING:
-    from .caller import Caller
+__all__ = ["Gathering", "Outbound"]
 
-__all__ = ["Gathering"]
+
+class Outbound(Protocol):
+    """What a gathering needs of the caller that sends it (`Caller` is one): the gathering
+    sits below the caller, which builds it, so it names only this narrow port."""
+
+    hub: Hub
+    guard: WireGuard
+    options: CallOptions
+
+    def prepare(
+        self,
+        host: str,
+        port: int,
+        method: str,
+        path: str,
+        body: msgspec.Raw,
+        *,
+        multicast: bool,
+        oneway: bool = False,
+    ) -> tuple[_frames.Request, _protocol.Budget, float]: ...
+
+    def send(self, subject: str, frame: _frames.Request) -> None: ...
+
+    def expect(self, frame: _frames.Request, box: Mailbox) -> None: ...
+
+    def forget(self, frame: _frames.Request) -> None: ...
+
+    def abandon(self, frame: _frames.Request, deadline: float) -> None: ...
+
+    def cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None: ...
 
 
 class Gathering:
@@ -43,7 +74,7 @@ class Gathering:
 
     def __init__(
         self,
-        caller: Caller,
+        caller: Outbound,
         subject: str,
         target: tuple[str, int, str, str, msgspec.Raw],
         decode: Decode,
@@ -79,7 +110,7 @@ class Gathering:
         else:
             await trio.lowlevel.checkpoint_if_cancelled()
         host, port, method, path, body = self._target
-        frame, _, _ = self._caller._prepare(
+        frame, _, _ = self._caller.prepare(
             host, port, method, path, body, multicast=True, oneway=True
         )
         hub = self._caller.hub
@@ -88,7 +119,7 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         self._closed = True
-        self._caller._send(self._subject, frame)
+        self._caller.send(self._subject, frame)
 
     async def __aenter__(self) -> Gathering:
         """Send the request now; replies are read by iterating inside the block."""
@@ -106,7 +137,7 @@ class Gathering:
     def _start(self) -> None:
         caller = self._caller
         host, port, method, path, body = self._target
-        frame, budget, now = caller._prepare(host, port, method, path, body, multicast=True)
+        frame, budget, now = caller.prepare(host, port, method, path, body, multicast=True)
         hub = caller.hub
         self._generation = hub.generation
         self._tally = _protocol.ResponderTally(
@@ -116,13 +147,13 @@ class Gathering:
             expected=hub.responders(self._subject),
         )
         self._frame, self._budget, self._box = frame, budget, Mailbox(frame.token)
-        caller._pending[frame.msg_id] = self._box
+        caller.expect(frame, self._box)
         if frame.span_id:
             self._span = hub.tracer.multicast(frame, self._subject)
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         try:
-            caller._send(self._subject, frame)
+            caller.send(self._subject, frame)
         except BaseException:
             self._finish()
             raise
@@ -209,7 +240,7 @@ class Gathering:
         frame, tally = self._frame, self._tally
         if frame is None or tally is None:
             return
-        self._caller._pending.pop(frame.msg_id, None)
+        self._caller.forget(frame)
         if self._box is not None:
             self._box.disarm()
             late: dict[str, str] = {}
@@ -219,12 +250,12 @@ class Gathering:
                 self._hosts[instance] = host
         pending = tally.pending()
         if not self.complete and self._budget is not None:
-            self._caller._abandon(frame, self._budget.deadline)  # sinks that ack from now on
+            self._caller.abandon(frame, self._budget.deadline)  # sinks that ack from now on
         if self._span is not None:
             self._span.abandon(pending, self._hosts)
         if pending:
             hosts = self._hosts
-            self._caller._cancel(frame, {i: hosts[i] for i in pending if i in hosts})
+            self._caller.cancel(frame, {i: hosts[i] for i in pending if i in hosts})
 
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
