@@ -188,6 +188,7 @@ def _edge(classes: Sequence[type[Actor]], requests: list[str], plane: str) -> Pe
     _add(perm.publish, f"{plane}.trace.{EDGE_DOMAIN}.>")
     _add(perm.publish_deny, *_event_denials(classes, plane, ""))
     _add(perm.subscribe, f"{plane}.r.*.{EDGE_DOMAIN}.>", _subjects.announce_subject(plane))
+    _add(perm.subscribe, _subjects.gone_subject(plane))  # the supervisor hears its own notices
     _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query", f"{plane}.trace.>")
     return perm
 

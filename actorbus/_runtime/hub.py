@@ -114,6 +114,7 @@ class Hub:
         self.directory = Directory(pinned=self._origin)
         self._heard = trio.Event()
         self._announce_sub: Subscription | None = None
+        self._gone_sub: Subscription | None = None
         self._watchers: list[CallWatcher] = []
         self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
@@ -130,6 +131,8 @@ class Hub:
         """
         self.directory.apply(self._whole_set())  # our own entries: the deltas that follow
         self._announce_sub = await self.transport.subscribe(self._announce, self._on_announce)
+        gone = _subjects.gone_subject(self.plane)
+        self._gone_sub = await self.transport.subscribe(gone, self._on_gone)
         self._publish_announce(self._whole_set(hello=True))
         await self.tracer.start()
         await self.transport.flush()
@@ -172,11 +175,14 @@ class Hub:
         """Tell every process that ``instances`` died (their process was killed), so calls
         waiting on them end at once. Raises `TransportError` when it cannot be sent."""
         gone = Announce(self._origin, self._seq, gone=list(instances))
-        self.transport.publish(self._announce, encode_announce(gone))
+        self.transport.publish(_subjects.gone_subject(self.plane), encode_announce(gone))
 
     async def aclose(self) -> None:
         self.stop_watching()
         await self.tracer.aclose()
+        if self._gone_sub is not None:
+            await self._gone_sub.unsubscribe()
+            self._gone_sub = None
         if self._announce_sub is not None:
             self._own.clear()
             self._seq += 1
@@ -319,10 +325,7 @@ class Hub:
         ann = decode_announce(msg.data)
         if ann is None:
             return
-        if ann.gone:  # not a subscription change: callers here too stop waiting on them
-            gone = frozenset(ann.gone)
-            for watcher in list(self._watchers):
-                watcher.instances_gone(gone)
+        if ann.gone:  # only on the gone subject, which the ACLs leave to the supervisor
             return
         if ann.origin == self._origin:
             return  # ours were applied when we made them
@@ -334,6 +337,14 @@ class Hub:
             self._invalidate()
             if known and not self.directory.knows(ann.origin):  # a gap: ask for whole sets
                 self._publish_announce(self._whole_set(hello=True))
+
+    def _on_gone(self, msg: Message) -> None:
+        """A supervisor says instances died: the calls waiting on them end now."""
+        ann = decode_announce(msg.data)
+        if ann is not None and ann.gone:
+            gone = frozenset(ann.gone)
+            for watcher in list(self._watchers):
+                watcher.instances_gone(gone)
 
     def _whole_set(self, hello: bool = False) -> Announce:
         return Announce(self._origin, self._seq, sorted(self._own), full=True, hello=hello)

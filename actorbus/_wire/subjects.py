@@ -30,6 +30,7 @@ __all__ = [
     "answer_subject",
     "direct_subscription",
     "escape_path",
+    "gone_subject",
     "host_token",
     "kebab",
     "matches",
@@ -262,6 +263,12 @@ def reply_sender(subject: str, plane: str) -> str:
     if not subject.startswith(head):
         return ""
     return subject[len(head) :].partition(".")[0]
+
+
+def gone_subject(plane: str) -> str:
+    """Where a supervisor says instances died: its own subject, so that an ACL can leave it to
+    the edge identity (the supervisor's) while every actor may announce its subscriptions."""
+    return f"{plane}.888.all.|.GONE._"
 
 
 def announce_subject(plane: str) -> str:

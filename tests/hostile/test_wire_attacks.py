@@ -8,10 +8,12 @@ import functools
 
 import pytest
 import trio
+import trio.testing
 
-from actorbus import Actor, App, MemoryBus, endpoint, event, sink
+from actorbus import Actor, App, BusError, MemoryBus, endpoint, event, sink
 from actorbus._wire import frames as _frames
 from actorbus._wire import subjects as _subjects
+from actorbus._wire.directory import Announce, encode_announce
 from tools.fuzz.rawnats import RawNats
 
 from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
@@ -277,3 +279,60 @@ async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
         assert peer.caller.guard.counts["unauthenticated"] == 1
         spy.release["v"].set()
     assert result == ["v"]
+
+
+async def test_gone_notices_count_only_on_their_own_subject(
+    shared: str | MemoryBus, plane: str
+) -> None:
+    """A notice that an instance died ends the calls it acked ("outcome unknown"). On the
+    announce subject, which every actor may publish, one is ignored; on the gone subject
+    (the supervisor's under the ACLs) it counts."""
+    spy = Spy()
+    async with (
+        App(spy, bus=shared, plane=plane),
+        App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
+        trio.open_nursery() as nursery,
+    ):
+        outcomes: list[object] = []
+
+        async def victim(tag: str) -> None:
+            try:
+                outcomes.append(await peer.client(Spy).slow(tag=tag))
+            except BusError as exc:
+                outcomes.append(exc)
+
+        server = spy._server
+        assert server is not None
+        acked = trio.Event()
+        send = server._answer
+
+        def answer(reply: str | None, frame: _frames.Frame) -> None:
+            send(reply, frame)
+            if isinstance(frame, _frames.Ack):
+                acked.set()
+
+        server._answer = answer  # type: ignore[method-assign]
+        nursery.start_soon(victim, "v")
+        with trio.fail_after(10):
+            await acked.wait()
+        await round_trip(peer)  # the ack reached the caller
+        notice = encode_announce(Announce("forger", 1, gone=[spy.instance]))
+        peer.transport.publish(_subjects.announce_subject(plane), notice)
+        await round_trip(peer)
+        spy.release["v"].set()
+        with trio.fail_after(10):
+            while not outcomes:
+                await trio.testing.wait_all_tasks_blocked()
+        assert outcomes == ["v"]  # the forged notice on the announce subject changed nothing
+
+        acked = trio.Event()
+        nursery.start_soon(victim, "w")
+        with trio.fail_after(10):
+            await acked.wait()
+        await round_trip(peer)
+        peer.transport.publish(_subjects.gone_subject(plane), notice)
+        with trio.fail_after(10):
+            while len(outcomes) < 2:
+                await trio.testing.wait_all_tasks_blocked()
+        assert isinstance(outcomes[1], BusError) and "outcome is unknown" in str(outcomes[1])
+        spy.release["w"].set()

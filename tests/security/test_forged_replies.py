@@ -1,7 +1,7 @@
 """Replies name their sender in the subject, and nats-server checks it: under the generated
 ACLs no actor can answer a call in another host's name (a sink for another sink included), nor
 forge nats-server's own no-responders status, which would make a caller believe a call that
-ran "did not run"."""
+ran "did not run"; nor declare another actor's instances dead."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import trio
 from actorbus import App
 from actorbus._app import open_bus, random_plane
 from actorbus._wire import subjects as _subjects
+from actorbus._wire.directory import Announce, encode_announce
 
 from .actors import Sink, Source
 from .conftest import Refusals, SecureBus
@@ -49,3 +50,30 @@ async def test_no_actor_answers_in_another_name_nor_as_the_server(
             # The victims' calls and gatherings are untouched.
             assert await app.client(Source).fire(n=2) == [4]
             assert await app.client(Source).echo(text="ok") == "ok"
+
+
+async def test_no_actor_can_declare_anothers_instances_dead(
+    secure_bus: SecureBus, refusals: Refusals
+) -> None:
+    """A "gone" notice makes every caller give up on those instances (outcome unknown) and
+    cancel their handlers. Only the supervisor sends them, as the edge identity, on a subject
+    of their own; on the announce subject, which every actor may use, one is ignored."""
+    plane = random_plane()
+    other = secure_bus.creds.for_host("other.sec")
+    assert other is not None
+    source = Source()
+    with trio.fail_after(30):
+        async with (
+            App(
+                source, Sink(), bus=secure_bus.url, plane=plane, credentials=secure_bus.creds_path
+            ) as app,
+            open_bus(secure_bus.url, other) as attacker,
+        ):
+            notice = encode_announce(Announce("forger", 1, gone=[source.instance]))
+            gone = _subjects.gone_subject(plane)
+            attacker.publish(gone, notice)
+            text = await refusals.wait_for(gone, "'other.sec'")
+            assert "publish" in text.lower()
+            attacker.publish(_subjects.announce_subject(plane), notice)  # allowed, and ignored
+            await attacker.flush()
+            assert await app.client(Source).echo(text="alive") == "alive"
