@@ -69,6 +69,7 @@ class Caller:
         # closes while its route answered other calls is behind a backlog, not unheard.
         self._heard: dict[str, int] = {}
         self._flushed: trio.Event | None = None  # the round trip of `_barrier` under way
+        self._flush_started = 0.0  # ... and when it was sent
         self._ids = 0
         self._started = False
         # Calls given up before any responder acked: a late ack still gets its cancel frame.
@@ -307,9 +308,9 @@ class Caller:
         ackers: dict[str, str] = {}
         try:
             self.send(subject, frame)
-            # At most one cancel scope per wait, none once acked under the caller's own
-            # deadline (the caller's scope fires by itself): its deadline is the ack window's
-            # end until a first ack, and the default budget's when no deadline was set.
+            # No cancel scope per wait: the hub's timer drops TIMED_OUT in the mailbox at the
+            # ack window's end until a first ack, and at the default budget's when no
+            # deadline was set (under the caller's own deadline its scope fires by itself).
             budget_end = budget.deadline if budget.defaulted else math.inf
             timers = self.hub.timers
             while True:
@@ -326,7 +327,7 @@ class Caller:
                         continue
                     if not sent:  # half the window: prove the request left, then wait
                         sent = True  # the other half
-                        await self._barrier()
+                        await self._barrier(since=tally.started)
                     elif not self._unproven(subject, heard, wake, now):
                         item = None
                     if item is TIMED_OUT:
@@ -376,17 +377,19 @@ class Caller:
                 else:
                     self.abandon(frame, budget.deadline)
 
-    async def _barrier(self) -> None:
-        """Return once everything this process published so far has reached the server and
-        whatever the server sent back before it has been read (one round trip, shared by
-        every call that asks meanwhile). An ack window measured from here cannot close on a
-        request that was still waiting to be written, as happens when thousands of calls
-        start in one scheduler pass."""
-        done = self._flushed
-        if done is not None:
+    async def _barrier(self, since: float) -> None:
+        """Return once everything this process published by ``since`` has reached the server
+        and whatever the server sent back before has been read: one round trip, shared by
+        every call that asks meanwhile, if it started after ``since``. An ack window measured
+        from here cannot close on a request that was still waiting to be written, as happens
+        when thousands of calls start in one scheduler pass."""
+        while (done := self._flushed) is not None:
+            started = self._flush_started
             await done.wait()
-            return
+            if started >= since:
+                return
         self._flushed = done = trio.Event()
+        self._flush_started = trio.current_time()
         try:
             await self.hub.transport.flush()
         except TransportError:
