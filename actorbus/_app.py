@@ -411,7 +411,7 @@ class App:
     ) -> None:
         """Open one identity's connection and hub; keep them until the App closes."""
         async with open_bus(url, identity, nats_client=self.nats_client) as transport:
-            hub = Hub(transport, self.plane, self.options.ack_delay)
+            hub = Hub(transport, self.plane, self.options.ack_delay, identity.name)
             hub.metrics = self.metrics  # the observers see every connection's traffic
             if self._span_sink is not None:
                 hub.tracer.set_sink(self._span_sink)

@@ -158,7 +158,9 @@ def _actor(
                     _add(perm.publish, f"{plane}.{spec.port}.{_rev(sink)}.*.|.{spec.method}.{path}")
     # Replies only in its own name: nobody else's ack, reply or no-responders status.
     _add(
-        perm.publish, f"{plane}.r.{_subjects.host_token(host)}.>", _subjects.announce_subject(plane)
+        perm.publish,
+        f"{plane}.r.{_subjects.host_token(host)}.>",
+        _subjects.announce_subject(plane, host),  # its own announcements only
     )
     # Tracer control is the edge's: an actor may only ask who traces, and publish its spans.
     _add(perm.publish, f"{plane}.trace-ctl.query", f"{plane}.trace.{rev}")
@@ -187,7 +189,7 @@ def _edge(classes: Sequence[type[Actor]], requests: list[str], plane: str) -> Pe
     _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query")
     _add(perm.publish, f"{plane}.trace.{EDGE_DOMAIN}.>")
     _add(perm.publish_deny, *_event_denials(classes, plane, ""))
-    _add(perm.subscribe, f"{plane}.r.*.{EDGE_DOMAIN}.>", _subjects.announce_subject(plane))
+    _add(perm.subscribe, f"{plane}.r.*.{EDGE_DOMAIN}.>", _subjects.announce_subscription(plane))
     _add(perm.subscribe, _subjects.gone_subject(plane))  # the supervisor hears its own notices
     _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query", f"{plane}.trace.>")
     return perm

@@ -19,6 +19,7 @@ import logging
 import secrets
 from typing import Protocol
 
+import msgspec
 import trio
 
 from .._transport.base import Deliver, Message, Subscription, Transport, TransportError
@@ -97,7 +98,9 @@ class LocalSubscription:
 class Hub:
     """Owns the transport for one App; every actor of the App subscribes and publishes here."""
 
-    def __init__(self, transport: Transport, plane: str, ack_delay: float = 0.02) -> None:
+    def __init__(
+        self, transport: Transport, plane: str, ack_delay: float = 0.02, identity: str = ""
+    ) -> None:
         self.transport = transport
         self.plane = _subjects.validate_plane(plane)
         self.generation = 0
@@ -105,7 +108,8 @@ class Hub:
         self._replies: dict[str, Deliver] = {}
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
-        self._announce = _subjects.announce_subject(self.plane)
+        self._identity = identity  # the hostname this connection is authenticated as, or ""
+        self._announce = _subjects.announce_subject(self.plane, identity)
         self._inline: dict[str, list[InlineServer]] = {}
         self._inline_rr = itertools.count()
         self._origin = secrets.token_hex(8)  # tells our own announcements' echo apart
@@ -130,7 +134,8 @@ class Hub:
         knows its sinks. An answer that comes later counts as a change, as any other.
         """
         self.directory.apply(self._whole_set())  # our own entries: the deltas that follow
-        self._announce_sub = await self.transport.subscribe(self._announce, self._on_announce)
+        every = _subjects.announce_subscription(self.plane)
+        self._announce_sub = await self.transport.subscribe(every, self._on_announce)
         gone = _subjects.gone_subject(self.plane)
         self._gone_sub = await self.transport.subscribe(gone, self._on_gone)
         self._publish_announce(self._whole_set(hello=True))
@@ -327,8 +332,11 @@ class Hub:
             return
         if ann.gone:  # only on the gone subject, which the ACLs leave to the supervisor
             return
-        if ann.origin == self._origin:
+        who = _subjects.announcer(msg.subject)
+        if ann.origin == self._origin and who == self._identity:
             return  # ours were applied when we made them
+        if who:  # each identity speaks only for its own processes: it cannot touch another's
+            ann = msgspec.structs.replace(ann, origin=f"{who}/{ann.origin}")
         if ann.hello and self.directory.answer_hello(trio.current_time()):  # rate-limited
             self._publish_announce(self._whole_set())
         self._heard.set()

@@ -27,6 +27,8 @@ __all__ = [
     "SubjectError",
     "all_replicas_subscription",
     "announce_subject",
+    "announce_subscription",
+    "announcer",
     "answer_subject",
     "direct_subscription",
     "escape_path",
@@ -271,9 +273,22 @@ def gone_subject(plane: str) -> str:
     return f"{plane}.888.all.|.GONE._"
 
 
-def announce_subject(plane: str) -> str:
-    """Where a process says its subscriptions changed, so gathers never trust a stale cache."""
-    return f"{plane}.888.all.|.ANNOUNCE._"
+def announce_subject(plane: str, identity: str = "") -> str:
+    """Where a connection says its subscriptions changed, so gathers never trust a stale
+    cache: under its identity's hostname as one token (``_`` for the edge, or on a bus without
+    identities), so that an ACL lets each actor announce only for itself."""
+    return f"{plane}.888.all.|.ANNOUNCE.{host_token(identity) if identity else '_'}"
+
+
+def announce_subscription(plane: str) -> str:
+    """Every connection's announcements."""
+    return f"{plane}.888.all.|.ANNOUNCE.*"
+
+
+def announcer(subject: str) -> str:
+    """The identity an announcement was sent under ("" for the edge's ``_``)."""
+    token = subject.rpartition(".")[2]
+    return "" if token == "_" else token.replace("~", ".")
 
 
 def queue_for(host: str) -> str:

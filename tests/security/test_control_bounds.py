@@ -27,7 +27,8 @@ ORIGINS = 3 * _directory.MAX_ORIGINS
 
 async def test_a_flood_of_hellos_and_origins_stays_bounded(secure_bus: SecureBus) -> None:
     plane = random_plane()
-    announce = _subjects.announce_subject(plane)
+    announce = _subjects.announce_subject(plane, "other.sec")  # the only one it may use
+    every = _subjects.announce_subscription(plane)
     attacker = secure_bus.creds.for_host("other.sec")
     assert attacker is not None
     whole_sets: dict[str, int] = {}
@@ -52,10 +53,10 @@ async def test_a_flood_of_hellos_and_origins_stays_bounded(secure_bus: SecureBus
             for transport in {id(h.transport): h.transport for h in hubs}.values():
                 seen = trio.Event()
                 synced.append(seen)
-                await transport.subscribe(announce, partial(on_marker, seen))
+                await transport.subscribe(every, partial(on_marker, seen))
                 await transport.flush()
             async with open_bus(secure_bus.url, attacker) as peer:
-                await peer.subscribe(announce, count)
+                await peer.subscribe(every, count)
                 await peer.flush()
                 start = trio.current_time()
                 for i in range(HELLOS):
@@ -75,7 +76,8 @@ async def test_a_flood_of_hellos_and_origins_stays_bounded(secure_bus: SecureBus
                 # hub's connection saw marker2, that hub has taken in the flood and marker.
                 for seen in synced:
                     await seen.wait()
-                assert all(h.directory.knows("marker") for h in hubs)
+                # kept under the attacker's own identity: it cannot touch another's entries
+                assert all(h.directory.knows("other.sec/marker") for h in hubs)
                 elapsed = trio.current_time() - start
                 # the victims still call and gather
                 assert await app.client(Source).fire(n=4) == [8]

@@ -74,6 +74,37 @@ async def test_no_actor_can_declare_anothers_instances_dead(
             attacker.publish(gone, notice)
             text = await refusals.wait_for(gone, "'other.sec'")
             assert "publish" in text.lower()
-            attacker.publish(_subjects.announce_subject(plane), notice)  # allowed, and ignored
+            own = _subjects.announce_subject(plane, "other.sec")
+            attacker.publish(own, notice)  # allowed there, and ignored
             await attacker.flush()
             assert await app.client(Source).echo(text="alive") == "alive"
+
+
+async def test_no_actor_can_rewrite_another_processs_announcements(
+    secure_bus: SecureBus, refusals: Refusals
+) -> None:
+    """A process announces its subscriptions under its own identity. Another actor cannot
+    announce on that subject, and what it announces under its own is kept apart: re-listing
+    a real process without its sink (same origin, a whole set with nothing) changes nothing,
+    and every gathering still waits for that sink."""
+    plane = random_plane()
+    other = secure_bus.creds.for_host("other.sec")
+    assert other is not None
+    with trio.fail_after(30):
+        async with (
+            App(
+                Source(), Sink(), bus=secure_bus.url, plane=plane, credentials=secure_bus.creds_path
+            ) as app,
+            open_bus(secure_bus.url, other) as attacker,
+        ):
+            assert await app.client(Source).fire(n=1) == [2]
+            sink_hub = app._hubs["sink.sec"]
+            erase = encode_announce(Announce(sink_hub._origin, 10**6, full=True))
+            theirs = _subjects.announce_subject(plane, "sink.sec")
+            attacker.publish(theirs, erase)
+            text = await refusals.wait_for(theirs, "'other.sec'")
+            assert "publish" in text.lower()
+            attacker.publish(_subjects.announce_subject(plane, "other.sec"), erase)
+            await attacker.flush()
+            for n in range(20):  # the sink is still expected, so it is never left out
+                assert await app.client(Source).fire(n=n) == [2 * n]
