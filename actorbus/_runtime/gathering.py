@@ -89,6 +89,8 @@ class Gathering:
         self._box: Mailbox | None = None
         self._hosts: dict[str, str] = {}
         self._generation = 0
+        self._heard = self._heard_at_window = 0  # acks and replies, and how many when the
+        # ack window last opened: if more came since, the sinks are still answering
         self._closed = False
         self.complete = False
         self.cut_short = False
@@ -188,8 +190,12 @@ class Gathering:
             item = await box.get_until(wake, hub.timers)
             if item is TIMED_OUT:
                 now = trio.current_time()
-                if now < budget.deadline and _protocol.woke_late(wake, now, tally.ack_window):
-                    tally.restart_window(now)  # too busy to have read the acks: look again
+                if now < budget.deadline and (
+                    _protocol.woke_late(wake, now, tally.ack_window)  # too busy to have read
+                    or (tally.missing_expected(now) and self._heard != self._heard_at_window)
+                ):  # ... or sinks the directory lists are still acking: a busy sink process
+                    tally.restart_window(now)
+                    self._heard_at_window = self._heard
                 continue
             if item is NO_RESPONDERS:
                 if tally.acked:  # forged: the server sends it only when nobody got the request
@@ -210,6 +216,7 @@ class Gathering:
                     return Reply(host, dead[0], error=error)
                 continue
             frame = item
+            self._heard += 1
             if isinstance(frame, _frames.Ack):
                 tally.on_ack(frame.from_instance, frame.queue)
                 self._hosts[frame.from_instance] = frame.from_host

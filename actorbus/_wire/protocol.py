@@ -125,6 +125,15 @@ class ResponderTally:
         own delay (it woke late, or the route was answering other calls meanwhile)."""
         self.started = now
 
+    def missing_expected(self, now: float) -> bool:
+        """The ack window has passed while queues the directory expects have not acked."""
+        expected = self.expected
+        return (
+            expected is not None
+            and now >= self.started + self.ack_window
+            and len(self._seen_expected) < len(expected)
+        )
+
     def invalidate(self) -> None:
         """The set of responders may have changed: fall back to the full ack window."""
         self.expected = None

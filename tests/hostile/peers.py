@@ -101,3 +101,28 @@ async def round_trip(app: App, cls: type[Spy] = Spy) -> None:
 
 Decode = Callable[[bytes], object]
 decode_any: Decode = msgspec.msgpack.decode
+
+
+class Acks:
+    """Counts the acks an actor's server sends, for tests that must act once a call is acked
+    (the handler is slow, so its ack comes from the ack sender after ``ack_delay``)."""
+
+    def __init__(self, actor: Actor) -> None:
+        server = actor._server
+        assert server is not None, "the actor is not running"
+        self.count = 0
+        self._changed = trio.Event()
+        send = server._answer
+
+        def answer(reply: str | None, frame: _frames.Frame) -> None:
+            send(reply, frame)
+            if isinstance(frame, _frames.Ack):
+                self.count += 1
+                self._changed.set()
+                self._changed = trio.Event()
+
+        server._answer = answer  # type: ignore[method-assign]
+
+    async def wait_for(self, n: int) -> None:
+        while self.count < n:
+            await self._changed.wait()

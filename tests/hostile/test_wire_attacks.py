@@ -16,7 +16,16 @@ from actorbus._wire import subjects as _subjects
 from actorbus._wire.directory import Announce, encode_announce
 from tools.fuzz.rawnats import RawNats
 
-from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
+from .peers import (
+    PEER_ACK_WINDOW,
+    Acks,
+    Spy,
+    frames_in,
+    inbox_of,
+    request,
+    round_trip,
+    subject,
+)
 
 
 async def test_a_duplicated_request_runs_once_and_is_counted(
@@ -253,20 +262,10 @@ async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
         async def victim() -> None:
             result.append(await peer.client(Spy).slow(tag="v"))
 
-        server = spy._server
-        assert server is not None
-        acked = trio.Event()
-        send = server._answer
-
-        def answer(reply: str | None, frame: _frames.Frame) -> None:
-            send(reply, frame)
-            if isinstance(frame, _frames.Ack):
-                acked.set()
-
-        server._answer = answer  # type: ignore[method-assign]
+        acks = Acks(spy)
         nursery.start_soon(victim)
         with trio.fail_after(10):
-            await acked.wait()  # the handler is slow: it was acked after 20 ms
+            await acks.wait_for(1)  # the handler is slow: it was acked after 20 ms
         await round_trip(peer)  # ... and the ack reached the caller before this reply did
         raw = await RawNats.connect(nats_url)
         try:
@@ -293,46 +292,32 @@ async def test_gone_notices_count_only_on_their_own_subject(
         App(bus=shared, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
         trio.open_nursery() as nursery,
     ):
-        outcomes: list[object] = []
+        send, outcomes = trio.open_memory_channel[object](2)
 
         async def victim(tag: str) -> None:
             try:
-                outcomes.append(await peer.client(Spy).slow(tag=tag))
+                await send.send(await peer.client(Spy).slow(tag=tag))
             except BusError as exc:
-                outcomes.append(exc)
+                await send.send(exc)
 
-        server = spy._server
-        assert server is not None
-        acked = trio.Event()
-        send = server._answer
-
-        def answer(reply: str | None, frame: _frames.Frame) -> None:
-            send(reply, frame)
-            if isinstance(frame, _frames.Ack):
-                acked.set()
-
-        server._answer = answer  # type: ignore[method-assign]
+        acks = Acks(spy)
         nursery.start_soon(victim, "v")
         with trio.fail_after(10):
-            await acked.wait()
+            await acks.wait_for(1)
         await round_trip(peer)  # the ack reached the caller
         notice = encode_announce(Announce("forger", 1, gone=[spy.instance]))
         peer.transport.publish(_subjects.announce_subject(plane), notice)
         await round_trip(peer)
         spy.release["v"].set()
         with trio.fail_after(10):
-            while not outcomes:
-                await trio.testing.wait_all_tasks_blocked()
-        assert outcomes == ["v"]  # the forged notice on the announce subject changed nothing
+            assert await outcomes.receive() == "v"  # the forged notice changed nothing
 
-        acked = trio.Event()
         nursery.start_soon(victim, "w")
         with trio.fail_after(10):
-            await acked.wait()
+            await acks.wait_for(2)
         await round_trip(peer)
         peer.transport.publish(_subjects.gone_subject(plane), notice)
         with trio.fail_after(10):
-            while len(outcomes) < 2:
-                await trio.testing.wait_all_tasks_blocked()
-        assert isinstance(outcomes[1], BusError) and "outcome is unknown" in str(outcomes[1])
+            ended = await outcomes.receive()
+        assert isinstance(ended, BusError) and "outcome is unknown" in str(ended)
         spy.release["w"].set()

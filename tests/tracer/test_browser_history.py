@@ -4,25 +4,18 @@ the page was opened appear, a control-plane call is folded until asked for, and 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
 import trio
 import trio.testing
-import trio_websocket
 
 from actorbus import App
 from actorbus._tracer.server import TracerServer
 from actorbus._transport.memory import MemoryBus
 from actorbus._wire.frames import EMPTY_BODY
-from tools.devtools import CHROMIUM, FLAGS, DevTools, devtools_url, drain
+from tools.devtools import CHROMIUM, open_page
 
 from .actors import Back, Front
 
@@ -33,51 +26,6 @@ pytestmark = [
         reason=f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)",
     ),
 ]
-
-
-@asynccontextmanager
-async def page(url: str) -> AsyncIterator[tuple[DevTools, str]]:
-    """Headless Chromium with ``url`` loaded: (DevTools, session)."""
-    with tempfile.TemporaryDirectory(
-        prefix="actorbus-chromium-", ignore_cleanup_errors=True
-    ) as profile:
-        async with trio.open_nursery() as n:
-            proc = await trio.lowlevel.open_process(
-                [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-            try:
-                browser_url = await devtools_url(proc)
-                assert proc.stderr is not None
-                n.start_soon(drain, proc.stderr)
-                async with trio_websocket.open_websocket_url(
-                    browser_url, max_message_size=64 * 2**20
-                ) as ws:
-                    cdp = DevTools(ws)
-                    target = await cdp.call("Target.createTarget", url="about:blank")
-                    attached = await cdp.call(
-                        "Target.attachToTarget", targetId=target["targetId"], flatten=True
-                    )
-                    session = attached["sessionId"]
-                    await cdp.call("Page.enable", session)
-                    await cdp.call("Page.navigate", session, url=url)
-                    await cdp.wait_event("Page.loadEventFired")
-                    yield cdp, session
-                    await cdp.call("Browser.close")
-            finally:
-                with trio.move_on_after(10) as cleanup:
-                    cleanup.shield = True
-                    if proc.returncode is None:
-                        proc.terminate()
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                n.cancel_scope.cancel()
 
 
 async def test_the_page_shows_earlier_calls_and_folds_the_control_plane(plane: str) -> None:
@@ -94,7 +42,7 @@ async def test_the_page_shows_earlier_calls_and_folds_the_control_plane(plane: s
             while server.statistics().spans_received < 8:  # ping 2, quad and its 2 calls 6
                 await trio.testing.wait_all_tasks_blocked(cushion=0.01)  # spans are batched
             received = server.statistics().spans_received
-            async with page(f"http://127.0.0.1:{server.port}/") as (cdp, session):
+            async with open_page(f"http://127.0.0.1:{server.port}/") as (cdp, session):
                 assert await cdp.evaluate(session, "window.tracerConnected") is True
                 assert await cdp.evaluate(session, f"window.waitForSpans({received})") >= received
                 shown = (

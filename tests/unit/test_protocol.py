@@ -418,3 +418,13 @@ def test_multicast_invariants(events: list[tuple[str, str]], at: float) -> None:
     assert gather.done(now) == (at >= WINDOW and not (acked - replied))
     assert gather.nobody(now) == (at >= WINDOW and not acked)
     assert gather.wake_at(now) == (math.inf if at >= WINDOW else T0 + WINDOW)
+
+
+def test_missing_expected_only_after_the_window_and_while_a_listed_queue_is_silent() -> None:
+    tally = ResponderTally(multicast=True, started=0.0, ack_window=1.0, expected=frozenset("ab"))
+    tally.on_ack("i1", "a")
+    assert not tally.missing_expected(0.5)  # the window is still open
+    assert tally.missing_expected(1.5)  # "b" never acked
+    tally.on_ack("i2", "b")
+    assert not tally.missing_expected(1.5)
+    assert not ResponderTally(multicast=True, started=0.0, ack_window=1.0).missing_expected(2.0)
