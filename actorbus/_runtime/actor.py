@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -14,6 +14,7 @@ from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from .api import Api, check_implementation, is_api
 from .caller import Caller
+from .callers import check_callers
 from .context import CallOptions, new_instance_id
 from .declarations import (
     ConfigSpec,
@@ -46,8 +47,9 @@ class ActorStats:
     ticks: dict[str, int] = field(default_factory=dict)
     tick_skips: dict[str, int] = field(default_factory=dict)
     tick_errors: dict[str, int] = field(default_factory=dict)
-    #: Frames refused or dropped, by kind: malformed, mismatch, duplicate, unauthenticated,
-    #: unmatched, overloaded, dropped, internal (see the README's "Hostile input").
+    #: Frames refused or dropped, by kind: malformed, mismatch, forbidden, duplicate,
+    #: unauthenticated, unmatched, overloaded, dropped, internal (see the README's "Hostile
+    #: input").
     wire: dict[str, int] = field(default_factory=dict)
     #: Per handler (by qualified name): requests, errors, processing time ($SRV.STATS).
     endpoints: dict[str, EndpointStats] = field(default_factory=dict)
@@ -72,6 +74,10 @@ class Actor:
     #: dropped, and each drop is counted (``stats.wire["dropped"]``) and logged.
     max_inbox: ClassVar[int] = DEFAULT_INBOX
     max_inbox_bytes: ClassVar[int] = DEFAULT_INBOX_BYTES
+    #: Hostnames that may call this actor's endpoints (and fire events at its sinks besides
+    #: their sources), unless a decorator's ``callers=`` says otherwise; None: anyone.
+    callers: ClassVar[Iterable[str] | None] = None
+    _callers: ClassVar[frozenset[str] | None] = None
 
     _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
     _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
@@ -97,6 +103,8 @@ class Actor:
                 raise ValueError(
                     f"{cls.__qualname__}.{name} must be an integer >= {least}, got {value!r}"
                 )
+        if "callers" in cls.__dict__:
+            cls._callers = check_callers(cls.__dict__["callers"], cls.__qualname__)
         if "max_concurrent" in cls.__dict__:
             cls._instance_bound = cls.__dict__["max_concurrent"] == 1
         handlers: dict[str, HandlerSpec] = {}

@@ -221,7 +221,13 @@ class Caller:
         data = _frames.encode(cancel)
         for instance, host in responders.items():
             subject = _subjects.request_subject(
-                self.hub.plane, frame.port, host, frame.method, frame.path, instance=instance
+                self.hub.plane,
+                frame.port,
+                host,
+                frame.method,
+                frame.path,
+                source=self.host,
+                instance=instance,
             )
             try:
                 self.hub.publish(subject, data)
@@ -283,9 +289,12 @@ class Caller:
         if budget.budget_ms <= self.options.hop_reserve * 1000:
             await until_own_deadline(budget)
         subject = _subjects.request_subject(
-            self.hub.plane, port, host, method, path, instance=instance
+            self.hub.plane, port, host, method, path, source=self.host, instance=instance
         )
-        server = self.hub.inline_server(subject) if instance is None else None
+        server = None
+        if instance is None and self.hub.has_inline:  # keyed by subscription: from any source
+            key = _subjects.request_subject(self.hub.plane, port, host, method, path, source="*")
+            server = self.hub.inline_server(key)
         if server is not None:
             await trio.lowlevel.checkpoint()  # a call always yields, even when served inline
             if server.serves_inline(frame):
@@ -423,6 +432,6 @@ class Caller:
         """Multicast: every sink host (events), or every replica (``every_replica``) answers."""
         instance = _subjects.ALL_REPLICAS if every_replica else None
         subject = _subjects.request_subject(
-            self.hub.plane, port, host, method, path, instance=instance
+            self.hub.plane, port, host, method, path, source=self.host, instance=instance
         )
         return Gathering(self, subject, (host, port, method, path, body), decode)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from .._wire import subjects as _subjects
 from . import pathargs as _pathargs
+from .callers import check_callers
 from .signature import Signature, UnresolvedHint, type_name
 
 __all__ = [
@@ -51,6 +52,7 @@ class HandlerSpec:
     source: EventDescriptor | None = None  # sinks: the event they handle
     queue: str | None = None  # sinks: override of the queue group (default: the sink's host)
     max_concurrent: int | None = None  # running at once (None: the actor's `max_concurrent`)
+    callers: frozenset[str] | None = None  # hosts that may call (None: the actor's, or anyone)
     _signature: Signature | None = field(default=None, repr=False)
     #: A plain ``def``: it runs in a worker thread so it cannot block the actor's Trio thread.
     blocking: bool = field(init=False, default=False, repr=False)
@@ -181,6 +183,7 @@ def endpoint(
     *,
     port: int = _subjects.REQUEST_PORT,
     max_concurrent: int | None = None,
+    callers: Iterable[str] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -190,21 +193,27 @@ def endpoint(
     *,
     port: int = _subjects.REQUEST_PORT,
     max_concurrent: int | None = None,
+    callers: Iterable[str] | None = None,
 ) -> Any:
     """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443.
 
     ``max_concurrent`` bounds the calls running at once (default: the actor's
-    ``max_concurrent``); a plain ``def`` handler runs in a worker thread.
+    ``max_concurrent``); a plain ``def`` handler runs in a worker thread. ``callers`` lists
+    the hostnames that may call it (default: the actor's ``callers``, else anyone); others
+    get `Forbidden` (403), and under ``actorbus acl`` nats-server refuses their request.
     """
     if callable(route):
         return endpoint()(route)
     _check_bound(max_concurrent, "endpoint")
+    allowed = check_callers(callers, "@endpoint")
 
     def decorate(func: F) -> F:
         fn = _check_blocking_ok(func, "endpoint")
         method, path = _pathargs.endpoint_route(route, fn, _parse_route)  # {id}, ANY
         port_ = _check_port(port, fn.__qualname__, any_port=True)  # port 0: every port
-        spec = HandlerSpec("endpoint", fn, method, path, port_, max_concurrent=max_concurrent)
+        spec = HandlerSpec(
+            "endpoint", fn, method, path, port_, max_concurrent=max_concurrent, callers=allowed
+        )
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)
         return func
@@ -269,21 +278,36 @@ def event(route: Any = None, /, *, port: int = _subjects.EVENT_PORT) -> Any:
 
 
 def sink(
-    source: EventDescriptor, *, queue: str | None = None, max_concurrent: int | None = None
+    source: EventDescriptor,
+    *,
+    queue: str | None = None,
+    max_concurrent: int | None = None,
+    callers: Iterable[str] | None = None,
 ) -> Callable[[F], F]:
     """Handle another actor's event; replicas of one sink host share one delivery.
 
-    ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread.
+    ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread. The
+    event's source may always fire it; ``callers`` lists other hosts that may (default: the
+    actor's ``callers``, else edge clients such as ``actorbus call --multicast``).
     """
     if not isinstance(source, EventDescriptor):
         raise TypeError(f"@sink takes an event such as Source.on_something, got {source!r}")
     _check_bound(max_concurrent, "sink")
+    allowed = check_callers(callers, "@sink")
 
     def decorate(func: F) -> F:
         fn = _check_blocking_ok(func, "sink")
         ev = source.spec
         spec = HandlerSpec(
-            "sink", fn, ev.method, ev.path, ev.port, source, queue, max_concurrent=max_concurrent
+            "sink",
+            fn,
+            ev.method,
+            ev.path,
+            ev.port,
+            source,
+            queue,
+            max_concurrent=max_concurrent,
+            callers=allowed,
         )
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)

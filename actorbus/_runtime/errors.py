@@ -5,6 +5,7 @@ Error                 every actorbus error
 ├── RemoteError       the remote handler failed: .status .remote_type .message
 │                     .remote_traceback
 ├── BadRequest        arguments failed validation (400), on the caller or the callee
+├── Forbidden         the handler does not admit this caller (403, its ``callers=``)
 ├── NoResponder       nobody serves that endpoint (404), known fast; the call did not run
 ├── AckTimeout        subscribers exist but none acknowledged in the ack window (504); the
 │                     call may or may not have run
@@ -36,6 +37,7 @@ __all__ = [
     "BusError",
     "CallDepthExceeded",
     "Error",
+    "Forbidden",
     "HTTPError",
     "NoResponder",
     "Overloaded",
@@ -98,6 +100,13 @@ class BadRequest(Error):
     """Arguments failed validation (400). Raised on the caller, before anything is sent."""
 
     status = 400
+
+
+class Forbidden(Error):
+    """The handler does not admit this caller (403): it lists its ``callers`` and this host is
+    not one of them. Nothing ran."""
+
+    status = 403
 
 
 class NoResponder(Error):
@@ -185,6 +194,8 @@ def exception_from_fault(fault: _frames.Fault) -> Error:
     if fault.status == 400 and fault.type == "BadRequest":
         err: Error = BadRequest(f"{fault.from_host}: {fault.message}")
         return err
+    if fault.status == 403 and fault.type == "Forbidden":
+        return Forbidden(f"{fault.from_host}: {fault.message}")
     if fault.status == 503 and fault.type == "Overloaded":
         return Overloaded(f"{fault.from_host}: {fault.message}")
     if fault.status == 408 and fault.type in ("TimeBudgetExceeded", BUDGET_CAPPED):

@@ -19,7 +19,8 @@ log = logging.getLogger("actorbus.wire")
 #: part of cancellation, full queues are load, the rest only come from a broken or hostile peer.
 KINDS: Final[dict[str, int]] = {
     "malformed": logging.WARNING,  # not a frame, a frame of the wrong kind, impossible fields
-    "mismatch": logging.WARNING,  # a request whose routing fields disagree with its subject
+    "mismatch": logging.WARNING,  # routing fields or caller disagree with the subject
+    "forbidden": logging.WARNING,  # refused with 403: the handler's callers= leave the caller out
     "duplicate": logging.WARNING,  # a request whose call is already running or queued
     "unauthenticated": logging.WARNING,  # wrong call token; a no-responders status after an ack
     "unmatched": logging.INFO,  # a cancel, ack or reply for no call of ours (late or forged)

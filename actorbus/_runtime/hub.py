@@ -263,6 +263,11 @@ class Hub:
             if not servers:
                 del self._inline[subject]
 
+    @property
+    def has_inline(self) -> bool:
+        """True while some local server can serve unicasts inline."""
+        return bool(self._inline)
+
     def inline_server(self, subject: str) -> InlineServer | None:
         """A local server for a unicast on ``subject`` (round robin), or None."""
         servers = self._inline.get(subject)

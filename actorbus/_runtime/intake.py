@@ -12,6 +12,7 @@ import collections
 import trio
 
 from .._wire import frames as _frames
+from .callers import Callers
 from .declarations import HandlerSpec
 
 __all__ = [
@@ -127,12 +128,15 @@ class Gate:
 class Served:
     """What one route serves: its handler, the queue group it answers as, and its gate."""
 
-    __slots__ = ("gate", "queue", "spec")
+    __slots__ = ("callers", "gate", "queue", "spec")
 
-    def __init__(self, spec: HandlerSpec, queue: str, gate: Gate) -> None:
+    def __init__(
+        self, spec: HandlerSpec, queue: str, gate: Gate, callers: Callers | None = None
+    ) -> None:
         self.spec = spec
         self.queue = queue
         self.gate = gate
+        self.callers = callers  # None: anyone may call
 
 
 class Call:

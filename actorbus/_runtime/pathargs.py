@@ -97,10 +97,12 @@ def merge_path_args(
 # -- the server's hooks (kept here so that the receive path changes by three lines) --------
 
 
-def route_for(routes: Any, fields: _routes.Route, msg: Any, hub: Any) -> _routes.Route | None:
+def route_for(
+    routes: Any, fields: _routes.Route, msg: Any, hub: Any, source: str
+) -> _routes.Route | None:
     """The pattern route serving a request that arrived on ``msg.subject`` whose fields are
     not its subscription's literal route; None when the frame disagrees with its subject."""
-    return _routes.dispatch(routes, fields, msg.subject, hub.plane)
+    return _routes.dispatch(routes, fields, msg.subject, hub.plane, source)
 
 
 def body_for(spec: Any, frame: Any) -> bytes:

@@ -22,6 +22,7 @@ from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from . import spans as _trace
+from .callers import effective_callers
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
 from .guard import WireGuard
@@ -119,19 +120,22 @@ class Server:
     def _add_route(self, spec: HandlerSpec) -> None:
         if spec.kind == "event":
             return  # the source fires it; sinks serve it
+        of_actor = type(self.actor)._callers
         if spec.kind == "sink":
             assert spec.source is not None
             host = spec.source.host
             queue = spec.queue or _subjects.queue_for(self.host)
+            callers = effective_callers(spec.callers, of_actor, host)
         else:
             host, queue = self.host, _subjects.queue_for(self.host)
+            callers = effective_callers(spec.callers, of_actor)
         route = (host, spec.port, spec.method, spec.path)
         if route in self._routes:
             raise TypeError(
                 f"{type(self.actor).__name__}: {spec.name} and {self._routes[route].spec.name} "
                 f"both serve {spec.method} {host}:{spec.port}{spec.path}"
             )
-        self._routes[route] = Served(spec, queue, self._gate(spec))
+        self._routes[route] = Served(spec, queue, self._gate(spec), callers)
 
     @property
     def in_flight(self) -> int:
@@ -211,12 +215,24 @@ class Server:
         self, msg: Message, frame: _frames.Request, route: Route | None, marker: str | None
     ) -> None:
         reply = None if frame.oneway else msg.reply
+        plane = self.hub.plane
+        if not _subjects.sent_by(
+            msg.subject, msg.reply, plane, frame.from_host, frame.from_instance
+        ):
+            self._refuse_mismatch(msg, frame, None)  # never answered: the inbox may be another's
+            return
         fields = (frame.host, frame.port, frame.method, frame.path)
         if route is None:  # a direct address: the subject's route must be the frame's
             assert marker is not None
-            plane, host = self.hub.plane, frame.host
             if not _subjects.request_matches(
-                msg.subject, plane, frame.port, host, frame.method, frame.path, marker
+                msg.subject,
+                plane,
+                frame.port,
+                frame.host,
+                frame.method,
+                frame.path,
+                marker,
+                source=frame.from_host,
             ):
                 self._refuse_mismatch(msg, frame, reply)
                 return
@@ -226,12 +242,20 @@ class Server:
                 message = f"no handler for {frame.method} {frame.host}:{frame.port}{frame.path}"
                 self._answer(reply, self._fault(frame, queue, 404, "NotFound", message))
                 return
-        elif fields != route and (route := route_for(self._routes, fields, msg, self.hub)) is None:
+        elif (
+            fields != route
+            and (route := route_for(self._routes, fields, msg, self.hub, frame.from_host)) is None
+        ):
             self._refuse_mismatch(msg, frame, reply)
             return
         else:
             served = self._routes[route]
             queue = served.queue
+        if served.callers is not None and not served.callers.admits(frame.from_host):
+            self.guard.count("forbidden", f"{frame.from_host} may not call {served.spec.name}")
+            message = f"{frame.from_host} may not call {served.spec.name} on {self.host}"
+            self._answer(reply, self._fault(frame, queue, 403, "Forbidden", message))
+            return
         if not self._accepting:  # shutting down: it will not run, and the caller hears so now
             if reply is None:
                 self.guard.count("dropped", f"{served.spec.name}: arrived while shutting down")
@@ -338,7 +362,11 @@ class Server:
         and its handler below its bound (otherwise the call goes over the bus, and waits or
         is refused there like any other)."""
         served = self._routes.get((frame.host, frame.port, frame.method, frame.path))
-        return self._accepting and served is not None and served.gate.free
+        if served is None or (
+            served.callers is not None and not served.callers.admits(frame.from_host)
+        ):
+            return False  # over the bus, which refuses it as it would from anywhere
+        return self._accepting and served.gate.free
 
     async def call_inline(self, frame: _frames.Request) -> _frames.Response | _frames.Fault:
         """Serve a co-located unicast in the caller's own task: no bus, no ack, no new task.

@@ -76,9 +76,11 @@ def request(host: str, path: str, args: dict[str, object], **changes: object) ->
 
 async def inbox_of(app: App) -> tuple[str, Inbox]:
     """A reply subject prefix the attacker listens on, and what arrives there."""
-    prefix = f"{app.plane}.r.test.attacker.~atk0"
+    prefix = _subjects.reply_prefix(app.plane, "attacker.test", "atk0")
     inbox = Inbox()
-    await app.transport.subscribe(prefix + ".*", inbox)
+    await app.transport.subscribe(
+        _subjects.reply_subscription(app.plane, "attacker.test", "atk0"), inbox
+    )
     await app.transport.flush()
     return prefix, inbox
 
@@ -88,9 +90,16 @@ def frames_in(inbox: Inbox) -> list[_frames.Frame]:
 
 
 def subject(
-    app: App, host: str, path: str, *, port: int = 443, method: str = "POST", **kw: str
+    app: App,
+    host: str,
+    path: str,
+    *,
+    port: int = 443,
+    method: str = "POST",
+    source: str = "attacker.test",
+    **kw: str,
 ) -> str:
-    return _subjects.request_subject(app.plane, port, host, method, path, **kw)
+    return _subjects.request_subject(app.plane, port, host, method, path, source=source, **kw)
 
 
 async def round_trip(app: App, cls: type[Spy] = Spy) -> None:

@@ -229,7 +229,7 @@ async def test_add_while_running_and_remove(app: App) -> None:
 async def test_malformed_frames_are_dropped_and_the_actor_keeps_serving(app: App) -> None:
     await app.add(Calc())
     subject = actorbus._wire.subjects.request_subject(  # type: ignore[attr-defined]
-        app.plane, 443, "calc.test", "POST", "/add"
+        app.plane, 443, "calc.test", "POST", "/add", source=app.hostname
     )
     for garbage in (b"", b"\xc1", b"\x92\x01\x02", b"not msgpack at all"):
         app.transport.publish(subject, garbage, reply=None)

@@ -46,7 +46,7 @@ async def test_nkeys_and_a_pinned_plane(tmp_path: Path, refusals: Refusals) -> N
             async with App(bus=bus.url, plane="elsewhere", credentials=bus.creds_path) as app:
                 with pytest.raises(AckTimeout):
                     await app.client(Source).echo(text="x")
-                await refusals.wait_for("publish", "elsewhere.443.sec.source")
+                await refusals.wait_for("publish", "elsewhere.443.app~actorbus.sec.source")
     finally:
         bus.server.stop()
 
