@@ -32,6 +32,7 @@ from .replies import (
     Decode,
     Gone,
     Mailbox,
+    Refused,
     Reply,
     late_acks,
     outcome_unknown,
@@ -100,6 +101,14 @@ class Caller:
             gone = Gone(instances)
             for box in self._pending.values():
                 box.put(gone)
+
+    def publish_refused(self, subject: str) -> None:
+        """nats-server refused the requests sent on ``subject``: they reached nobody."""
+        refused = None
+        for box in self._pending.values():
+            if box.route == subject:
+                refused = refused or Refused(subject)
+                box.put(refused)
 
     def _on_reply(self, msg: Message) -> None:
         """The reply reader: only acks and replies that carry their call's token, sent by the
@@ -358,6 +367,9 @@ class Caller:
                     )
                 if item is DISCONNECTED:
                     raise outcome_unknown(host, path, "the connection to the bus dropped")
+                if isinstance(item, Refused):
+                    answered = True  # nothing to cancel: nobody got it
+                    raise item.error(host, path)
                 if isinstance(item, Gone):
                     if ackers.keys() & item.instances:
                         raise outcome_unknown(host, path, "the responding instance died")

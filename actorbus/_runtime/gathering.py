@@ -22,6 +22,7 @@ from .replies import (
     Decode,
     Gone,
     Mailbox,
+    Refused,
     Reply,
     late_acks,
     outcome_unknown,
@@ -148,7 +149,8 @@ class Gathering:
             ack_window=caller.options.ack_window,
             expected=hub.responders(self._subject),
         )
-        self._frame, self._budget, self._box = frame, budget, Mailbox(frame.token)
+        self._frame, self._budget = frame, budget
+        self._box = Mailbox(frame.token, self._subject)
         caller.expect(frame, self._box)
         if frame.span_id:
             self._span = hub.tracer.multicast(frame, self._subject)
@@ -206,6 +208,9 @@ class Gathering:
             if item is DISCONNECTED:
                 self._finish()
                 raise outcome_unknown(self._target[0], self._target[3], "the connection dropped")
+            if isinstance(item, Refused):
+                self._finish()
+                raise item.error(self._target[0], self._target[3])
             if isinstance(item, Gone):
                 dead = [i for i in tally.pending() if i in item.instances]
                 if dead:  # one Reply per dead responder: look at this item again next time

@@ -45,6 +45,8 @@ class CallWatcher(Protocol):
 
     def instances_gone(self, instances: frozenset[str]) -> None: ...
 
+    def publish_refused(self, subject: str) -> None: ...
+
 
 class InlineServer(Protocol):
     """A local server that can run a co-located unicast in the caller's task."""
@@ -120,6 +122,7 @@ class Hub:
         self._announce_sub: Subscription | None = None
         self._gone_sub: Subscription | None = None
         self._watchers: list[CallWatcher] = []
+        transport.watch_refusals(self._on_refused)
         self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
         self.timers = Timers()  # ack windows and budgets of every caller on this hub
@@ -168,6 +171,11 @@ class Hub:
 
     def stop_watching(self) -> None:
         self._watch_scope.cancel()
+
+    def _on_refused(self, subject: str) -> None:
+        """nats-server refused a publish on ``subject``: the calls it carried end now."""
+        for watcher in list(self._watchers):
+            watcher.publish_refused(subject)
 
     def add_watcher(self, watcher: CallWatcher) -> None:
         self._watchers.append(watcher)

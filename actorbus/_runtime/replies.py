@@ -22,6 +22,7 @@ __all__ = [
     "Decode",
     "Gone",
     "Mailbox",
+    "Refused",
     "Reply",
     "decode_value",
     "late_acks",
@@ -44,6 +45,23 @@ class Gone:
 
     def __init__(self, instances: frozenset[str]) -> None:
         self.instances = instances
+
+
+class Refused:
+    """Put in the mailboxes of the calls sent on ``subject`` when nats-server refused that
+    publish: the request reached nobody."""
+
+    __slots__ = ("subject",)
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+
+    def error(self, host: str, path: str) -> _errors.Forbidden:
+        return _errors.Forbidden(
+            f"{host}{path}: the NATS server refused to let this connection publish to "
+            f"{self.subject}; the call did not run (check the plane, the credentials and the "
+            "endpoint's callers)"
+        )
 
 
 def outcome_unknown(host: str, path: str, why: str) -> _errors.BusError:

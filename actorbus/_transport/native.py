@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import trio
@@ -39,6 +39,7 @@ from .base import (
     Transport,
     TransportClosed,
     TransportError,
+    refused_subject,
 )
 from .nativestate import Handle, Lost, Pong, Sub
 from .natsconn import Auth, HandshakeError, Link, Options, ServerUrl, first_connect, parse_url
@@ -87,6 +88,7 @@ class NativeNatsTransport(Transport):
         self._public = ",".join(s.public() for s in self._servers)
         self._secrets = url_secrets(urls) + [s for s in (options.auth.nkey_seed,) if s]
         self._options = options
+        self._refused: Callable[[str], None] | None = None
         self._backoff = Backoff(reconnect_wait, healthy_after)
         self._auth = AuthMemory()
         #: Why the transport gave up for good (`NatsAuthError`), if it did.
@@ -224,6 +226,9 @@ class NativeNatsTransport(Transport):
         """The server connected to now (credentials left out), or None."""
         link = self._link
         return None if link is None else link.url.public()
+
+    def watch_refusals(self, refused: Callable[[str], None]) -> None:
+        self._refused = refused
 
     def describe(self) -> str:
         return self._public
@@ -401,6 +406,9 @@ class NativeNatsTransport(Transport):
                 who = f"connection {name!r}" if name else f"the connection to {self._public}"
                 if event.permission_violation:
                     log.error("NATS refused %s: %s", who, text)
+                    subject = refused_subject(text)
+                    if subject is not None and self._refused is not None:
+                        self._refused(subject)
                 else:  # one line per burst; the flushes in flight raise it
                     self._refusals += 1
                     if self._refusals == 1:

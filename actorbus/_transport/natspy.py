@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from .base import (
     Transport,
     TransportClosed,
     TransportError,
+    refused_subject,
 )
 from .settings import (
     NatsConnectError,
@@ -134,6 +135,7 @@ class NatsTransport(Transport):
         self._secrets = url_secrets(urls) + list(secrets)
         self._nc = Client()
         self._name: str | None = None
+        self._refused: Callable[[str], None] | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -204,6 +206,9 @@ class NatsTransport(Transport):
         elif "permissions violation" in str(exc).lower():
             who = f"connection {self._name!r}" if self._name else "this connection"
             log.error("NATS refused %s: %s", who, self._scrub(exc).removeprefix("nats: "))
+            subject = refused_subject(str(exc))
+            if subject is not None and self._refused is not None:
+                self._refused(subject)
         elif not self._nc.is_reconnecting:
             log.warning("NATS connection error (%s): %s", self._public, self._scrub(exc))
 
@@ -336,6 +341,9 @@ class NatsTransport(Transport):
         while self.connected:
             await self._state_changed.wait()
         await trio.lowlevel.checkpoint()
+
+    def watch_refusals(self, refused: Callable[[str], None]) -> None:
+        self._refused = refused
 
     def describe(self) -> str:
         return self._public

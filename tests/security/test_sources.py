@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from actorbus import App
+from actorbus import App, Forbidden
 from actorbus._app import open_bus, random_plane
 from actorbus._wire import frames as _frames
 from actorbus._wire import subjects as _subjects
@@ -67,6 +67,10 @@ async def test_callers_are_enforced_by_the_server(
             source, Sink(), bus=secure_bus.url, plane=plane, credentials=secure_bus.creds_path
         ) as app:
             assert await app.client(Sink).ask_private() == "for sink.sec only"
+            # the App's edge is not listed: nats-server refuses its request, and the call
+            # says so at once rather than wait out its ack window
+            with pytest.raises(Forbidden, match="refused to let this connection publish"):
+                await app.client(Source).private()
             other = secure_bus.creds.for_host("other.sec")
             assert other is not None
             async with open_bus(secure_bus.url, other) as outsider:
