@@ -103,10 +103,12 @@ class Caller:
                 box.put(gone)
 
     def publish_refused(self, subject: str) -> None:
-        """nats-server refused the requests sent on ``subject``: they reached nobody."""
+        """nats-server refused the requests sent on ``subject``: they reached nobody. (nats-py
+        reports the subject lower-cased; then the comparison is too.)"""
         refused = None
+        folded = subject == subject.lower()
         for box in self._pending.values():
-            if box.route == subject:
+            if box.route == subject or (folded and box.route.lower() == subject):
                 refused = refused or Refused(subject)
                 box.put(refused)
 
