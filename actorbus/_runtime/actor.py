@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import trio
 
-from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from .api import Api, check_implementation, is_api
 from .caller import Caller
@@ -207,7 +206,7 @@ class Actor:
         host = ev.host
 
         def fire(*args: Any, **kwargs: Any) -> Gathering:
-            body = _frames.encode_body(sig.bind(args, kwargs))
+            body = sig.encode(sig.bind(args, kwargs))
             caller = self._running_caller()
             return caller.multicast(
                 host, spec.port, spec.method, spec.path, body, sig.decode_result

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._wire import frames as _frames
 from . import pathargs as _pathargs
 from .caller import Caller
 from .declarations import HandlerSpec
@@ -50,7 +49,7 @@ class Client:
         async def call(*args: Any, **kwargs: Any) -> Any:
             bound = sig.bind(args, kwargs)
             where = path if path is not None else _pathargs.fill(spec, bound)
-            body = _frames.encode_body(bound)
+            body = sig.encode(bound)
             return await caller.call(
                 host, port, method, where, body, sig.decode_result, instance=instance
             )
@@ -88,7 +87,7 @@ class MulticastClient:
 
         def multicast_call(*args: Any, **kwargs: Any) -> Gathering:
             bound = sig.bind(args, kwargs)
-            body = _frames.encode_body(bound)
+            body = sig.encode(bound)
             return caller.multicast(
                 host,
                 port,

@@ -109,7 +109,7 @@ class Runner:
                     from_host=self.host,
                     from_instance=self.instance,
                     queue=queue,
-                    body=_frames.encode_body(result),
+                    body=spec.signature.encode_result(result),
                     token=frame.token,
                 )
             if scope.cancelled_caught and not call.cancelled:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from .._wire import frames as _frames
 from .errors import BadRequest
 
 __all__ = ["Signature", "UnresolvedHint", "json_schema", "resolve_hints", "type_name"]
@@ -130,6 +131,22 @@ class Signature:
             return msgspec.convert(kwargs, self.args_type)
         except msgspec.ValidationError as exc:
             raise BadRequest(f"{self.name}: {exc}") from None
+
+    def encode(self, bound: msgspec.Struct) -> msgspec.Raw:
+        """Caller side: bound arguments → a request body; BadRequest for a value msgpack
+        cannot carry (an int past 64 bits), rather than a raw OverflowError."""
+        try:
+            return _frames.encode_body(bound)
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise BadRequest(f"{self.name}: an argument cannot be sent on the bus: {exc}") from None
+
+    def encode_result(self, value: Any) -> msgspec.Raw:
+        """Callee side: a return value → a reply body; TypeError naming the handler for a
+        value msgpack cannot carry."""
+        try:
+            return _frames.encode_body(value)
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise TypeError(f"{self.name} returned a value that cannot be sent: {exc}") from None
 
     def decode_args(self, body: bytes) -> dict[str, Any]:
         """Callee side: a request body → keyword arguments (BadRequest if they don't fit)."""

@@ -278,3 +278,22 @@ def test_actor_without_hostname() -> None:
 
     with pytest.raises(TypeError, match="hostname"):
         NoHost()
+
+
+async def test_values_msgpack_cannot_carry_are_named_on_each_side(app: App) -> None:
+    """An int past 64 bits: BadRequest before sending; from a handler, a 500 naming it."""
+
+    class Big(actorbus.Actor):
+        hostname = "big.test"
+
+        @actorbus.endpoint
+        async def scale(self, a: int) -> int:
+            return a * 2**40
+
+    await app.add(Big())
+    with pytest.raises(BadRequest, match="cannot be sent on the bus"):
+        await app.client(Big).scale(a=2**70)
+    with pytest.raises(RemoteError, match="returned a value that cannot be sent") as info:
+        await app.client(Big).scale(a=2**40)
+    assert info.value.status == 500
+    assert await app.client(Big).scale(a=1) == 2**40
