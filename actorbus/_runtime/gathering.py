@@ -265,6 +265,7 @@ class Gathering:
             self._caller.cancel(frame, {i: hosts[i] for i in pending if i in hosts})
 
     async def aclose(self) -> None:
+        """Stop waiting: drop this gathering's mailbox and cancel the sinks still running."""
         await trio.lowlevel.checkpoint()
         self._finish()
 
