@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Generator
 from typing import Any, Protocol
@@ -30,6 +31,8 @@ from .replies import (
 from .spans import MulticastSpans
 
 __all__ = ["Gathering", "Outbound"]
+
+log = logging.getLogger("actorbus.caller")
 
 
 class Outbound(Protocol):
@@ -69,8 +72,11 @@ class Gathering:
     ``async for reply in gathering`` ends when every responder that acknowledged has replied
     (``complete`` is then True) or when the default budget runs out (``cut_short``); under the
     caller's own deadline, the caller's cancel scope fires as usual. ``await gathering`` fires
-    and forgets: the request goes out, no replies are sent back. Leaving the loop early (or
-    ``aclose()``) cancels the handlers still running.
+    and forgets: the request goes out, no replies are sent back. To break off early, iterate
+    inside ``async with gathering:`` (or call ``aclose()``): leaving it drops the gathering's
+    mailbox and cancels the handlers still running at once. A bare ``break`` leaves that to the
+    end of the budget, when the gathering is closed for you (the handlers' own budgets end
+    then too).
     """
 
     def __init__(
@@ -96,6 +102,7 @@ class Gathering:
         self.complete = False
         self.cut_short = False
         self._span: MulticastSpans | None = None
+        self._reaper: _Reaper | None = None
 
     # fire and forget
     def __await__(self) -> Generator[Any, None, None]:
@@ -152,6 +159,9 @@ class Gathering:
         self._frame, self._budget = frame, budget
         self._box = Mailbox(frame.token, self._subject)
         caller.expect(frame, self._box)
+        if hub.timers.running:  # closed at the budget's end at the latest, whoever iterates
+            self._reaper = _Reaper(self)
+            hub.timers.arm(self._reaper, budget.deadline)
         if frame.span_id:
             self._span = hub.tracer.multicast(frame, self._subject)
         if hub.metrics.enabled:
@@ -253,6 +263,8 @@ class Gathering:
         if frame is None or tally is None:
             return
         self._caller.forget(frame)
+        if self._reaper is not None:
+            self._reaper.release()
         if self._box is not None:
             self._box.disarm()
             late: dict[str, str] = {}
@@ -270,17 +282,38 @@ class Gathering:
             self._caller.cancel(frame, {i: hosts[i] for i in pending if i in hosts})
 
     async def aclose(self) -> None:
+        """Stop waiting: drop this gathering's mailbox and cancel the sinks still running."""
         await trio.lowlevel.checkpoint()
         self._finish()
-
-    def __del__(self) -> None:
-        # Leaving `async for` early drops the last reference: clean up then, synchronously.
-        if not self._closed and self._frame is not None:
-            try:
-                self._finish()
-            except Exception:
-                pass
 
     @property
     def deadline(self) -> float:
         return self._budget.deadline if self._budget else math.inf
+
+
+class _Reaper:
+    """The hub timer's entry that closes a gathering nobody closed (a bare ``break``) when its
+    budget ends: its mailbox and its cancels then go, at the latest."""
+
+    __slots__ = ("armed", "gathering")
+
+    def __init__(self, gathering: Gathering) -> None:
+        self.armed = 0
+        self.gathering: Gathering | None = gathering
+
+    def put(self, item: object) -> bool:
+        gathering, self.gathering = self.gathering, None
+        box = gathering._box if gathering is not None else None
+        if gathering is None or (box is not None and box.waiter is not None):
+            return True  # a task waits on it: its own timer entry ends the wait, then it closes
+        gathering.cut_short = not gathering.complete
+        try:
+            gathering._finish()
+        except Exception:  # in the hub's timer task: never let one gathering stop the timers
+            log.exception("closing an abandoned gathering failed")
+        return True
+
+    def release(self) -> None:
+        """The gathering closed itself: the timer entry is skipped and holds nothing."""
+        self.gathering = None
+        self.armed = 0

@@ -35,8 +35,6 @@ __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 
 log = logging.getLogger("actorbus.hub")
 
-#: Prefix of an announcement naming instances that died (payload: comma-separated instances).
-
 
 class CallWatcher(Protocol):
     """A caller that fails its calls in flight when their replies can no longer arrive."""

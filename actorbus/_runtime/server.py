@@ -1,4 +1,4 @@
-"""Inbound: subscriptions of one actor instance, ack on receipt, handlers under the budget.
+"""Inbound: subscriptions of one actor instance, delayed acks, handlers under the budget.
 
 The wire is not trusted. The handler is chosen from the subject a message arrived on (what
 nats-server authorised), and a frame whose routing fields disagree is refused; the budget is

@@ -38,6 +38,7 @@ class Message:
 
 
 Deliver = Callable[[Message], None]
+"""A subscription's callback: called in the Trio thread for each message; it must not block."""
 
 
 _REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
@@ -73,7 +74,8 @@ class Subscription(ABC):
     queue: str | None
 
     @abstractmethod
-    async def unsubscribe(self) -> None: ...
+    async def unsubscribe(self) -> None:
+        """Stop delivery to this subscription; calling it again does nothing."""
 
 
 class Transport(ABC):

@@ -62,7 +62,8 @@ class Request(_Base, tag="req"):
 
 
 class Ack(_Base, tag="ack"):
-    """Sent by a responder on receipt, before its handler runs."""
+    """Sent by a responder that took the request in, unless a reply within ``ack_delay``
+    stands in for it."""
 
     msg_id: str
     from_host: str

@@ -290,7 +290,7 @@ async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
         async def victim() -> None:
             result.append(await peer.client(Spy).slow(tag="v"))
 
-        acks = Acks(spy)
+        acks = await Acks.watch(peer, spy)
         nursery.start_soon(victim)
         with trio.fail_after(10):
             await acks.wait_for(1)  # the handler is slow: it was acked after 20 ms
@@ -328,7 +328,7 @@ async def test_gone_notices_count_only_on_their_own_subject(
             except BusError as exc:
                 await send.send(exc)
 
-        acks = Acks(spy)
+        acks = await Acks.watch(peer, spy)
         nursery.start_soon(victim, "v")
         with trio.fail_after(10):
             await acks.wait_for(1)
