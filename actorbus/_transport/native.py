@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
@@ -36,12 +36,11 @@ from .base import (
     Message,
     PayloadTooLarge,
     Subscription,
-    Transport,
     TransportClosed,
     TransportError,
-    refused_subject,
 )
 from .nativestate import Handle, Lost, Pong, Sub
+from .natsbase import NatsBase
 from .natsconn import Auth, HandshakeError, Link, Options, ServerUrl, first_connect, parse_url
 from .reconnect import (
     DEFAULT_HEALTHY_AFTER,
@@ -69,7 +68,7 @@ _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSErro
 _MAX_SUBS = "maximum subscriptions exceeded"
 
 
-class NativeNatsTransport(Transport):
+class NativeNatsTransport(NatsBase):
     """A `Transport` over a Trio-native core-NATS connection; make one with `open_native`."""
 
     def __init__(
@@ -88,11 +87,8 @@ class NativeNatsTransport(Transport):
         self._public = ",".join(s.public() for s in self._servers)
         self._secrets = url_secrets(urls) + [s for s in (options.auth.nkey_seed,) if s]
         self._options = options
-        self._refused: Callable[[str], None] | None = None
         self._backoff = Backoff(reconnect_wait, healthy_after)
         self._auth = AuthMemory()
-        #: Why the transport gave up for good (`NatsAuthError`), if it did.
-        self.failure: str | None = None
         self._ping_interval = ping_interval
         self._max_outstanding = max_outstanding_pings
         self._max_pending = max_pending
@@ -207,31 +203,11 @@ class NativeNatsTransport(Transport):
     def connected(self) -> bool:
         return self._link is not None
 
-    async def wait_connected(self) -> None:
-        """Wait until the connection is up (again); raises `TransportClosed` once closed."""
-        while self._link is None:
-            if self._closed:
-                raise TransportClosed(f"NATS transport to {self._public} is closed")
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def wait_disconnected(self) -> None:
-        """Wait until the connection to the server is lost (or closed)."""
-        while self._link is not None:
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
     @property
     def connected_url(self) -> str | None:
         """The server connected to now (credentials left out), or None."""
         link = self._link
         return None if link is None else link.url.public()
-
-    def watch_refusals(self, refused: Callable[[str], None]) -> None:
-        self._refused = refused
-
-    def describe(self) -> str:
-        return self._public
 
     def statistics(self) -> dict[str, int]:
         """Messages and bytes in and out, reconnects."""
@@ -240,13 +216,6 @@ class NativeNatsTransport(Transport):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self.connected else "disconnected"
         return f"<NativeNatsTransport {self._public} {state}>"
-
-    def _not_connected(self, what: str) -> TransportError:
-        if self.failure is not None:
-            return TransportClosed(f"{what}: {self.failure}")
-        if self._closed:
-            return TransportClosed(f"NATS transport to {self._public} is closed")
-        return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
 
     def _ping(self) -> Pong:
         pong = Pong()
@@ -406,9 +375,7 @@ class NativeNatsTransport(Transport):
                 who = f"connection {name!r}" if name else f"the connection to {self._public}"
                 if event.permission_violation:
                     log.error("NATS refused %s: %s", who, text)
-                    subject = refused_subject(text)
-                    if subject is not None and self._refused is not None:
-                        self._refused(subject)
+                    self._refusal(text)
                 else:  # one line per burst; the flushes in flight raise it
                     self._refusals += 1
                     if self._refusals == 1:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -41,11 +41,10 @@ from .base import (
     Message,
     PayloadTooLarge,
     Subscription,
-    Transport,
     TransportClosed,
     TransportError,
-    refused_subject,
 )
+from .natsbase import NatsBase
 from .settings import (
     NatsConnectError,
     creds_file,
@@ -123,7 +122,7 @@ class _Handle(Subscription):
                 log.debug("unsubscribe from %s: %s", self.subject, exc)
 
 
-class NatsTransport(Transport):
+class NatsTransport(NatsBase):
     """A `Transport` over one nats-py connection on a trio-asyncio loop (see `open_nats`)."""
 
     def __init__(
@@ -135,7 +134,6 @@ class NatsTransport(Transport):
         self._secrets = url_secrets(urls) + list(secrets)
         self._nc = Client()
         self._name: str | None = None
-        self._refused: Callable[[str], None] | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -206,9 +204,7 @@ class NatsTransport(Transport):
         elif "permissions violation" in str(exc).lower():
             who = f"connection {self._name!r}" if self._name else "this connection"
             log.error("NATS refused %s: %s", who, self._scrub(exc).removeprefix("nats: "))
-            subject = refused_subject(str(exc))
-            if subject is not None and self._refused is not None:
-                self._refused(subject)
+            self._refusal(str(exc))
         elif not self._nc.is_reconnecting:
             log.warning("NATS connection error (%s): %s", self._public, self._scrub(exc))
 
@@ -247,11 +243,6 @@ class NatsTransport(Transport):
         if not subject or any(c.isspace() for c in subject):
             raise TransportError(f"cannot publish: invalid NATS subject {subject!r}")
         self._queue.put_nowait((subject, data, reply or ""))
-
-    def _not_connected(self, what: str) -> TransportError:
-        if self._closed:
-            return TransportClosed(f"NATS transport to {self._public} is closed")
-        return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
 
     async def subscribe(
         self, subject: str, deliver: Deliver, *, queue: str | None = None
@@ -328,25 +319,8 @@ class NatsTransport(Transport):
     def connected(self) -> bool:
         return not self._closed and bool(self._nc.is_connected)
 
-    async def wait_connected(self) -> None:
-        """Wait until the connection is up (again); raises `TransportClosed` once closed."""
-        while not self.connected:
-            if self._closed or self._nc.is_closed:
-                raise TransportClosed(f"NATS transport to {self._public} is closed")
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def wait_disconnected(self) -> None:
-        """Wait until the connection to the server is lost (or closed)."""
-        while self.connected:
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    def watch_refusals(self, refused: Callable[[str], None]) -> None:
-        self._refused = refused
-
-    def describe(self) -> str:
-        return self._public
+    def _closed_for_good(self) -> bool:
+        return self._closed or bool(self._nc.is_closed)
 
     def statistics(self) -> dict[str, int]:
         """nats-py's counters: messages and bytes in and out, reconnects."""
