@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import trio
 
@@ -15,6 +14,7 @@ from .api import Api, check_implementation, is_api
 from .caller import Caller
 from .callers import check_callers
 from .context import CallOptions, new_instance_id
+from .control import ServiceApi, control_routes
 from .declarations import (
     ConfigSpec,
     EventDescriptor,
@@ -28,30 +28,13 @@ from .gathering import Gathering
 from .guard import WireGuard
 from .hub import Hub
 from .intake import DEFAULT_INBOX, DEFAULT_INBOX_BYTES
-from .metrics import EndpointStats
 from .proxies import Client
-
-if TYPE_CHECKING:
-    from .server import Server
+from .server import Server
+from .shapes import ActorStats, Placement
 
 __all__ = ["Actor", "ActorStats"]
 
 log = logging.getLogger("actorbus.actor")
-
-
-@dataclass
-class ActorStats:
-    """Counters an actor keeps about itself (read-only for users)."""
-
-    ticks: dict[str, int] = field(default_factory=dict)
-    tick_skips: dict[str, int] = field(default_factory=dict)
-    tick_errors: dict[str, int] = field(default_factory=dict)
-    #: Frames refused or dropped, by kind: malformed, mismatch, forbidden, duplicate,
-    #: unauthenticated, unmatched, overloaded, dropped, internal (see the README's "Hostile
-    #: input").
-    wire: dict[str, int] = field(default_factory=dict)
-    #: Per handler (by qualified name): requests, errors, processing time ($SRV.STATS).
-    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
 
 class Actor:
@@ -60,6 +43,7 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
+    __actorbus_actor__: ClassVar[bool] = True  # `api.ACTOR_MARK`: an API class tells actors
     #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
     #: ``max_concurrent = 1`` on an actor class makes a mailbox instead: one message at a time
     #: across all the handlers that have no bound of their own (a handler that calls its own
@@ -173,7 +157,7 @@ class Actor:
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
-        self._server: Server | None = None  # while running: read by metrics collectors
+        self._placement: Placement | None = None  # while running: read by the control plane
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -237,9 +221,6 @@ class Actor:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from .control import ServiceApi, control_routes
-        from .server import Server
-
         if self._caller is not None or self._stopped.is_set():
             raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
         host = self.host()
@@ -259,7 +240,9 @@ class Actor:
                 server = Server(
                     self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
-                self._server = server
+                self._placement = Placement(
+                    hub.transport.describe(), hub.plane, lambda: server.in_flight
+                )
                 await server.start()
                 service_api = ServiceApi(self, hub)
                 await service_api.start()
@@ -310,7 +293,7 @@ class Actor:
         finally:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
-            self._caller = self._server = None
+            self._caller = self._placement = None
             self._stopped.set()
 
     def _request_stop(self) -> None:

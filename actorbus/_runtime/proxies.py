@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import pathargs as _pathargs
 from .caller import Caller
 from .declarations import HandlerSpec
 from .gathering import Gathering
+from .shapes import Declares
 
-if TYPE_CHECKING:
-    from .actor import Actor
-    from .api import Api
-
-    Declared = type[Actor] | type[Api]
+Declared = type[Declares]
 
 __all__ = ["Client", "MulticastClient"]
 

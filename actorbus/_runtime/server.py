@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
 
 import trio
 
@@ -41,10 +40,8 @@ from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
+from .shapes import ActorShape
 from .workers import Workers
-
-if TYPE_CHECKING:
-    from .actor import Actor
 
 __all__ = ["Route", "Server"]
 
@@ -56,7 +53,7 @@ class Server:
 
     def __init__(
         self,
-        actor: Actor,
+        actor: ActorShape,
         hub: Hub,
         host: str,
         instance: str,
