@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 
 import trio
 
-from ._groups import leaf, lone_exception_as_itself
+from ._excgroups import leaf, lone_exception_as_itself
 from ._runtime.actor import Actor
 from ._runtime.api import Api
 from ._runtime.caller import Caller
@@ -35,7 +35,7 @@ from ._transport.base import Transport, TransportError
 from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
 from ._version import install_hint
-from ._wire import protocol as _protocol
+from ._wire import callstate as _callstate
 from ._wire import subjects as _subjects
 
 __all__ = ["App", "open_bus"]
@@ -71,9 +71,9 @@ def _open_nats(
 ) -> AbstractAsyncContextManager[Transport]:
     """The chosen client's connection (``name``, ``nkey_seed`` … passed on)."""
     if nats_client == "nats-py":
-        from ._transport.natspy import open_nats
+        from ._transport.natspy import open_natspy
 
-        return open_nats(url, **options)
+        return open_natspy(url, **options)
     from ._transport.native import open_native
 
     return open_native(url, **options)
@@ -160,12 +160,12 @@ class App:
         bus: BusSpec = "memory",
         plane: str | None = None,
         grace: float = 8.0,
-        ack_window: float = _protocol.DEFAULT_ACK_WINDOW,
-        hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
-        default_budget: float = _protocol.DEFAULT_BUDGET,
+        ack_window: float = _callstate.DEFAULT_ACK_WINDOW,
+        hop_reserve: float = _callstate.DEFAULT_HOP_RESERVE,
+        default_budget: float = _callstate.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
         nats_client: str | None = None,
-        max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
+        max_budget: float = _callstate.DEFAULT_MAX_BUDGET,
         metrics: bool = False,
         otel: bool | None = None,
         credentials: CredentialsSpec = None,

@@ -91,7 +91,7 @@ def test_the_parser_sees_a_wrong_table() -> None:
     """A table with two units swapped, or one missing, is told apart (the checks can fail)."""
     table = _table()
     levels, _ = documented_levels(table)
-    assert levels[0] == {"_version", "_groups"} and levels[1] == {"_wire"}
+    assert levels[0] == {"_version", "_excgroups"} and levels[1] == {"_wire"}
     swapped = table.replace("actorbus/_wire/ ", "actorbus/_tmp_/ ").replace(
         "actorbus/_transport/ ", "actorbus/_wire/ "
     )

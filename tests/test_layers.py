@@ -28,7 +28,7 @@ MAX_LINES = 500
 
 #: Lowest first. Units on one level may not import each other, except where ``EXTRA`` says.
 LEVELS: list[set[str]] = [
-    {"_version", "_groups"},
+    {"_version", "_excgroups"},
     {"_wire"},
     {"_transport"},
     {"_runtime"},

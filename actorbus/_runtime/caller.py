@@ -16,8 +16,8 @@ import trio
 
 from .._transport.base import Message, TransportError
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from .context import CallOptions, current_request
@@ -174,16 +174,16 @@ class Caller:
         *,
         multicast: bool,
         oneway: bool = False,
-    ) -> tuple[_frames.Request, _protocol.Budget, float]:
+    ) -> tuple[_frames.Request, _callstate.Budget, float]:
         inbound = current_request.get()
-        depth = _protocol.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
+        depth = _callstate.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
         if depth is None:
             raise _errors.CallDepthExceeded(
                 f"call to {host}{path} would exceed the call depth limit "
                 f"of {self.options.max_depth}"
             )
         now = trio.current_time()
-        budget = _protocol.budget_for(
+        budget = _callstate.budget_for(
             now, trio.current_effective_deadline(), self.options.default_budget
         )
         frame = _frames.Request(
@@ -321,7 +321,7 @@ class Caller:
         box = Mailbox(frame.token, subject)
         self._pending[frame.msg_id] = box
         heard = self._heard.get(subject, 0)
-        tally = _protocol.ResponderTally(
+        tally = _callstate.ResponderTally(
             multicast=False, started=now, ack_window=self.options.ack_window / 2
         )
         answered = sent = False
@@ -426,7 +426,7 @@ class Caller:
         too late to have read its acks, or ``route`` answered other calls meanwhile (a
         backlog, where a refusal or an ack is still on its way). Then the window opens again,
         within the call's budget, rather than report an `AckTimeout` that may be false."""
-        if _protocol.woke_late(wake, now, self.options.ack_window):
+        if _callstate.woke_late(wake, now, self.options.ack_window):
             return True
         return self._heard.get(route, 0) != heard
 

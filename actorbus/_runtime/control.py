@@ -21,7 +21,7 @@ import trio
 from .._transport.base import Message, Subscription
 from .._wire.subjects import CONTROL_PORT
 from .declarations import HandlerSpec
-from .describe import Description, describe_actor
+from .description import Description, describe_actor
 from .metrics import EndpointStats
 from .shapes import ActorShape
 

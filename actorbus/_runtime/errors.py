@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import trio
 
-from .._groups import sole_exception
+from .._excgroups import sole_exception
 from .._transport.base import TransportError
 from .._wire import frames as _frames
 

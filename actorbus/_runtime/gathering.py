@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import msgspec
 import trio
 
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from . import errors as _errors
 from .context import CallOptions
 from .guard import WireGuard
@@ -53,7 +53,7 @@ class Outbound(Protocol):
         *,
         multicast: bool,
         oneway: bool = False,
-    ) -> tuple[_frames.Request, _protocol.Budget, float]: ...
+    ) -> tuple[_frames.Request, _callstate.Budget, float]: ...
 
     def send(self, subject: str, frame: _frames.Request) -> None: ...
 
@@ -91,8 +91,8 @@ class Gathering:
         self._target = target
         self._decode = decode
         self._frame: _frames.Request | None = None
-        self._tally: _protocol.ResponderTally | None = None
-        self._budget: _protocol.Budget | None = None
+        self._tally: _callstate.ResponderTally | None = None
+        self._budget: _callstate.Budget | None = None
         self._box: Mailbox | None = None
         self._hosts: dict[str, str] = {}
         self._generation = 0
@@ -150,7 +150,7 @@ class Gathering:
         frame, budget, now = caller.prepare(host, port, method, path, body, multicast=True)
         hub = caller.hub
         self._generation = hub.generation
-        self._tally = _protocol.ResponderTally(
+        self._tally = _callstate.ResponderTally(
             multicast=True,
             started=now,
             ack_window=caller.options.ack_window,
@@ -203,7 +203,7 @@ class Gathering:
             if item is TIMED_OUT:
                 now = trio.current_time()
                 if now < budget.deadline and (
-                    _protocol.woke_late(wake, now, tally.ack_window)  # too busy to have read
+                    _callstate.woke_late(wake, now, tally.ack_window)  # too busy to have read
                     or (tally.missing_expected(now) and self._heard != self._heard_at_window)
                 ):  # ... or sinks the directory lists are still acking: a busy sink process
                     tally.restart_window(now)

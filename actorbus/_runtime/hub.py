@@ -104,7 +104,7 @@ class Hub:
         self.transport = transport
         self.plane = _subjects.validate_plane(plane)
         self.generation = 0
-        self._groups: dict[tuple[str, str | None], _Group] = {}
+        self._excgroups: dict[tuple[str, str | None], _Group] = {}
         self._replies: dict[str, Deliver] = {}
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
@@ -213,15 +213,15 @@ class Hub:
     ) -> LocalSubscription:
         """Join (or open) the process's subscription for ``(subject, queue)``."""
         key = (subject, queue)
-        group = self._groups.get(key)
+        group = self._excgroups.get(key)
         if group is None:
             group = _Group(subject, queue)
-            self._groups[key] = group
+            self._excgroups[key] = group
             group.members.append(deliver)
             try:
                 group.sub = await self.transport.subscribe(subject, group.deliver, queue=queue)
             except BaseException:
-                del self._groups[key]
+                del self._excgroups[key]
                 raise
             if announce:
                 self._announce_change(added=[(subject, queue or "")])
@@ -230,13 +230,13 @@ class Hub:
         return LocalSubscription(self, key, deliver, announce)
 
     async def _leave(self, key: tuple[str, str | None], deliver: Deliver, announce: bool) -> None:
-        group = self._groups.get(key)
+        group = self._excgroups.get(key)
         if group is None:
             return
         if deliver in group.members:
             group.members.remove(deliver)
         if not group.members:
-            del self._groups[key]
+            del self._excgroups[key]
             if group.sub is not None:
                 await group.sub.unsubscribe()
             if announce:

@@ -10,8 +10,8 @@ from typing import Any, Final
 import msgspec
 import trio
 
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from . import errors as _errors
 from .timers import TIMED_OUT, Timers
 
@@ -167,7 +167,7 @@ class Reply:
         return f"<Reply {self.host}/{self.instance} {inner}>"
 
 
-async def until_own_deadline(budget: _protocol.Budget) -> None:
+async def until_own_deadline(budget: _callstate.Budget) -> None:
     """The caller's own deadline is about to fire: let it, rather than report a remote timeout."""
     if not budget.defaulted:
         await trio.sleep_until(budget.deadline)
@@ -175,7 +175,7 @@ async def until_own_deadline(budget: _protocol.Budget) -> None:
 
 
 async def settle(
-    reply: _frames.Frame, decode: Decode, budget: _protocol.Budget, host: str, path: str
+    reply: _frames.Frame, decode: Decode, budget: _callstate.Budget, host: str, path: str
 ) -> Any:
     """A unicast's reply frame → its value, or the error the caller should see."""
     if isinstance(reply, _frames.Response):

@@ -16,8 +16,8 @@ import trio
 
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from . import spans as _trace
@@ -302,7 +302,9 @@ class Server:
         deadline = (
             None
             if reply is None
-            else _protocol.handler_deadline(now, frame.budget_ms, opts.hop_reserve, opts.max_budget)
+            else _callstate.handler_deadline(
+                now, frame.budget_ms, opts.hop_reserve, opts.max_budget
+            )
         )
         call = Call(frame, served.spec, gate, queue, reply, deadline, size)
         if self._idle.is_set():
@@ -373,7 +375,7 @@ class Server:
         """
         served = self._routes[(frame.host, frame.port, frame.method, frame.path)]
         opts = self.options
-        deadline = _protocol.handler_deadline(
+        deadline = _callstate.handler_deadline(
             trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
         )
         queue = _subjects.queue_for(self.host)

@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from .._groups import leaf, lone_exception_as_itself
+from .._excgroups import leaf, lone_exception_as_itself
 from . import natsproto as proto
 from .base import (
     Deliver,

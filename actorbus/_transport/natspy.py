@@ -35,7 +35,7 @@ import trio_asyncio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from .._groups import lone_exception_as_itself
+from .._excgroups import lone_exception_as_itself
 from .base import (
     Deliver,
     Message,
@@ -55,7 +55,7 @@ from .settings import (
     url_secrets,
 )
 
-__all__ = ["NatsConnectError", "NatsTransport", "open_nats"]
+__all__ = ["NatsConnectError", "NatsPyTransport", "open_natspy"]
 
 log = logging.getLogger("actorbus.nats")
 
@@ -103,7 +103,7 @@ def _message(msg: Msg) -> Message:
 
 
 class _Handle(Subscription):
-    def __init__(self, transport: NatsTransport, sub: Any, subject: str, queue: str | None):
+    def __init__(self, transport: NatsPyTransport, sub: Any, subject: str, queue: str | None):
         self.subject = subject
         self.queue = queue
         self._transport = transport
@@ -122,8 +122,8 @@ class _Handle(Subscription):
                 log.debug("unsubscribe from %s: %s", self.subject, exc)
 
 
-class NatsTransport(NatsBase):
-    """A `Transport` over one nats-py connection on a trio-asyncio loop (see `open_nats`)."""
+class NatsPyTransport(NatsBase):
+    """A `Transport` over one nats-py connection on a trio-asyncio loop (see `open_natspy`)."""
 
     def __init__(
         self, loop: trio_asyncio.TrioEventLoop, urls: list[str], secrets: Sequence[str] = ()
@@ -328,7 +328,7 @@ class NatsTransport(NatsBase):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self.connected else "disconnected"
-        return f"<NatsTransport {self._public} {state}>"
+        return f"<NatsPyTransport {self._public} {state}>"
 
 
 async def _wait(future: Awaitable[None]) -> None:
@@ -336,7 +336,7 @@ async def _wait(future: Awaitable[None]) -> None:
 
 
 @asynccontextmanager
-async def open_nats(
+async def open_natspy(
     url: str | None = None,
     *,
     name: str | None = None,
@@ -348,7 +348,7 @@ async def open_nats(
     tls_key: str | None = None,
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
     nkey_seed: str | None = None,
-) -> AsyncIterator[NatsTransport]:
+) -> AsyncIterator[NatsPyTransport]:
     """Connect with nats-py (on a trio-asyncio loop) for the duration of the block.
 
     Arguments as `actorbus._transport.native.open_native` (a subset; ``nkey_seed`` is an
@@ -367,9 +367,9 @@ async def open_nats(
     if nkey_seed is not None:
         options["nkeys_seed_str"] = nkey_seed
 
-    async def connected() -> NatsTransport:
+    async def connected() -> NatsPyTransport:
         loop = trio_asyncio.current_loop.get()
-        transport = NatsTransport(loop, urls, [nkey_seed] if nkey_seed else [])
+        transport = NatsPyTransport(loop, urls, [nkey_seed] if nkey_seed else [])
         await transport._connect(connect_timeout, options)
         return transport
 

@@ -123,7 +123,7 @@ def test_patterns_are_pure_functions() -> None:
 
 def test_describe_shows_the_patterns() -> None:
     from actorbus._cli.describe import check_route, format_descriptions
-    from actorbus._runtime.describe import describe_actor
+    from actorbus._runtime.description import describe_actor
 
     desc = msgspec.to_builtins(describe_actor(Items()))
     text = format_descriptions([desc])
