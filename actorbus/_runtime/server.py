@@ -17,6 +17,7 @@ import trio
 
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._wire import fragments as _pieces
 from .._wire import frames as _frames
 from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
@@ -40,6 +41,7 @@ from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
+from .serverpieces import PieceIntake
 from .workers import Workers
 
 if TYPE_CHECKING:
@@ -50,8 +52,9 @@ __all__ = ["Route", "Server"]
 log = logging.getLogger("actorbus.actor")
 
 
-class Server:
-    """Serves one actor instance: its endpoints, its sinks and its direct address."""
+class Server(PieceIntake):
+    """Serves one actor instance: its endpoints, its sinks and its direct address (requests
+    that come in pieces: `PieceIntake`)."""
 
     def __init__(
         self,
@@ -192,6 +195,8 @@ class Server:
                 self._on_request(msg, frame, route, marker)
             elif type(frame) is _frames.Cancel:
                 self._on_cancel(frame)
+            elif type(frame) is _frames.Fragment:
+                self._on_piece(msg, frame, route, marker)
             else:
                 self.guard.count("malformed", f"a {frame.__class__.__name__} on {msg.subject}")
         except Exception as exc:
@@ -260,6 +265,12 @@ class Server:
         if key in self._running:
             self.guard.count("duplicate", f"request {frame.msg_id} from {frame.from_instance}")
             return  # the first copy answers; a replay gets nothing
+        if len(frame.body) > self.options.max_body:
+            size, limit = len(frame.body), self.options.max_body
+            self.guard.count("too_large", f"{served.spec.name}: a body of {size} bytes")
+            message = f"the request body of {size} bytes is over {self.host}'s limit of {limit}"
+            self._answer(reply, self._fault(frame, queue, 413, "PayloadTooLarge", message))
+            return
         gate = served.gate
         if not gate.has_room(reply is None, size):
             if reply is None:
@@ -305,16 +316,33 @@ class Server:
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
             return
+        if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
+            frame = self._too_large_reply(frame)
+        data = _frames.encode(frame)
         try:
-            self.hub.publish_reply(reply, _frames.encode(frame), self.host)
-        except _TransportTooLarge as exc:
-            if isinstance(frame, _frames.Response):
-                too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")
-                self._answer(reply, self._runner.to_fault(frame, too_large))
-            else:
-                log.warning("%s: could not send a %s: %s", self.host, type(frame).__name__, exc)
+            self.hub.publish_reply(reply, data, self.host)
+        except _TransportTooLarge:
+            self._answer_in_pieces(reply, frame, data)
         except Exception as exc:
             log.warning("%s: could not reply: %r", self.host, exc)
+
+    def _too_large_reply(self, frame: _frames.Response) -> _frames.Fault:
+        size, limit = len(frame.body), self.options.max_body
+        message = f"the reply of {size} bytes is over {self.host}'s limit of {limit} bytes"
+        return self._runner.to_fault(frame, _errors.PayloadTooLarge(message, size, limit))
+
+    def _answer_in_pieces(self, reply: str, frame: _frames.Frame, data: bytes) -> None:
+        """A reply past the server's ``max_payload``: every piece on the answer subject, back
+        to back (only the caller reads it)."""
+        assert isinstance(frame, _frames.Ack | _frames.Response | _frames.Fault)
+        try:
+            pieces = _pieces.split(data, self.hub.transport.max_payload, frame, self.host)
+            for piece in pieces:
+                self.hub.publish_reply(reply, piece, self.host)
+        except Exception as exc:
+            log.warning(
+                "%s: could not send a %s in pieces: %r", self.host, type(frame).__name__, exc
+            )
 
     # -- running handlers --------------------------------------------------------------------
 
@@ -363,6 +391,8 @@ class Server:
         try:
             out = await self._runner.run(call)
             assert out is not None  # only a cancel frame silences a handler; inline calls get none
+            if type(out) is _frames.Response and len(out.body) > self.options.max_body:
+                return self._too_large_reply(out)  # the same limit as over the bus
             return out
         finally:
             _trace.current_span.reset(span_token)

@@ -30,6 +30,7 @@ __all__ = [
     "announce_subscription",
     "announcer",
     "answer_subject",
+    "continuation_subject",
     "direct_subscription",
     "escape_path",
     "gone_subject",
@@ -225,6 +226,18 @@ def direct_subscription(plane: str, host: str, instance: str) -> str:
     """Every request addressed to one replica, on any port and path (never its replies:
     the ``|`` token follows the instance marker only in requests)."""
     return f"{plane}.*.{reverse_host(host)}.~{_validate_instance(instance)}.|.>"
+
+
+def continuation_subject(subject: str, plane: str, host: str, instance: str) -> str:
+    """Where the rest of a fragmented request first sent on ``subject`` goes: the same port and
+    route, addressed to the one instance of ``host`` that acked the first piece (for an event,
+    the sink's host). The receiver builds it the same way, to refuse pieces sent elsewhere.
+    "" when ``subject`` is not a request subject."""
+    head, sep, tail = subject.partition(".|.")
+    tokens = head.split(".", 2)
+    if not sep or len(tokens) < 3 or tokens[0] != plane:
+        return ""
+    return f"{plane}.{tokens[1]}.{reverse_host(host)}.~{_validate_instance(instance)}.|.{tail}"
 
 
 def all_replicas_subscription(plane: str, host: str) -> str:
