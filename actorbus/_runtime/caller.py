@@ -154,6 +154,8 @@ class Caller(PieceReader):
         if frame.token != box.token:
             self.guard.count("unauthenticated", f"a {type(frame).__name__} for call {msg_id}")
             return
+        if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
+            frame = self._too_large(frame)  # a responder with a larger limit than ours
         heard = self._heard
         if len(heard) >= _HEARD_ROUTES and box.route not in heard:
             heard.clear()  # bounded: many direct addresses; forgetting only shortens a wait

@@ -174,6 +174,21 @@ class PieceReader:
             )
             box.put(_fault(piece, 507, "ReplyNotHeld", message))
 
+    def _too_large(self, frame: _frames.Response) -> _frames.Fault:
+        size, limit = len(frame.body), self.options.max_body
+        self.guard.count("too_large", f"a reply of {size} bytes from {frame.from_host}")
+        message = f"the reply of {size} bytes is over this caller's limit of {limit}"
+        return _frames.Fault(
+            msg_id=frame.msg_id,
+            from_host=frame.from_host,
+            from_instance=frame.from_instance,
+            queue=frame.queue,
+            status=413,
+            type="PayloadTooLarge",
+            message=message,
+            token=frame.token,
+        )
+
     def _reply_stalled(self, pending: Set) -> None:
         box, piece = cast("tuple[Mailbox, _frames.Fragment]", pending.context)
         got, size = pending.assembly.received, pending.assembly.size

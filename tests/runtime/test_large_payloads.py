@@ -63,6 +63,18 @@ async def test_a_receiver_with_a_smaller_limit_refuses_with_payload_too_large(pl
         assert await app.client(Big).echo(data=b"y" * 19_000) == b"y" * 19_000
 
 
+@pytest.mark.parametrize("max_payload", [4096, 1024 * 1024])
+async def test_a_caller_with_a_smaller_limit_refuses_a_large_reply(
+    plane: str, max_payload: int
+) -> None:
+    bus = MemoryBus(max_payload=max_payload)
+    async with App(Big(), bus=bus, plane=plane), App(bus=bus, plane=plane, max_body=10_000) as app:
+        with pytest.raises(PayloadTooLarge, match="over this caller's limit of 10000"):
+            await app.client(Big).blow(n=20_000)  # in pieces, and in one message
+        assert app.caller.guard.counts["too_large"] == 1
+        assert await app.client(Big).blow(n=5_000) == b"z" * 5_000
+
+
 def test_one_public_payload_too_large() -> None:
     err = PayloadTooLarge("x", 5, 4)
     assert isinstance(err, actorbus.Error) and isinstance(err, actorbus.transport.PayloadTooLarge)
