@@ -124,7 +124,7 @@ class Fragment(_Base, tag="frag"):
     index: int
     count: int
     size: int
-    data: bytes = b""
+    data: msgspec.Raw  # a msgpack bin: read in place, never copied (`fragments.payload`)
 
 
 Frame = Request | Ack | Response | Fault | Cancel | Fragment
