@@ -7,8 +7,9 @@ Processes: an embedded nats-server; per implementation a responder and a client 
 process, so each side's peak RSS is its own). The client times ``rounds`` round trips after a
 warm-up; MB/s (the median round) counts both directions (10^6 bytes). Repetitions interleave
 the implementations; ratios are per repetition, figures medians over repetitions. Prints a
-table, then one JSON line: ``large_ratio`` (actorbus MB/s ÷ raw MB/s, target >= 0.8), the MB/s of each implementation
-(``natspy`` is actorbus on the nats-py option) and the peak RSS of both sides in MiB.
+table, then one JSON line: ``large_ratio`` (actorbus MB/s ÷ raw MB/s, target >= 0.8), the
+MB/s of each implementation (``natspy`` is actorbus on the nats-py option) and the peak RSS
+of both sides in MiB.
 """
 
 from __future__ import annotations
