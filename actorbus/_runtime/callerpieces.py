@@ -89,7 +89,10 @@ class PieceReader:
             self.guard.count("malformed", f"an ack of {frame.msg_id} from instance {instance!r}")
             return
         transport = self.hub.transport
-        for piece in out.rest:
+        rest = out.rest
+        if not frame.multicast:  # one acker only: the pieces need not outlive their sending
+            del self._outgoing[frame.msg_id]
+        for piece in rest:
             if transport.backlogged:
                 await transport.wait_writable()
             try:

@@ -58,13 +58,22 @@ def _sinks() -> list[Actor]:
 async def test_ten_mib_request_and_reply(small_server: EmbeddedServer, plane: str) -> None:
     url = small_server.url
     data = bytes(range(256)) * (10 * MIB // 256)
-    async with App(Store(), Store(), bus=url, plane=plane), App(bus=url, plane=plane) as app:
+    replicas = [Store(), Store()]  # on two connections: the rest must reach the acker only
+    async with (
+        App(replicas[0], bus=url, plane=plane),
+        App(replicas[1], bus=url, plane=plane),
+        App(bus=url, plane=plane) as app,
+    ):
         assert app.transport.max_payload == MIB
         store = app.client(Store)
-        assert await store.put(data=data) == len(data)  # in pieces, to one replica
+        for _ in range(2):  # the queue group spreads them over both replicas
+            assert await store.put(data=data) == len(data)  # in pieces, to one replica
         assert await store.get(n=len(data)) == data  # a reply in pieces
         assert await store.echo(data=data) == data  # both ways
         assert app.hub.fragments.budget.held == 0
+        for replica in replicas:
+            wire = replica.stats.wire
+            assert wire["fragment_invalid"] == wire["fragment_unmatched"] == 0
         with pytest.raises(PayloadTooLarge):
             await store.put(data=b"x" * (33 * MIB))
 
