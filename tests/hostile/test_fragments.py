@@ -4,7 +4,8 @@ memory, is counted in ``actor.stats.wire`` and never confuses the receiver."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import cast
 
 import msgspec
@@ -93,9 +94,15 @@ async def _peer(app: App) -> Peer:
     return Peer(app, prefix, inbox)
 
 
-def _apps(bus: MemoryBus, plane: str, sizer: Sizer) -> tuple[App, App]:
-    served = App(sizer, bus=bus, plane=plane, max_body=LIMIT)
-    return served, App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW)
+@asynccontextmanager
+async def attacked(plane: str) -> AsyncIterator[tuple[Sizer, Peer]]:
+    """A `Sizer` on a small memory bus, and a raw peer beside it."""
+    bus, sizer = MemoryBus(max_payload=MAX_PAYLOAD), Sizer()
+    async with (
+        App(sizer, bus=bus, plane=plane, max_body=LIMIT),
+        App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as raw,
+    ):
+        yield sizer, await _peer(raw)
 
 
 def _answered(f: _frames.Frame) -> bool:
@@ -105,10 +112,7 @@ def _answered(f: _frames.Frame) -> bool:
 async def test_reordered_and_duplicated_pieces_run_the_request_once(
     plane: str, budget: _store.Budget
 ) -> None:
-    bus, sizer = MemoryBus(max_payload=MAX_PAYLOAD), Sizer()
-    served, raw = _apps(bus, plane, sizer)
-    async with served, raw:
-        peer = await _peer(raw)
+    async with attacked(plane) as (sizer, peer):
         parts = pieces(20_000)
         ack = await peer.first(parts[0])
         rest = peer.rest_subject(ack)
@@ -127,8 +131,11 @@ async def test_pieces_sent_elsewhere_are_refused_and_a_stalled_set_is_dropped(
     plane: str, budget: _store.Budget, autojump_clock: trio.abc.Clock
 ) -> None:
     bus, sizer, other = MemoryBus(max_payload=MAX_PAYLOAD), Sizer(), Sizer()
-    served, raw = _apps(bus, plane, sizer)
-    async with served, raw, App(other, bus=bus, plane=plane):
+    async with (
+        App(sizer, bus=bus, plane=plane, max_body=LIMIT),
+        App(other, bus=bus, plane=plane),
+        App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as raw,
+    ):
         peer = await _peer(raw)
         parts = pieces(20_000)
         ack = await peer.first(parts[0])
@@ -154,10 +161,7 @@ async def test_pieces_sent_elsewhere_are_refused_and_a_stalled_set_is_dropped(
 
 
 async def test_pieces_that_contradict_their_set_drop_it(plane: str, budget: _store.Budget) -> None:
-    bus, sizer = MemoryBus(max_payload=MAX_PAYLOAD), Sizer()
-    served, raw = _apps(bus, plane, sizer)
-    async with served, raw:
-        peer = await _peer(raw)
+    async with attacked(plane) as (sizer, peer):
         parts = pieces(20_000)
         ack = await peer.first(parts[0])
         liar = msgspec.structs.replace(parts[1], index=parts[0].count)  # past the last
@@ -178,10 +182,7 @@ async def test_pieces_that_contradict_their_set_drop_it(plane: str, budget: _sto
 async def test_a_set_over_the_body_limit_is_refused_before_it_costs_memory(
     plane: str, budget: _store.Budget
 ) -> None:
-    bus, sizer = MemoryBus(max_payload=MAX_PAYLOAD), Sizer()
-    served, raw = _apps(bus, plane, sizer)
-    async with served, raw:
-        peer = await _peer(raw)
+    async with attacked(plane) as (sizer, peer):
         first = pieces(20_000)[0]
         huge = msgspec.structs.replace(first, size=LIMIT + _pieces.FRAME_SLACK + 1, count=999)
         peer.send(huge)
@@ -206,10 +207,7 @@ async def test_never_finished_sets_stay_within_the_process_bound(
     plane: str, budget: _store.Budget, autojump_clock: trio.abc.Clock
 ) -> None:
     budget.limit = 50_000
-    bus, sizer = MemoryBus(max_payload=MAX_PAYLOAD), Sizer()
-    served, raw = _apps(bus, plane, sizer)
-    async with served, raw:
-        peer = await _peer(raw)
+    async with attacked(plane) as (sizer, peer):
         for i in range(2):  # two sets of 20 KB each are held, never finished
             await peer.first(pieces(20_000, msg_id=str(i), token=f"t{i}")[0])
         assert budget.held <= budget.limit
@@ -220,14 +218,11 @@ async def test_never_finished_sets_stay_within_the_process_bound(
         for i in range(2):
             await peer.wait(lambda f, i=i: _answered(f) and f.token == f"t{i}")  # type: ignore[misc]
         assert budget.held == 0 and sizer.stats.wire["fragment_stalled"] == 2
-        assert await raw.client(Sizer).size(data=b"a" * 30_000) == 30_000  # room again
+        assert await peer.app.client(Sizer).size(data=b"a" * 30_000) == 30_000  # room again
 
 
 async def test_a_copied_key_makes_another_set(plane: str, budget: _store.Budget) -> None:
-    bus, sizer = MemoryBus(max_payload=MAX_PAYLOAD), Sizer()
-    served, raw = _apps(bus, plane, sizer)
-    async with served, raw:
-        peer = await _peer(raw)
+    async with attacked(plane) as (sizer, peer):
         mine, copy = pieces(20_000), pieces(9_000, token="other")  # same instance and id
         ack = await peer.first(mine[0])
         await peer.first(copy[0])
