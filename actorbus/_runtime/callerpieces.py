@@ -81,12 +81,13 @@ class PieceReader:
         if out is None or instance in out.sent:
             return
         out.sent.add(instance)
-        try:
+        try:  # the acker's names come from its ack: checked before they make a subject
+            _subjects.validate_hostname(host)
             subject = _subjects.continuation_subject(out.subject, self.hub.plane, host, instance)
         except _subjects.SubjectError:
             subject = ""
         if not subject:
-            self.guard.count("malformed", f"an ack of {frame.msg_id} from instance {instance!r}")
+            self.guard.count("malformed", f"an ack of {frame.msg_id} from {host!r}/{instance!r}")
             return
         transport = self.hub.transport
         rest = out.rest
