@@ -28,13 +28,13 @@ __all__ = ["Outgoing", "PieceReader"]
 
 
 class Outgoing:
-    """The pieces of one request after the first, and the instances that got them."""
+    """A request in pieces (made as they are sent), and the instances that got them."""
 
-    __slots__ = ("rest", "sent", "subject")
+    __slots__ = ("pieces", "sent", "subject")
 
-    def __init__(self, subject: str, rest: list[bytes]) -> None:
+    def __init__(self, subject: str, pieces: _pieces.Pieces) -> None:
         self.subject = subject
-        self.rest = rest
+        self.pieces = pieces
         self.sent: set[str] = set()
 
 
@@ -63,12 +63,13 @@ class PieceReader:
 
     def _send_in_pieces(self, subject: str, frame: _frames.Request, data: bytes) -> bool:
         try:
-            pieces = _pieces.split(data, self.hub.transport.max_payload, frame, self.host)
+            pieces = _pieces.Pieces(data, self.hub.transport.max_payload, frame, self.host)
         except ValueError as exc:
             raise _errors.PayloadTooLarge(f"request to {frame.host}{frame.path}: {exc}") from None
-        self._outgoing[frame.msg_id] = Outgoing(subject, pieces[1:])
+        self._outgoing[frame.msg_id] = Outgoing(subject, pieces)
+        first = pieces.piece(0)
         try:  # acks come back even for a one-way request: the rest goes to who acked
-            self.hub.publish(subject, pieces[0], reply=f"{self.reply_prefix}.{frame.msg_id}")
+            self.hub.publish(subject, first, reply=f"{self.reply_prefix}.{frame.msg_id}")
         except TransportError as exc:
             del self._outgoing[frame.msg_id]
             raise _errors.BusError(f"cannot send to {frame.host}{frame.path}: {exc}") from None
@@ -90,14 +91,14 @@ class PieceReader:
             self.guard.count("malformed", f"an ack of {frame.msg_id} from {host!r}/{instance!r}")
             return
         transport = self.hub.transport
-        rest = out.rest
-        if not frame.multicast:  # one acker only: the pieces need not outlive their sending
+        pieces = out.pieces
+        if not frame.multicast:  # one acker only
             del self._outgoing[frame.msg_id]
-        for piece in rest:
-            if transport.backlogged:
+        for index in range(1, len(pieces)):
+            if transport.backlogged:  # the writer sends what is buffered while we make more
                 await transport.wait_writable()
             try:
-                self.hub.publish(subject, piece)
+                self.hub.publish(subject, pieces.piece(index))
             except TransportError as exc:
                 raise _errors.BusError(
                     f"cannot send the rest of the request to {host}{frame.path}: {exc}; "

@@ -157,7 +157,7 @@ class Signature:
         except msgspec.ValidationError as exc:
             raise BadRequest(f"{self.name}: {exc}") from None
 
-    def decode_args(self, body: bytes) -> dict[str, Any]:
+    def decode_args(self, body: bytes | msgspec.Raw) -> dict[str, Any]:
         """Callee side: a request body → keyword arguments (BadRequest if they don't fit)."""
         try:
             args = self._args_decoder.decode(body)

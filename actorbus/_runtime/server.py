@@ -316,33 +316,35 @@ class Server(PieceIntake):
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
             return
+        large = self._publish_whole(reply, frame)
+        if large is not None:  # past max_payload: every piece now, back to back
+            frame, data = large
+            try:
+                for piece in _pieces.split(data, self.hub.transport.max_payload, frame, self.host):
+                    self.hub.publish_reply(reply, piece, self.host)
+            except Exception as exc:
+                log.warning("%s: could not send a reply in pieces: %r", self.host, exc)
+
+    def _publish_whole(
+        self, reply: str, frame: _frames.Frame
+    ) -> tuple[_frames.Frame, bytes] | None:
+        """Publish ``frame`` in one message (a Response over ``max_body`` becomes a 413);
+        (the frame, its bytes) when it is past ``max_payload`` and needs pieces."""
         if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
             frame = self._too_large_reply(frame)
         data = _frames.encode(frame)
         try:
             self.hub.publish_reply(reply, data, self.host)
         except _TransportTooLarge:
-            self._answer_in_pieces(reply, frame, data)
+            return frame, data
         except Exception as exc:
             log.warning("%s: could not reply: %r", self.host, exc)
+        return None
 
     def _too_large_reply(self, frame: _frames.Response) -> _frames.Fault:
         size, limit = len(frame.body), self.options.max_body
         message = f"the reply of {size} bytes is over {self.host}'s limit of {limit} bytes"
         return self._runner.to_fault(frame, _errors.PayloadTooLarge(message, size, limit))
-
-    def _answer_in_pieces(self, reply: str, frame: _frames.Frame, data: bytes) -> None:
-        """A reply past the server's ``max_payload``: every piece on the answer subject, back
-        to back (only the caller reads it)."""
-        assert isinstance(frame, _frames.Ack | _frames.Response | _frames.Fault)
-        try:
-            pieces = _pieces.split(data, self.hub.transport.max_payload, frame, self.host)
-            for piece in pieces:
-                self.hub.publish_reply(reply, piece, self.host)
-        except Exception as exc:
-            log.warning(
-                "%s: could not send a %s in pieces: %r", self.host, type(frame).__name__, exc
-            )
 
     # -- running handlers --------------------------------------------------------------------
 
@@ -357,9 +359,34 @@ class Server(PieceIntake):
                 self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
             self._done(call, started=True)
             raise
-        self._done(call, started=True, by_worker=True)
-        if out is not None:
-            self._answer(call.reply, out)
+        reply, large = call.reply, None
+        if out is not None and reply is not None:
+            large = self._publish_whole(reply, out)
+        if reply is None or large is None:  # answered (or nothing to answer): the usual case
+            self._done(call, started=True, by_worker=True)
+            return
+        # Past max_payload: the call is done only once its reply is all buffered, so that a
+        # shutdown waits for it; the owed ack is settled first (the reply is on its way).
+        self._acks.settle(self.instance, call.key)
+        sent = False
+        try:
+            await self._reply_in_pieces(reply, *large)
+            sent = True
+        finally:
+            self._done(call, started=True, by_worker=sent)
+
+    async def _reply_in_pieces(self, reply: str, frame: _frames.Frame, data: bytes) -> None:
+        """A reply past ``max_payload`` from a worker: piece by piece, each made while the
+        writer sends the last."""
+        transport = self.hub.transport
+        try:
+            pieces = _pieces.Pieces(data, transport.max_payload, frame, self.host)
+            for index in range(len(pieces)):
+                if index and transport.backlogged:
+                    await transport.wait_writable()
+                self.hub.publish_reply(reply, pieces.piece(index), self.host)
+        except Exception as exc:
+            log.warning("%s: could not send a reply in pieces: %r", self.host, exc)
 
     def serves_inline(self, frame: _frames.Request) -> bool:
         """True when `call_inline` can serve ``frame`` now: routed here, not shutting down,

@@ -15,13 +15,24 @@ import msgspec
 
 from . import frames as _frames
 
-__all__ = ["FRAME_SLACK", "MIN_CHUNK", "Assembly", "check_first", "payload", "split"]
+__all__ = [
+    "FIRST_PIECE",
+    "FRAME_SLACK",
+    "MIN_CHUNK",
+    "Assembly",
+    "Pieces",
+    "check_first",
+    "payload",
+    "split",
+]
 
 #: Room for a frame's routing fields on top of its body: a set may declare this much more
 #: than the body limit.
 FRAME_SLACK: Final = 64 * 1024
 #: The smallest piece worth sending (a server limit below this cannot carry fragments).
 MIN_CHUNK: Final = 256
+#: The most the first piece carries: only it waits for the receiver's ack.
+FIRST_PIECE: Final = 64 * 1024
 _EMPTY_BIN: Final = b"\xc4\x00"  # msgpack bin8 of no bytes: the last thing a piece's head holds
 _BIN_HEAD: Final = {0xC4: 2, 0xC5: 3, 0xC6: 5}  # bin8/16/32: header length
 
@@ -39,31 +50,46 @@ def payload(data: msgspec.Raw) -> memoryview | None:
     return view[head:] if head + size == len(view) else None
 
 
-def split(data: bytes, max_payload: int, frame: _frames.Frame, host: str) -> list[bytes]:
-    """``data`` (``frame`` encoded, longer than ``max_payload``) as encoded `Fragment` frames
-    sent by ``host``, each at most ``max_payload`` bytes. Raises ValueError when
-    ``max_payload`` is too small to carry any."""
-    msg_id, from_host, from_instance, token = frame.msg_id, host, frame.from_instance, frame.token
-    size = len(data)
-    probe = _frames.Fragment(
-        msg_id, from_host, from_instance, token, size, size, size, msgspec.Raw(_EMPTY_BIN)
-    )
-    overhead = len(_frames.encode(probe)) + 8  # bin32's length prefix, with room to spare
-    chunk = max_payload - overhead
-    if chunk < MIN_CHUNK:
-        raise ValueError(f"a max_payload of {max_payload} bytes is too small to fragment")
-    count = -(-size // chunk)
-    view = memoryview(data)
-    empty = msgspec.Raw(_EMPTY_BIN)
-    pieces = []
-    for i in range(count):
-        part = view[i * chunk : (i + 1) * chunk]
+class Pieces:
+    """``data`` (``frame`` encoded, longer than ``max_payload``) as `Fragment` frames sent by
+    ``host``, each at most ``max_payload`` bytes, made one at a time (`piece`), so that a
+    sender can write each while it makes the next. Raises ValueError when ``max_payload`` is
+    too small to carry any."""
+
+    __slots__ = ("_bounds", "_data", "_head")
+
+    def __init__(self, data: bytes, max_payload: int, frame: _frames.Frame, host: str) -> None:
+        size = len(data)
+        self._head = (frame.msg_id, host, frame.from_instance, frame.token)
+        probe = _frames.Fragment(*self._head, size, size, size, msgspec.Raw(_EMPTY_BIN))
+        overhead = len(_frames.encode(probe)) + 8  # bin32's length prefix, with room to spare
+        chunk = max_payload - overhead
+        if chunk < MIN_CHUNK:
+            raise ValueError(f"a max_payload of {max_payload} bytes is too small to fragment")
+        # A small first piece: its receiver acks sooner, and the rest streams behind the ack.
+        first = min(chunk, FIRST_PIECE)
+        self._bounds = [0, *range(first, size, chunk), size]
+        self._data = memoryview(data)
+
+    def __len__(self) -> int:
+        return len(self._bounds) - 1
+
+    def piece(self, index: int) -> bytes:
+        """Piece ``index``, encoded (one copy of its part)."""
+        part = self._data[self._bounds[index] : self._bounds[index + 1]]
         head = _frames.encode(
-            _frames.Fragment(msg_id, from_host, from_instance, token, i, count, size, empty)
+            _frames.Fragment(
+                *self._head, index, len(self), len(self._data), msgspec.Raw(_EMPTY_BIN)
+            )
         )
-        # The head ends with an empty bin: swap it for a bin32 of the part (one copy).
-        pieces.append(b"".join((head[:-2], b"\xc6", len(part).to_bytes(4, "big"), part)))
-    return pieces
+        # The head ends with an empty bin: swap it for a bin32 of the part.
+        return b"".join((head[:-2], b"\xc6", len(part).to_bytes(4, "big"), part))
+
+
+def split(data: bytes, max_payload: int, frame: _frames.Frame, host: str) -> list[bytes]:
+    """Every piece of `Pieces` at once."""
+    pieces = Pieces(data, max_payload, frame, host)
+    return [pieces.piece(i) for i in range(len(pieces))]
 
 
 def check_first(piece: _frames.Fragment, limit: int) -> str:

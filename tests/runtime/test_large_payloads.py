@@ -132,3 +132,33 @@ async def test_an_event_in_pieces_reaches_each_sink_host_once(plane: str) -> Non
                 while len(s.got) < 2:
                     s.seen = trio.Event()
                     await s.seen.wait()
+
+
+class Last(Actor):
+    hostname = "last.test"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = trio.Event()
+
+    @endpoint
+    async def blob(self, n: int) -> bytes:
+        self.done.set()  # its App stops as soon as this returns
+        return b"l" * n
+
+
+async def test_a_reply_in_pieces_is_sent_whole_while_its_app_stops(
+    plane: str, autojump_clock: trio.abc.Clock
+) -> None:
+    bus, last = MemoryBus(max_payload=4096), Last()
+    async with App(bus=bus, plane=plane) as app, trio.open_nursery() as nursery:
+        started = trio.Event()
+
+        async def serve() -> None:
+            async with App(last, bus=bus, plane=plane):
+                started.set()
+                await last.done.wait()
+
+        nursery.start_soon(serve)
+        await started.wait()
+        assert await app.client(Last).blob(n=100_000) == b"l" * 100_000
