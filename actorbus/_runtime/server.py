@@ -359,10 +359,18 @@ class Server(PieceIntake):
                 self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
             self._done(call, started=True)
             raise
-        reply, large = call.reply, None
-        if out is not None and reply is not None:
-            large = self._publish_whole(reply, out)
-        if reply is None or large is None:  # answered (or nothing to answer): the usual case
+        reply = call.reply
+        if (
+            reply is None
+            or type(out) is not _frames.Response
+            or len(out.body) <= self.hub.transport.max_payload - _pieces.FRAME_SLACK
+        ):  # the usual case: a reply in one message (or none)
+            self._done(call, started=True, by_worker=True)
+            if out is not None:
+                self._answer(reply, out)
+            return
+        large = self._publish_whole(reply, out)
+        if large is None:  # it fitted after all
             self._done(call, started=True, by_worker=True)
             return
         # Past max_payload: the call is done only once its reply is all buffered, so that a
