@@ -151,7 +151,9 @@ class App:
     ``app.metrics.render()``). ``otel=True`` (default: ``ACTORBUS_OTEL=1``) exports every span
     through the OpenTelemetry SDK, configured by the standard ``OTEL_*`` variables.
     ``block_warning`` (seconds, default 1; None turns it off): a handler that blocks the Trio
-    scheduler that long is named in one log line.
+    scheduler that long is named in one log line. ``max_body`` (bytes, default 32 MiB) bounds
+    every request's and reply's body, on every bus and for co-located calls; frames past the
+    server's ``max_payload`` travel in pieces.
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class App:
         otel: bool | None = None,
         credentials: CredentialsSpec = None,
         block_warning: float | None = DEFAULT_BLOCK_WARNING,
+        max_body: int = _callstate.DEFAULT_MAX_BODY,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -182,8 +185,11 @@ class App:
         self.grace = grace
         if not isinstance(max_budget, int | float) or not max_budget > 0:
             raise ValueError(f"max_budget must be a number of seconds > 0, got {max_budget!r}")
+        if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 1:
+            raise ValueError(f"max_body must be a number of bytes >= 1, got {max_body!r}")
         # max_budget caps the time budget a request brings from the wire (default 60 s).
         self.options = CallOptions(
+            max_body=max_body,
             ack_window=ack_window,
             hop_reserve=hop_reserve,
             default_budget=default_budget,

@@ -111,13 +111,18 @@ def _guarded(classes: Sequence[type[Actor]]) -> list[_Guarded]:
                 admits = effective_callers(spec.callers, cls._callers)
                 if admits is not None:
                     out.append(_Guarded(host, spec.port, spec.method, spec.path, admits))
+    sinks: list[tuple[str, tuple[str, int, str, str]]] = []
     for cls in classes:  # who else a sink lets fire its event (the edge only if it says so)
         for spec in cls._handlers:
             if spec.kind == "sink" and spec.source is not None:
                 key = (spec.source.host, spec.port, spec.method, spec.path)
                 listed = spec.callers if spec.callers is not None else cls._callers
                 events.setdefault(key, {key[0]}).update(listed or ())
+                sinks.append((cls.host(), key))
     out += [_Guarded(*key, Callers(hosts)) for key, hosts in events.items()]
+    # A sink replica's own address for the event (cancels, the rest of a large event): the
+    # same senders only.
+    out += [_Guarded(sink, *key[1:], Callers(events[key])) for sink, key in sinks]
     return out
 
 

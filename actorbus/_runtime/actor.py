@@ -158,6 +158,7 @@ class Actor:
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
         self._placement: Placement | None = None  # while running: read by the control plane
+        self._server: Server | None = None  # while running
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -240,6 +241,7 @@ class Actor:
                 server = Server(
                     self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
+                self._server = server
                 self._placement = Placement(
                     hub.transport.describe(), hub.plane, lambda: server.in_flight
                 )
@@ -293,7 +295,7 @@ class Actor:
         finally:
             with trio.CancelScope(shield=True):
                 await caller.aclose()
-            self._caller = self._placement = None
+            self._caller = self._placement = self._server = None
             self._stopped.set()
 
     def _request_stop(self) -> None:

@@ -20,6 +20,7 @@ from .._wire import callstate as _callstate
 from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from . import errors as _errors
+from .callerpieces import Outgoing, PieceReader
 from .context import CallOptions, current_request
 from .gathering import Gathering
 from .guard import WireGuard
@@ -48,8 +49,9 @@ _HEARD_ROUTES = 4096
 log = logging.getLogger("actorbus.call")
 
 
-class Caller:
-    """The outbound side of one identity (an actor instance or an App's edge)."""
+class Caller(PieceReader):
+    """The outbound side of one identity (an actor instance or an App's edge); frames past
+    the server's ``max_payload`` go and come in pieces (`PieceReader`)."""
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class Caller:
         self._abandoned: collections.OrderedDict[str, tuple[_frames.Request, float]] = (
             collections.OrderedDict()
         )
+        self._outgoing: dict[str, Outgoing] = {}  # requests in pieces, until their call ends
 
     async def start(self) -> None:
         subject = _subjects.reply_subscription(self.hub.plane, self.host, self.instance)
@@ -132,9 +135,22 @@ class Caller:
         except _frames.FrameError as exc:
             self.guard.count("malformed", f"on {msg.subject}: {exc}")
             return
+        if type(frame) is _frames.Fragment:
+            self._on_piece(frame, sender, box, msg_id)
+            return
         if not isinstance(frame, _frames.Ack | _frames.Response | _frames.Fault):
             self.guard.count("malformed", f"a {type(frame).__name__} on {msg.subject}")
             return
+        self._accept(frame, sender, box, msg_id)
+
+    def _accept(
+        self,
+        frame: _frames.Ack | _frames.Response | _frames.Fault,
+        sender: str,
+        box: Mailbox | None,
+        msg_id: str,
+    ) -> None:
+        """An answer that decoded (whole, or put together from pieces) from ``sender``."""
         if _subjects.host_token(frame.from_host) != sender:  # a reply in another host's name
             self.guard.count("unauthenticated", f"{sender} answered as {frame.from_host}")
             return
@@ -149,6 +165,8 @@ class Caller:
         if frame.token != box.token:
             self.guard.count("unauthenticated", f"a {type(frame).__name__} for call {msg_id}")
             return
+        if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
+            frame = self._too_large(frame)  # a responder with a larger limit than ours
         heard = self._heard
         if len(heard) >= _HEARD_ROUTES and box.route not in heard:
             heard.clear()  # bounded: many direct addresses; forgetting only shortens a wait
@@ -175,6 +193,14 @@ class Caller:
         multicast: bool,
         oneway: bool = False,
     ) -> tuple[_frames.Request, _callstate.Budget, float]:
+        if len(body) > self.options.max_body:  # on every bus, and for co-located calls
+            size, limit = len(body), self.options.max_body
+            raise _errors.PayloadTooLarge(
+                f"the request to {host}{path} is {size} bytes, over the limit of {limit} "
+                "(App(max_body=...))",
+                size,
+                limit,
+            )
         inbound = current_request.get()
         depth = _callstate.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
         if depth is None:
@@ -213,16 +239,20 @@ class Caller:
 
     def forget(self, frame: _frames.Request) -> None:
         self._pending.pop(frame.msg_id, None)
+        self._outgoing.pop(frame.msg_id, None)
 
-    def send(self, subject: str, frame: _frames.Request) -> None:
+    def send(self, subject: str, frame: _frames.Request) -> bool:
+        """Publish ``frame``; True when it went in pieces (only the first so far: the rest goes
+        to each instance that acks it, `continue_to`; a one-way request then still gets acks)."""
         data = _frames.encode(frame)
         reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
         try:
             self.hub.publish(subject, data, reply=reply)
-        except _TransportTooLarge as exc:
-            raise _errors.PayloadTooLarge(f"request to {frame.host}{frame.path}: {exc}") from None
+        except _TransportTooLarge:
+            return self._send_in_pieces(subject, frame, data)
         except TransportError as exc:
             raise _errors.BusError(f"cannot send to {frame.host}{frame.path}: {exc}") from None
+        return False
 
     def cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None:
         """Tell each responder (instance → host) still working on ``frame`` to stop."""
@@ -380,6 +410,8 @@ class Caller:
                 if isinstance(reply, _frames.Ack):
                     tally.on_ack(reply.from_instance, reply.queue)
                     ackers[reply.from_instance] = reply.from_host
+                    if frame.msg_id in self._outgoing:  # in pieces: the rest goes to it
+                        await self.continue_to(frame, reply.from_instance, reply.from_host)
                     continue
                 if isinstance(reply, _frames.Response | _frames.Fault):
                     answered = True
@@ -390,6 +422,7 @@ class Caller:
             raise
         finally:
             del self._pending[frame.msg_id]
+            self._outgoing.pop(frame.msg_id, None)
             box.disarm()
             if span is not None:
                 span.end_call(ackers)

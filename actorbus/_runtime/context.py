@@ -33,3 +33,4 @@ class CallOptions:
     max_depth: int = _callstate.MAX_DEPTH
     ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
     max_budget: float = _callstate.DEFAULT_MAX_BUDGET  # cap on the budget a request brings
+    max_body: int = _callstate.DEFAULT_MAX_BODY  # bytes of a request's or reply's body

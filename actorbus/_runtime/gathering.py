@@ -55,7 +55,9 @@ class Outbound(Protocol):
         oneway: bool = False,
     ) -> tuple[_frames.Request, _callstate.Budget, float]: ...
 
-    def send(self, subject: str, frame: _frames.Request) -> None: ...
+    def send(self, subject: str, frame: _frames.Request) -> bool: ...
+
+    async def continue_to(self, frame: _frames.Request, instance: str, host: str) -> None: ...
 
     def expect(self, frame: _frames.Request, box: Mailbox) -> None: ...
 
@@ -99,6 +101,7 @@ class Gathering:
         self._heard = self._heard_at_window = 0  # acks and replies, and how many when the
         # ack window last opened: if more came since, the sinks are still answering
         self._closed = False
+        self._in_pieces = False  # the request went in pieces: each acker gets the rest
         self.complete = False
         self.cut_short = False
         self._span: MulticastSpans | None = None
@@ -129,7 +132,33 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         self._closed = True
-        self._caller.send(self._subject, frame)
+        if self._caller.send(self._subject, frame):
+            await self._fire_rest(frame)
+
+    async def _fire_rest(self, frame: _frames.Request) -> None:
+        """A one-way request that went in pieces: its sinks ack the first (nothing else comes
+        back), and each acker gets the rest, until the ack window closes (or every queue the
+        directory expects has acked)."""
+        caller, hub = self._caller, self._caller.hub
+        box = Mailbox(frame.token)
+        tally = _callstate.ResponderTally(
+            multicast=True,
+            started=trio.current_time(),
+            ack_window=caller.options.ack_window,
+            expected=hub.responders(self._subject),
+        )
+        caller.expect(frame, box)
+        try:
+            while not tally.acks_closed(now := trio.current_time()):
+                item = await box.get_until(tally.wake_at(now), hub.timers)
+                if isinstance(item, _frames.Ack):
+                    tally.on_ack(item.from_instance, item.queue)
+                    await caller.continue_to(frame, item.from_instance, item.from_host)
+                elif item is NO_RESPONDERS or item is DISCONNECTED:
+                    return
+        finally:
+            box.disarm()
+            caller.forget(frame)
 
     async def __aenter__(self) -> Gathering:
         """Send the request now; replies are read by iterating inside the block."""
@@ -167,7 +196,7 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         try:
-            caller.send(self._subject, frame)
+            self._in_pieces = caller.send(self._subject, frame)
         except BaseException:
             self._finish()
             raise
@@ -235,6 +264,10 @@ class Gathering:
             if isinstance(frame, _frames.Ack):
                 tally.on_ack(frame.from_instance, frame.queue)
                 self._hosts[frame.from_instance] = frame.from_host
+                if self._in_pieces and self._frame is not None:
+                    await self._caller.continue_to(
+                        self._frame, frame.from_instance, frame.from_host
+                    )
             elif isinstance(frame, _frames.Response | _frames.Fault):
                 tally.on_reply(frame.from_instance, frame.queue)
                 if self._span is not None:

@@ -26,6 +26,11 @@ KINDS: Final[dict[str, int]] = {
     "unmatched": logging.INFO,  # a cancel, ack or reply for no call of ours (late or forged)
     "overloaded": logging.WARNING,  # refused with 503: the handler's bound and queue are full
     "dropped": logging.WARNING,  # a fire-and-forget request past the bound, dropped
+    "too_large": logging.WARNING,  # a request or reply over the body limit, refused (413)
+    "fragment_unmatched": logging.INFO,  # a piece for no set in progress (late or forged)
+    "fragment_invalid": logging.WARNING,  # pieces that contradict their set, or sent elsewhere
+    "fragment_stalled": logging.WARNING,  # a set dropped: no piece came for the stall timeout
+    "fragment_refused": logging.WARNING,  # a set refused: the reassembly bound is reached
     "internal": logging.ERROR,  # a bug in the receive path, contained
 }
 

@@ -27,6 +27,7 @@ from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
 from .acks import AckSender
+from .fragments import Reassembly
 from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
 from .timers import Timers
@@ -125,6 +126,7 @@ class Hub:
         self.tracer = Tracer(transport, self.plane)
         self.timers = Timers()  # ack windows and budgets of every caller on this hub
         self.acks = AckSender(ack_delay)  # delayed acks of every server on this hub
+        self.fragments = Reassembly(self.timers)  # fragmented frames being put together
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
     async def start(self, sync_quiet: float = 0.02, sync_max: float = 0.25) -> None:
@@ -190,6 +192,7 @@ class Hub:
 
     async def aclose(self) -> None:
         self.stop_watching()
+        self.fragments.clear()
         await self.tracer.aclose()
         if self._gone_sub is not None:
             await self._gone_sub.unsubscribe()

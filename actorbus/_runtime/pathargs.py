@@ -105,12 +105,13 @@ def route_for(
     return _routes.dispatch(routes, fields, msg.subject, hub.plane, source)
 
 
-def body_for(spec: Any, frame: Any) -> bytes:
-    """The body a handler's arguments are decoded from: the request's, plus the path's
-    arguments for a pattern route."""
-    body = bytes(frame.body)
+def body_for(spec: Any, frame: Any) -> bytes | msgspec.Raw:
+    """The body a handler's arguments are decoded from: the request's (decoded in place, so
+    a large body is not copied first), plus the path's arguments for a pattern route."""
     if "{" not in spec.path:
-        return body
+        raw: msgspec.Raw = frame.body
+        return raw
+    body = bytes(frame.body)
     hints = spec.signature.hints
     return merge_path_args(spec.name, spec.path, hints, frame.path, body)
 

@@ -31,7 +31,9 @@ __all__ = [
     "until_own_deadline",
 ]
 
-Decode = Callable[[bytes], Any]
+#: Turns a reply's body into its value; given the body as received (a msgspec decoder reads
+#: it in place, so a large reply is not copied before it is decoded).
+Decode = Callable[[Any], Any]
 
 NO_RESPONDERS: Final = object()
 #: Put in every pending mailbox when the connection drops: no reply can come any more.
@@ -197,7 +199,7 @@ def late_acks(box: Mailbox, ackers: dict[str, str]) -> None:
 
 def decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> Any:
     try:
-        return decode(bytes(body))
+        return decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _errors.BusError(
             f"the reply of {host}{path} does not match its type: {exc}"

@@ -17,6 +17,7 @@ import trio
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._wire import callstate as _callstate
+from .._wire import fragments as _pieces
 from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from . import errors as _errors
@@ -40,6 +41,7 @@ from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
+from .serverpieces import PieceIntake
 from .shapes import ActorShape
 from .workers import Workers
 
@@ -48,8 +50,9 @@ __all__ = ["Route", "Server"]
 log = logging.getLogger("actorbus.actor")
 
 
-class Server:
-    """Serves one actor instance: its endpoints, its sinks and its direct address."""
+class Server(PieceIntake):
+    """Serves one actor instance: its endpoints, its sinks and its direct address (requests
+    that come in pieces: `PieceIntake`)."""
 
     def __init__(
         self,
@@ -193,6 +196,8 @@ class Server:
                 self._on_request(msg, frame, route, marker)
             elif type(frame) is _frames.Cancel:
                 self._on_cancel(frame)
+            elif type(frame) is _frames.Fragment:
+                self._on_piece(msg, frame, route, marker)
             else:
                 self.guard.count("malformed", f"a {frame.__class__.__name__} on {msg.subject}")
         except Exception as exc:
@@ -281,6 +286,12 @@ class Server:
         if key in self._running:
             self.guard.count("duplicate", f"request {frame.msg_id} from {frame.from_instance}")
             return  # the first copy answers; a replay gets nothing
+        if len(frame.body) > self.options.max_body:
+            size, limit = len(frame.body), self.options.max_body
+            self.guard.count("too_large", f"{served.spec.name}: a body of {size} bytes")
+            message = f"the request body of {size} bytes is over {self.host}'s limit of {limit}"
+            self._answer(reply, self._fault(frame, queue, 413, "PayloadTooLarge", message))
+            return
         gate = served.gate
         if not gate.has_room(reply is None, size):
             if reply is None:
@@ -328,16 +339,35 @@ class Server:
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
             return
+        large = self._publish_whole(reply, frame)
+        if large is not None:  # past max_payload: every piece now, back to back
+            frame, data = large
+            try:
+                for piece in _pieces.split(data, self.hub.transport.max_payload, frame, self.host):
+                    self.hub.publish_reply(reply, piece, self.host)
+            except Exception as exc:
+                log.warning("%s: could not send a reply in pieces: %r", self.host, exc)
+
+    def _publish_whole(
+        self, reply: str, frame: _frames.Frame
+    ) -> tuple[_frames.Frame, bytes] | None:
+        """Publish ``frame`` in one message (a Response over ``max_body`` becomes a 413);
+        (the frame, its bytes) when it is past ``max_payload`` and needs pieces."""
+        if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
+            frame = self._too_large_reply(frame)
+        data = _frames.encode(frame)
         try:
-            self.hub.publish_reply(reply, _frames.encode(frame), self.host)
-        except _TransportTooLarge as exc:
-            if isinstance(frame, _frames.Response):
-                too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")
-                self._answer(reply, self._runner.to_fault(frame, too_large))
-            else:
-                log.warning("%s: could not send a %s: %s", self.host, type(frame).__name__, exc)
+            self.hub.publish_reply(reply, data, self.host)
+        except _TransportTooLarge:
+            return frame, data
         except Exception as exc:
             log.warning("%s: could not reply: %r", self.host, exc)
+        return None
+
+    def _too_large_reply(self, frame: _frames.Response) -> _frames.Fault:
+        size, limit = len(frame.body), self.options.max_body
+        message = f"the reply of {size} bytes is over {self.host}'s limit of {limit} bytes"
+        return self._runner.to_fault(frame, _errors.PayloadTooLarge(message, size, limit))
 
     # -- running handlers --------------------------------------------------------------------
 
@@ -352,9 +382,42 @@ class Server:
                 self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
             self._done(call, started=True)
             raise
-        self._done(call, started=True, by_worker=True)
-        if out is not None:
-            self._answer(call.reply, out)
+        reply = call.reply
+        if (
+            reply is None
+            or type(out) is not _frames.Response
+            or len(out.body) <= self.hub.transport.max_payload - _pieces.FRAME_SLACK
+        ):  # the usual case: a reply in one message (or none)
+            self._done(call, started=True, by_worker=True)
+            if out is not None:
+                self._answer(reply, out)
+            return
+        large = self._publish_whole(reply, out)
+        if large is None:  # it fitted after all
+            self._done(call, started=True, by_worker=True)
+            return
+        # Past max_payload: the call is done only once its reply is all buffered, so that a
+        # shutdown waits for it; the owed ack is settled first (the reply is on its way).
+        self._acks.settle(self.instance, call.key)
+        sent = False
+        try:
+            await self._reply_in_pieces(reply, *large)
+            sent = True
+        finally:
+            self._done(call, started=True, by_worker=sent)
+
+    async def _reply_in_pieces(self, reply: str, frame: _frames.Frame, data: bytes) -> None:
+        """A reply past ``max_payload`` from a worker: piece by piece, each made while the
+        writer sends the last."""
+        transport = self.hub.transport
+        try:
+            pieces = _pieces.Pieces(data, transport.max_payload, frame, self.host)
+            for index in range(len(pieces)):
+                if index and transport.backlogged:
+                    await transport.wait_writable()
+                self.hub.publish_reply(reply, pieces.piece(index), self.host)
+        except Exception as exc:
+            log.warning("%s: could not send a reply in pieces: %r", self.host, exc)
 
     def serves_inline(self, frame: _frames.Request) -> bool:
         """True when `call_inline` can serve ``frame`` now: routed here, not shutting down,
@@ -390,6 +453,8 @@ class Server:
         try:
             out = await self._runner.run(call)
             assert out is not None  # only a cancel frame silences a handler; inline calls get none
+            if type(out) is _frames.Response and len(out.body) > self.options.max_body:
+                return self._too_large_reply(out)  # the same limit as over the bus
             return out
         finally:
             _trace.current_span.reset(span_token)

@@ -148,7 +148,7 @@ class Signature:
         except (OverflowError, TypeError, ValueError) as exc:
             raise TypeError(f"{self.name} returned a value that cannot be sent: {exc}") from None
 
-    def decode_args(self, body: bytes) -> dict[str, Any]:
+    def decode_args(self, body: bytes | msgspec.Raw) -> dict[str, Any]:
         """Callee side: a request body → keyword arguments (BadRequest if they don't fit)."""
         try:
             args = self._args_decoder.decode(body)

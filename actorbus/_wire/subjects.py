@@ -37,6 +37,7 @@ __all__ = [
     "announce_subscription",
     "announcer",
     "answer_subject",
+    "continuation_subject",
     "direct_subscription",
     "escape_path",
     "gone_subject",
@@ -269,6 +270,20 @@ def direct_subscription(plane: str, host: str, instance: str) -> str:
     """Every request addressed to one replica, on any port and path, from any source (never
     its replies: the ``|`` token follows the instance marker only in requests)."""
     return f"{plane}.*.*.{reverse_host(host)}.~{_validate_instance(instance)}.|.>"
+
+
+def continuation_subject(subject: str, plane: str, host: str, instance: str) -> str:
+    """Where the rest of a fragmented request first sent on ``subject`` goes: the same port and
+    route, addressed to the one instance of ``host`` that acked the first piece (for an event,
+    the sink's host). The receiver builds it the same way, to refuse pieces sent elsewhere.
+    "" when ``subject`` is not a request subject."""
+    head, sep, tail = subject.partition(".|.")
+    tokens = head.split(".", 3)
+    if not sep or len(tokens) < 4 or tokens[0] != plane:
+        return ""
+    port, source = tokens[1], tokens[2]  # the same sender: the ACL checks it again
+    rev = reverse_host(host)
+    return f"{plane}.{port}.{source}.{rev}.~{_validate_instance(instance)}.|.{tail}"
 
 
 def all_replicas_subscription(plane: str, host: str) -> str:

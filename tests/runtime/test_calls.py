@@ -239,13 +239,16 @@ async def test_malformed_frames_are_dropped_and_the_actor_keeps_serving(app: App
 
 async def test_oversized_payloads_are_refused_cleanly(plane: str) -> None:
     small = actorbus._transport.memory.MemoryBus(max_payload=2000)  # type: ignore[attr-defined]
-    async with App(Calc(), bus=small, plane=plane) as app:
+    async with App(Calc(), bus=small, plane=plane, max_body=3000) as app:
         # co-located calls skip the bus; a second App makes the request cross it
-        async with App(bus=small, plane=plane) as other:
+        async with App(bus=small, plane=plane, max_body=3000) as other:
+            assert await other.client(Calc).echo(data="x" * 2500) == "x" * 2500  # in pieces
             with pytest.raises(actorbus.PayloadTooLarge) as info:
                 await other.client(Calc).echo(data="x" * 5000)
             assert info.value.status == 413
             assert await other.client(Calc).echo(data="ok") == "ok"
+        with pytest.raises(actorbus.PayloadTooLarge):  # the same limit co-located
+            await app.client(Calc).echo(data="x" * 5000)
         assert await app.client(Calc).echo(data="still fine") == "still fine"
 
 
