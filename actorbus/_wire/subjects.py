@@ -227,7 +227,14 @@ def sent_by(subject: str, reply: str | None, plane: str, host: str, instance: st
         return False
     if reply is None or not reply.startswith(f"{plane}.r."):
         return True
-    return reply.startswith(f"{plane}.r.{REPLY_FROM_SERVER}.{reverse_host(host)}.~{instance}.")
+    return reply.startswith(_inbox_of(plane, host, instance))
+
+
+@functools.lru_cache(maxsize=4096)
+def _inbox_of(plane: str, host: str, instance: str) -> str:
+    """The reply subjects of one caller instance start with this (bounded cache: the fields
+    come from frames, but a peer filling it only evicts, never grows it)."""
+    return f"{plane}.r.{REPLY_FROM_SERVER}.{reverse_host(host)}.~{instance}."
 
 
 def request_matches(
