@@ -357,8 +357,12 @@ class Hub:
         known = self.directory.knows(ann.origin)
         if self.directory.apply(ann):
             self._invalidate()
-            if known and not self.directory.knows(ann.origin):  # a gap: ask for whole sets
-                self._publish_announce(self._whole_set(hello=True))
+            # A gap: ask for whole sets, through the same token bucket as hellos (a peer that
+            # makes gaps on purpose must not make every process send its whole set each time;
+            # until the answer, gathers wait out their ack window for that origin).
+            if known and not self.directory.knows(ann.origin):
+                if self.directory.answer_hello(trio.current_time()):
+                    self._publish_announce(self._whole_set(hello=True))
 
     def _on_gone(self, msg: Message) -> None:
         """A supervisor says instances died: the calls waiting on them end now."""

@@ -92,3 +92,54 @@ async def test_a_flood_of_hellos_and_origins_stays_bounded(secure_bus: SecureBus
             answers = [whole_sets.get(origin, 0) for origin in origins]
             assert all(n <= allowed for n in answers), (answers, allowed)
             assert sum(answers) < HELLOS  # was one answer per hello per process
+
+
+GAPS = 500
+
+
+async def test_gaps_made_on_purpose_get_a_bounded_number_of_whole_sets(
+    secure_bus: SecureBus,
+) -> None:
+    """A peer that makes a gap in its own announcements again and again: each gap makes a
+    process ask for whole sets (its own with ``hello``), but through the hello token bucket,
+    not once per gap."""
+    plane = random_plane()
+    announce = _subjects.announce_subject(plane, "other.sec")
+    every = _subjects.announce_subscription(plane)
+    attacker = secure_bus.creds.for_host("other.sec")
+    assert attacker is not None
+    asks: dict[str, int] = {}
+    done = trio.Event()
+
+    def count(msg: Message) -> None:
+        ann = _directory.decode_announce(msg.data)
+        if ann is None:
+            return
+        if ann.full and ann.hello:
+            asks[ann.origin] = asks.get(ann.origin, 0) + 1
+        if ann.origin == "end":
+            done.set()
+
+    with trio.fail_after(60):
+        async with App(
+            Source(), Sink(), bus=secure_bus.url, plane=plane, credentials=secure_bus.creds_path
+        ) as app:
+            origins = {app.hub._origin, *(h._origin for h in app._hubs.values())}
+            async with open_bus(secure_bus.url, attacker) as peer:
+                await peer.subscribe(every, count)
+                await peer.flush()
+                start = trio.current_time()
+                for i in range(GAPS):
+                    whole = _directory.Announce("g", 2 * i, [("x.y", "q")], full=True)
+                    gap = _directory.Announce("g", 2 * i + 5, [("x.z", "q")])  # skips seqs
+                    peer.publish(announce, _directory.encode_announce(whole))
+                    peer.publish(announce, _directory.encode_announce(gap))
+                peer.publish(announce, _directory.encode_announce(_directory.Announce("end", 0)))
+                await peer.flush()
+                await done.wait()  # our own copy: everything before it reached the server
+                assert await app.client(Source).fire(n=2) == [4]  # a round trip behind it
+                elapsed = trio.current_time() - start
+    allowed = _directory.HELLO_BURST + _directory.HELLO_RATE * elapsed + 1
+    answers = [asks.get(origin, 0) for origin in origins]
+    assert all(n <= allowed for n in answers), (answers, allowed)
+    assert max(answers) > 0  # the gaps were seen (the test can fail)
