@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.test_layers import EXTRA, LEVELS, PKG
+from tests.test_layers import LEVELS, PKG
 
 DESIGN = Path(__file__).resolve().parents[1] / "docs" / "design.md"
 #: A table row: an optional level label, then from column 11 the unit paths (comma-separated),
@@ -76,15 +76,6 @@ def test_the_table_has_the_levels_the_layer_test_enforces() -> None:
         "docs/design.md's layer table (lowest first) disagrees with tests/test_layers.py's "
         f"LEVELS:\n  design: {levels}\n  tests:  {LEVELS}"
     )
-
-
-def test_the_exceptions_are_written_on_their_rows() -> None:
-    _, text = documented_levels(_table())
-    for importer, imported in EXTRA:
-        assert f"actorbus/{imported}" in text[importer], (
-            f"the layer table allows {importer} to import {imported} but does not say so on "
-            f"{importer}'s row"
-        )
 
 
 def test_the_parser_sees_a_wrong_table() -> None:

@@ -26,7 +26,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "actorbus"
 MAX_LINES = 500
 
-#: Lowest first. Units on one level may not import each other, except where ``EXTRA`` says.
+#: Lowest first. Units on one level may not import each other.
 LEVELS: list[set[str]] = [
     {"_version", "_excgroups"},
     {"_wire"},
@@ -39,8 +39,6 @@ LEVELS: list[set[str]] = [
     {"_cli"},
     {"__main__"},
 ]
-#: The command line starts the live tracer and hands it to the supervisor.
-EXTRA = {("_cli", "_tracer")}
 ASYNCIO_WORLD = {"nats", "asyncio", "trio_asyncio"}
 ASYNCIO_MODULES = {"actorbus._transport.natspy"}
 EDGE_ONLY_LIBRARIES = {"trio_websocket", "h11", "hypercorn"}
@@ -152,7 +150,7 @@ def test_imports_point_down_only() -> None:
     offenders = {}
     for m in _modules():
         own = _level(_unit(m))
-        bad = sorted(u for u in _internal(m) if _level(u) >= own and (_unit(m), u) not in EXTRA)
+        bad = sorted(u for u in _internal(m) if _level(u) >= own )
         if bad:
             offenders[m] = bad
     assert not offenders, f"imports that point up or sideways: {offenders}"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
-import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -302,10 +300,11 @@ def _explain(exc: BaseException) -> tuple[str, int]:
 
 def _tracer_module() -> Any:
     try:
-        return importlib.import_module("actorbus._tracer.server")
+        import actorbus._tracer.server as server  # lazy: trio-websocket only when tracing
     except ImportError as exc:
         _error(f"the live tracer is not available in this installation ({exc})")
         return None
+    return server
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:

@@ -265,7 +265,7 @@ def _tracer_task(
 
     async def tracer() -> None:
         try:
-            serve_tracer = importlib.import_module("actorbus._tracer.server").serve_tracer
+            from .._tracer.server import serve_tracer  # lazy: trio-websocket only when tracing
         except ImportError as exc:
             log.info("live tracer not available (%s)", exc)
             return
