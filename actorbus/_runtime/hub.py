@@ -360,9 +360,9 @@ class Hub:
             # A gap: ask for whole sets, through the same token bucket as hellos (a peer that
             # makes gaps on purpose must not make every process send its whole set each time;
             # until the answer, gathers wait out their ack window for that origin).
-            if known and not self.directory.knows(ann.origin):
-                if self.directory.answer_hello(trio.current_time()):
-                    self._publish_announce(self._whole_set(hello=True))
+            gap = known and not self.directory.knows(ann.origin)
+            if gap and self.directory.answer_hello(trio.current_time()):
+                self._publish_announce(self._whole_set(hello=True))
 
     def _on_gone(self, msg: Message) -> None:
         """A supervisor says instances died: the calls waiting on them end now."""
