@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import (
     AbstractAsyncContextManager,
     AsyncExitStack,
@@ -25,6 +25,7 @@ from ._excgroups import leaf, lone_exception_as_itself
 from ._runtime.actor import Actor
 from ._runtime.api import Api
 from ._runtime.caller import Caller
+from ._runtime.callers import check_tracebacks
 from ._runtime.context import CallOptions, new_instance_id
 from ._runtime.errors import BusError, bus_errors
 from ._runtime.hub import Hub
@@ -153,7 +154,9 @@ class App:
     ``block_warning`` (seconds, default 1; None turns it off): a handler that blocks the Trio
     scheduler that long is named in one log line. ``max_body`` (bytes, default 32 MiB) bounds
     every request's and reply's body, on every bus and for co-located calls; frames past the
-    server's ``max_payload`` travel in pieces.
+    server's ``max_payload`` travel in pieces. ``tracebacks``: who gets a failed handler's
+    traceback (``RemoteError.remote_traceback``): every caller (True, the default), nobody
+    (False), or a list of caller hostnames.
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class App:
         credentials: CredentialsSpec = None,
         block_warning: float | None = DEFAULT_BLOCK_WARNING,
         max_body: int = _callstate.DEFAULT_MAX_BODY,
+        tracebacks: bool | Iterable[str] = True,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -194,6 +198,7 @@ class App:
             hop_reserve=hop_reserve,
             default_budget=default_budget,
             max_budget=float(max_budget),
+            tracebacks=check_tracebacks(tracebacks),
         )
         self.hostname = _subjects.validate_hostname(hostname)
         self.instance = new_instance_id()

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._wire import subjects as _subjects
 
-__all__ = ["EDGE_SUFFIX", "Callers", "check_callers", "effective_callers"]
+__all__ = ["EDGE_SUFFIX", "Callers", "check_callers", "check_tracebacks", "effective_callers"]
 
 #: Edge clients (the command line, `App` edge callers, the HTTP ingress) live under this domain.
 EDGE_SUFFIX = "." + _subjects.EDGE_DOMAIN
@@ -65,3 +65,13 @@ def effective_callers(
     if listed is None:
         return Callers([source], edge=True)
     return Callers([source, *listed])
+
+
+def check_tracebacks(value: Any) -> bool | frozenset[str]:
+    """``App(tracebacks=...)``: True (every caller), False (none) or the hostnames that get a
+    handler's remote traceback; TypeError or `SubjectError` for anything else."""
+    if isinstance(value, bool):
+        return value
+    hosts = check_callers(value, "App(tracebacks=...)")
+    assert hosts is not None
+    return hosts

@@ -34,3 +34,6 @@ class CallOptions:
     ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
     max_budget: float = _callstate.DEFAULT_MAX_BUDGET  # cap on the budget a request brings
     max_body: int = _callstate.DEFAULT_MAX_BODY  # bytes of a request's or reply's body
+    #: Who gets a handler's traceback in its fault: every caller (True), none (False), or the
+    #: listed hostnames (authentic under the generated ACLs).
+    tracebacks: bool | frozenset[str] = True

@@ -134,6 +134,9 @@ class Runner:
                 queue=queue,
                 token=frame.token,
             )
+            shown = self.options.tracebacks
+            if shown is not True and (shown is False or frame.from_host not in shown):
+                out.traceback = ""  # the type and message only: the code stays ours
         if span is not None:
             span.end_with(out)
         self._count(frame, spec, out, time.perf_counter_ns() - t0)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from actorbus import Actor, App, Forbidden, MemoryBus, current_request, endpoint, event, sink
+from actorbus import (
+    Actor,
+    App,
+    Forbidden,
+    MemoryBus,
+    RemoteError,
+    current_request,
+    endpoint,
+    event,
+    sink,
+)
 
 
 class Vault(Actor):
@@ -105,3 +115,35 @@ def test_bad_callers_are_refused_at_declaration(callers: object, error: type) ->
         sink(Source.on_thing, callers=callers)  # type: ignore[arg-type]
     with pytest.raises(error, match="callers"):
         type("Bad", (Actor,), {"hostname": "bad.test", "callers": callers})
+
+
+class Broken(Actor):
+    hostname = "broken.test"
+
+    @endpoint
+    async def fail(self) -> int:
+        raise ValueError("secret detail in the code")
+
+
+@pytest.mark.parametrize(
+    ("tracebacks", "shown"),
+    [(True, True), (False, False), (["app.actorbus"], True), (["other.test"], False)],
+)
+async def test_tracebacks_go_only_to_whom_the_app_says(
+    plane: str, tracebacks: object, shown: bool
+) -> None:
+    bus = MemoryBus()
+    async with (
+        App(Broken(), bus=bus, plane=plane, tracebacks=tracebacks),  # type: ignore[arg-type]
+        App(bus=bus, plane=plane) as caller,
+    ):
+        with pytest.raises(RemoteError) as info:
+            await caller.client(Broken).fail()
+    assert info.value.remote_type == "ValueError"  # the type and message always travel
+    assert "secret detail" in info.value.message
+    assert ("Traceback" in info.value.remote_traceback) is shown
+
+
+def test_bad_tracebacks_option() -> None:
+    with pytest.raises(TypeError, match="tracebacks"):
+        App(tracebacks="everyone")  # type: ignore[arg-type]
