@@ -323,9 +323,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from .._tracer.terminal import TracerGone
 
     try:
-        trio.run(
-            lambda: module.run_trace_client(args.url, json_lines=args.json, show_all=args.all)
-        )
+        trio.run(lambda: module.run_trace_client(args.url, json_lines=args.json, show_all=args.all))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:

@@ -271,9 +271,7 @@ def _tracer_task(
             return
         try:
             log.info("live tracer on ws://%s (actorbus trace ws://%s)", listen, listen)
-            await serve_tracer(
-                bus, listen, plane=plane, credentials=credentials, history=history
-            )
+            await serve_tracer(bus, listen, plane=plane, credentials=credentials, history=history)
         except Exception as exc:
             log.warning("the live tracer on %s stopped: %r", listen, exc)
 

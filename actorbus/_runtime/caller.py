@@ -17,6 +17,7 @@ import trio
 from .._transport.base import Message, TransportError
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._wire import frames as _frames
+from .._wire import jetstream as _jetstream
 from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
@@ -203,11 +204,19 @@ class Caller:
     def forget(self, frame: _frames.Request) -> None:
         self._pending.pop(frame.msg_id, None)
 
-    def send(self, subject: str, frame: _frames.Request) -> None:
+    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> None:
+        """Publish ``frame``; an ``event`` carries its id (``Nats-Msg-Id``, so a stream stores
+        it once) and its reply subject (so a durable sink reading the stream can answer)."""
         data = _frames.encode(frame)
         reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
+        headers = None
+        if event and self.hub.transport.supports_headers:
+            event_id = _jetstream.event_id(frame.from_instance, frame.msg_id)
+            headers = {_jetstream.MSG_ID_HEADER: event_id}
+            if reply is not None:
+                headers[_jetstream.REPLY_HEADER] = reply
         try:
-            self.hub.publish(subject, data, reply=reply)
+            self.hub.publish(subject, data, reply=reply, headers=headers)
         except _TransportTooLarge as exc:
             raise _errors.PayloadTooLarge(f"request to {frame.host}{frame.path}: {exc}") from None
         except TransportError as exc:
@@ -425,4 +434,5 @@ class Caller:
         subject = _subjects.request_subject(
             self.hub.plane, port, host, method, path, instance=instance
         )
-        return Gathering(self, subject, (host, port, method, path, body), decode)
+        target = (host, port, method, path, body)
+        return Gathering(self, subject, target, decode, event=not every_replica)

@@ -51,7 +51,7 @@ class Outbound(Protocol):
         oneway: bool = False,
     ) -> tuple[_frames.Request, _protocol.Budget, float]: ...
 
-    def send(self, subject: str, frame: _frames.Request) -> None: ...
+    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> None: ...
 
     def expect(self, frame: _frames.Request, box: Mailbox) -> None: ...
 
@@ -78,8 +78,11 @@ class Gathering:
         subject: str,
         target: tuple[str, int, str, str, msgspec.Raw],
         decode: Decode,
+        *,
+        event: bool = True,
     ) -> None:
         self._caller = caller
+        self._event = event  # an event (stamped for the streams of durable sinks), not ~all
         self._subject = subject
         self._target = target
         self._decode = decode
@@ -121,7 +124,7 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         self._closed = True
-        self._caller.send(self._subject, frame)
+        self._caller.send(self._subject, frame, event=self._event)
 
     async def __aenter__(self) -> Gathering:
         """Send the request now; replies are read by iterating inside the block."""
@@ -155,7 +158,7 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         try:
-            caller.send(self._subject, frame)
+            caller.send(self._subject, frame, event=self._event)
         except BaseException:
             self._finish()
             raise

@@ -22,7 +22,7 @@ from typing import Protocol
 import msgspec
 import trio
 
-from .._transport.base import Deliver, Message, Subscription, Transport, TransportError
+from .._transport.base import Deliver, Headers, Message, Subscription, Transport, TransportError
 from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
@@ -283,8 +283,13 @@ class Hub:
             return
         self.transport.publish(subject, data)
 
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
-        self.transport.publish(subject, data, reply=reply)
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
+        if headers is None:  # a transport without headers takes no such argument
+            self.transport.publish(subject, data, reply=reply)
+        else:
+            self.transport.publish(subject, data, reply=reply, headers=headers)
 
     # -- known responders (multicast) ------------------------------------------------------
 

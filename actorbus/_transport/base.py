@@ -16,6 +16,7 @@ import trio
 
 __all__ = [
     "Deliver",
+    "Headers",
     "Message",
     "PayloadTooLarge",
     "Subscription",
@@ -27,15 +28,20 @@ __all__ = [
 
 @dataclass(slots=True, frozen=True)
 class Message:
-    """One inbound message. ``no_responders`` marks the server's status for an unheard request."""
+    """One inbound message. ``no_responders`` marks the server's status for an unheard request;
+    ``headers`` is None for a message sent without any (the common case: no dict is made),
+    and a status the server sent (JetStream's ``404``, ``408`` …) is its ``Status`` header."""
 
     subject: str
     data: bytes
     reply: str | None = None
     no_responders: bool = False
+    headers: dict[str, str] | None = None
 
 
 Deliver = Callable[[Message], None]
+#: NATS headers to publish (`Transport.supports_headers`), or None for none.
+Headers = dict[str, str] | None
 
 
 class TransportError(Exception):
@@ -70,12 +76,18 @@ class Transport(ABC):
 
     #: Largest payload the bus accepts, in bytes.
     max_payload: int = 1024 * 1024
+    #: True when `publish` takes ``headers=`` (and inbound messages carry theirs); a
+    #: transport written before headers existed leaves it False and is never passed any.
+    supports_headers: bool = False
 
     @abstractmethod
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
         """Queue one message for sending; never blocks. Raises `PayloadTooLarge`,
         `TransportClosed` or `TransportError`. With ``reply`` set and nobody subscribed, a
-        ``Message(no_responders=True)`` is delivered to the subscribers of ``reply``."""
+        ``Message(no_responders=True)`` is delivered to the subscribers of ``reply``.
+        ``headers`` (only where `supports_headers`) go out as NATS headers (HPUB)."""
 
     @abstractmethod
     async def subscribe(

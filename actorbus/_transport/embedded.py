@@ -140,7 +140,8 @@ class EmbeddedServer:
     ``port=0`` lets the server pick a free port; the chosen port is kept, so `start` after
     `stop` brings the server back on the same address (clients then reconnect to it).
     ``max_payload`` sets the server's message size limit; ``extra_args`` are passed on verbatim
-    (e.g. ``["--user", "u", "--pass", "p"]``).
+    (e.g. ``["--user", "u", "--pass", "p"]``). ``jetstream`` (on by default) runs JetStream
+    with its store in a temporary folder that `stop` removes.
     """
 
     def __init__(
@@ -151,8 +152,11 @@ class EmbeddedServer:
         max_payload: int | None = None,
         extra_args: Sequence[str] = (),
         own_session: bool = False,
+        jetstream: bool = True,
     ) -> None:
         self.host = host
+        self.jetstream = jetstream
+        self._store: Path | None = None  # JetStream's store, kept until `stop`
         self._port = port
         self.max_payload = max_payload
         self.extra_args = tuple(extra_args)
@@ -206,6 +210,9 @@ class EmbeddedServer:
         self._dir = Path(tempfile.mkdtemp(prefix="actorbus-nats-"))
         args = [binary, "-a", self.host, "-p", str(self._port if self._port > 0 else -1)]
         args += ["--ports_file_dir", str(self._dir)]
+        if self.jetstream:
+            self._store = Path(tempfile.mkdtemp(prefix="actorbus-js-"))
+            args += ["-js", "-sd", str(self._store)]
         if self.max_payload is not None:
             config = self._dir / "nats.conf"
             config.write_text(f"max_payload: {int(self.max_payload)}\n")
@@ -308,6 +315,9 @@ class EmbeddedServer:
                 proc.wait(_STOP_TIMEOUT)
         self._last_log = self._read_log() or self._last_log
         self._cleanup_dir()
+        if self._store is not None:
+            shutil.rmtree(self._store, ignore_errors=True)
+            self._store = None
 
     def _cleanup_dir(self) -> None:
         if self._log is not None:
