@@ -20,6 +20,7 @@ from ._runtime.errors import PayloadTooLarge as PayloadTooLarge
 from ._runtime.errors import RemoteError as RemoteError
 from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
 from ._runtime.gathering import Gathering as Gathering
+from ._runtime.handling import current_request as current_request
 from ._runtime.replies import Reply as Reply
 from ._runtime.web import HttpResponse as HttpResponse
 from ._version import __version__ as __version__
@@ -52,6 +53,7 @@ __all__ = [
     "Transport",
     "__version__",
     "config",
+    "current_request",
     "endpoint",
     "event",
     "sink",

@@ -115,6 +115,7 @@ class Hub:
         self._origin = secrets.token_hex(8)  # tells our own announcements' echo apart
         self._seq = 0
         self._own: set[tuple[str, str]] = set()
+        self._listed: dict[tuple[str, str], int] = {}  # durable sinks: listed, not subscribed
         self.directory = Directory(pinned=self._origin)
         self._heard = trio.Event()
         self._announce_sub: Subscription | None = None
@@ -235,6 +236,22 @@ class Hub:
                 await group.sub.unsubscribe()
             if announce:
                 self._announce_change(removed=[(key[0], key[1] or "")])
+
+    def announce_only(self, subject: str, queue: str) -> None:
+        """List ``(subject, queue)`` in the directory without subscribing: a durable sink
+        answers gatherings from its JetStream consumer."""
+        key = (subject, queue)
+        self._listed[key] = self._listed.get(key, 0) + 1
+        if self._listed[key] == 1:
+            self._announce_change(added=[key])
+
+    def withdraw_only(self, subject: str, queue: str) -> None:
+        key = (subject, queue)
+        left = self._listed.get(key, 0) - 1
+        if left > 0:
+            self._listed[key] = left
+        elif self._listed.pop(key, None) is not None:
+            self._announce_change(removed=[key])
 
     async def subscribe_replies(self, prefix: str, subject: str, deliver: Deliver) -> Subscription:
         """Answers to one instance's requests (reply subjects ``<prefix>.<msg-id>``): on the bus

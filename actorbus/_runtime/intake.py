@@ -8,6 +8,8 @@ so a peer that copies somebody else's ids makes a different key, never a collisi
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -152,6 +154,7 @@ class Call:
         "queue",
         "reply",
         "scope",
+        "settle",
         "size",
         "spec",
     )
@@ -175,4 +178,6 @@ class Call:
         self.size = size
         self.scope: trio.CancelScope | None = None
         self.cancelled = False  # the caller sent a cancel (while it waited, or ran)
+        #: A durable sink's event: told the outcome once (ack, nak or dead letter).
+        self.settle: Callable[[Any], None] | None = None
         self.key: Key = (frame.from_instance, frame.msg_id, frame.token)

@@ -13,17 +13,21 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
+import msgspec
 import trio
 
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._transport.jetstream import JetStream
 from .._wire import frames as _frames
+from .._wire import jetstream as _jetstream
 from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from . import spans as _trace
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
+from .durable import DurableSink, Settle
 from .guard import WireGuard
 from .hub import Hub, LocalSubscription
 from .intake import (
@@ -77,6 +81,8 @@ class Server:
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
         self._inline: list[str] = []
+        self._durables: list[DurableSink] = []
+        self._js: JetStream | None = None
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -151,12 +157,36 @@ class Server:
         for route, served in self._routes.items():
             host, port, method, path = route
             subject = _subjects.subscription_subject(plane, port, host, method, path)
+            if served.spec.durable and await self._start_durable(served, subject):
+                continue
             deliver = self._deliverer(route, None)
             self._subs.append(await hub.subscribe(subject, deliver, queue=served.queue))
             if served.spec.kind == "endpoint" and served.queue == host:
                 hub.add_inline(subject, self)
                 self._inline.append(subject)
         await hub.transport.flush()
+
+    async def _start_durable(self, served: Served, subject: str) -> bool:
+        """Serve a durable sink from its JetStream consumer (True), or live where the bus has
+        no JetStream to offer (False: the memory bus); a transport that cannot raises."""
+        transport = self.hub.transport
+        if transport.durable_mode == "live":
+            return False
+        if transport.durable_mode != "jetstream":
+            raise _errors.BusError(f"{self.host}: {transport.durable_refusal}")
+        if self._js is None:
+            self._js = JetStream(
+                transport, _jetstream.inbox_prefix(self.hub.plane, self.host, self.instance)
+            )
+            await self._js.start()
+        sink = DurableSink(
+            self._js, self.hub.plane, self.host, served, self._take_durable, self.guard
+        )
+        await sink.setup()
+        self._durables.append(sink)
+        self._nursery.start_soon(sink.run)
+        self.hub.announce_only(subject, served.queue)  # gatherings expect its answer
+        return True
 
     def _deliverer(self, route: Route | None, marker: str | None) -> Deliver:
         """The callback of one subscription: it knows which route (or address) it serves."""
@@ -165,6 +195,9 @@ class Server:
     async def stop_intake(self) -> None:
         """Stop taking new requests; handlers already running (or waiting) go on."""
         self._accepting = False
+        for sink in self._durables:
+            sink.stop()
+            self.hub.withdraw_only(sink.subject, sink.served.queue)
         for subject in self._inline:
             self.hub.remove_inline(subject, self)
         self._inline.clear()
@@ -173,6 +206,9 @@ class Server:
             await sub.unsubscribe()
 
     async def wait_idle(self) -> None:
+        """Until no call runs or waits, and no durable sink's pull is still open."""
+        for sink in self._durables:
+            await sink.drained.wait()
         await self._idle.wait()
 
     # -- the receive path (sync: called by the transport or the hub) ----------------------
@@ -244,7 +280,24 @@ class Server:
             message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"
             self._answer(reply, self._fault(frame, queue, 508, "CallDepthExceeded", message))
             return
+        if frame.delivered:  # only JetStream's count is true; a peer's claim is not
+            frame = msgspec.structs.replace(frame, delivered=0)
         self._take(frame, served, queue, reply, len(msg.data))
+
+    def _take_durable(
+        self, frame: _frames.Request, served: Served, reply: str | None, size: int, settle: Settle
+    ) -> bool:
+        """Take in one event pulled from a durable sink's consumer; False when it cannot run
+        here now (shutting down, its line full, a copy already running): JetStream redelivers."""
+        key = (frame.from_instance, frame.msg_id, frame.token)
+        if not self._accepting or key in self._running or not served.gate.has_room(False, size):
+            return False
+        if not 0 <= frame.depth <= self.options.max_depth:
+            message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"
+            settle(self._fault(frame, served.queue, 508, "CallDepthExceeded", message))
+            return True
+        self._take(frame, served, served.queue, reply, size, settle)
+        return True
 
     def _refuse_mismatch(self, msg: Message, frame: _frames.Request, reply: str | None) -> None:
         where = f"{frame.method} {frame.host}:{frame.port}{frame.path}"
@@ -253,7 +306,13 @@ class Server:
         self._answer(reply, self._fault(frame, self._own_queue, 400, "BadRequest", message))
 
     def _take(
-        self, frame: _frames.Request, served: Served, queue: str, reply: str | None, size: int
+        self,
+        frame: _frames.Request,
+        served: Served,
+        queue: str,
+        reply: str | None,
+        size: int,
+        settle: Settle | None = None,
     ) -> None:
         """Run the call now, line it up in its gate's inbox, or refuse it (503 / dropped)."""
         key = (frame.from_instance, frame.msg_id, frame.token)
@@ -284,6 +343,7 @@ class Server:
             else _protocol.handler_deadline(now, frame.budget_ms, opts.hop_reserve, opts.max_budget)
         )
         call = Call(frame, served.spec, gate, queue, reply, deadline, size)
+        call.settle = settle
         if self._idle.is_set():
             self._idle = trio.Event()
         self._running[key] = call
@@ -329,7 +389,7 @@ class Server:
                 self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
             self._done(call, started=True)
             raise
-        self._done(call, started=True, by_worker=True)
+        self._done(call, started=True, by_worker=True, out=out)
         if out is not None:
             self._answer(call.reply, out)
 
@@ -370,9 +430,23 @@ class Server:
             current_request.reset(request_token)
             self._done(call, started=True)
 
-    def _done(self, call: Call, *, started: bool, by_worker: bool = False) -> None:
-        """Forget ``call`` (never raises, whatever a peer did) and let the next one in."""
+    def _done(
+        self,
+        call: Call,
+        *,
+        started: bool,
+        by_worker: bool = False,
+        out: _frames.Response | _frames.Fault | None = None,
+    ) -> None:
+        """Forget ``call`` (never raises, whatever a peer did) and let the next one in; a
+        durable sink's event is settled with ``out`` (None: not handled, redeliver)."""
         key = call.key
+        if call.settle is not None:
+            settle, call.settle = call.settle, None
+            try:
+                settle(out)
+            except Exception as exc:
+                log.warning("%s: could not settle %s: %r", self.host, call.frame.msg_id, exc)
         self._acks.settle(self.instance, key)
         if self._running.get(key) is call:
             del self._running[key]

@@ -79,6 +79,10 @@ class Transport(ABC):
     #: True when `publish` takes ``headers=`` (and inbound messages carry theirs); a
     #: transport written before headers existed leaves it False and is never passed any.
     supports_headers: bool = False
+    #: How durable sinks run: ``"jetstream"``, ``"live"`` (no JetStream, as on the memory
+    #: bus: served like any sink, at most once) or None (refused with `durable_refusal`).
+    durable_mode: str | None = None
+    durable_refusal = "durable sinks need a transport with JetStream"
 
     @abstractmethod
     def publish(

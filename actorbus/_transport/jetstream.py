@@ -25,7 +25,8 @@ log = logging.getLogger("actorbus.jetstream")
 
 NO_JETSTREAM: Final = "durable sinks need JetStream: start nats-server with -js"
 #: JetStream errors worth retrying while a (clustered) JetStream comes up.
-_TRANSIENT = frozenset({10008, 10074})  # temporarily unavailable, no suitable peers
+_TRANSIENT = frozenset({10008, 10023})  # temporarily unavailable, insufficient resources
+_NOT_CLUSTERED = 10074  # replicas > 1 not supported in non-clustered mode
 REQUEST_TIMEOUT = 5.0
 #: How long `ensure_*` keep retrying a JetStream that is still electing its leader.
 SETTLE_TIMEOUT = 30.0
@@ -128,7 +129,8 @@ class JetStream:
         raise JetStreamError(f"JetStream did not become ready for {what} in {SETTLE_TIMEOUT:g} s")
 
     async def ensure_stream(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Create the stream, or add the subjects it lacks; idempotent, never narrows it."""
+        """Create the stream, or add the subjects it lacks; idempotent, never narrows it. A
+        replicated stream on a single server is created with one replica."""
         name = config["name"]
         try:
             info = await self._settled(f"STREAM.INFO.{name}")
@@ -138,6 +140,8 @@ class JetStream:
             try:
                 return await self._settled(f"STREAM.CREATE.{name}", config)
             except JetStreamError as exc2:
+                if exc2.err_code == _NOT_CLUSTERED and config.get("num_replicas", 1) > 1:
+                    return await self.ensure_stream({**config, "num_replicas": 1})
                 if exc2.err_code != 10058:  # another sink created it meanwhile
                     raise
                 info = await self._settled(f"STREAM.INFO.{name}")

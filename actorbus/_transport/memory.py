@@ -93,6 +93,7 @@ class MemoryTransport(Transport):
         self._mine: set[_MemorySubscription] = set()
 
     supports_headers = True
+    durable_mode = "live"
 
     def publish(
         self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None

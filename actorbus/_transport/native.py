@@ -59,8 +59,7 @@ __all__ = ["NativeNatsTransport", "open_native"]
 log = logging.getLogger("actorbus.nats")
 
 DEFAULT_RECONNECT_WAIT = 1.0
-#: Bound on `flush` (a PING/PONG round trip), in seconds.
-FLUSH_TIMEOUT = 5.0
+FLUSH_TIMEOUT = 5.0  # bound on `flush` (a PING/PONG round trip), in seconds
 DEFAULT_MAX_PENDING = 64 * 1024 * 1024
 HIGH_WATER = 1024 * 1024
 _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
@@ -111,6 +110,7 @@ class NativeNatsTransport(Transport):
     # -- Transport -------------------------------------------------------------------------
 
     supports_headers = True
+    durable_mode = "jetstream"
 
     def publish(
         self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None

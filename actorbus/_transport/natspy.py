@@ -236,6 +236,10 @@ class NatsTransport(Transport):
     # -- Transport -------------------------------------------------------------------------
 
     supports_headers = True
+    durable_refusal = (
+        "durable sinks run on the default NATS client, not nats-py: unset "
+        "ACTORBUS_NATS_CLIENT (or pass nats_client='native')"
+    )
 
     def publish(
         self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None

@@ -98,7 +98,7 @@ def test_api_errors_are_read_and_junk_is_an_error() -> None:
     body = json.dumps(
         {"error": {"code": 404, "err_code": 10059, "description": "stream\nnot found"}}
     )
-    doc, err = js.api_error(body.encode())
+    _doc, err = js.api_error(body.encode())
     assert err is not None and err.err_code == 10059 and err.description == "stream not found"
     assert js.api_error(b"{}")[1] is None
     for junk in (b"", b"[]", b"\xff", b"null"):
