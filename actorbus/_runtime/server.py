@@ -18,7 +18,7 @@ import trio
 
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
-from .._transport.jetstream import JetStream
+from .._transport.jetstream import JetStream, JetStreamError
 from .._wire import frames as _frames
 from .._wire import jetstream as _jetstream
 from .._wire import protocol as _protocol
@@ -182,7 +182,10 @@ class Server:
         sink = DurableSink(
             self._js, self.hub.plane, self.host, served, self._take_durable, self.guard
         )
-        await sink.setup()
+        try:
+            await sink.setup()
+        except JetStreamError as exc:  # one line: "durable sinks need JetStream: ..."
+            raise _errors.BusError(f"{self.host}: {exc}") from None
         self._durables.append(sink)
         self._nursery.start_soon(sink.run)
         self.hub.announce_only(subject, served.queue)  # gatherings expect its answer

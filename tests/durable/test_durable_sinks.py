@@ -3,15 +3,18 @@ replicas share them, a failing handler ends as a dead letter. Each case is bound
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from typing import Any
 
 import trio
 
 from actorbus import App
 from actorbus._transport.embedded import EmbeddedServer
 
+from ..cli.helpers import actorbus
 from . import actors
-from .actors import Files, Groups, Users
+from .actors import Cards, Files, Groups, Users
 
 
 def _reset() -> None:
@@ -53,3 +56,43 @@ async def test_a_gathering_hears_durable_and_live_sinks(server: EmbeddedServer) 
     assert replies == ["files", "groups"]
     assert [u for u, _, _ in actors.FILES.ids] == [7]
     assert [u for u, _, _ in actors.GROUPS.ids] == [7]
+
+
+async def _dlq(url: str, plane: str, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    done = await actorbus("dlq", *args, "--json", "--nats", url, "--plane", plane)
+    letters = [json.loads(line) for line in done.stdout.decode().splitlines() if line]
+    return done.returncode, letters, done.stderr.decode()
+
+
+async def test_a_handler_that_raises_is_retried_then_a_dead_letter_then_replayed(
+    server: EmbeddedServer,
+) -> None:
+    _reset()
+    plane = "dead1"
+    Cards.fail = {13}
+    with trio.fail_after(60):
+        async with App(Users(), Cards(), bus=server.url, plane=plane) as app:
+            users = app.actors[0]
+            for user_id in (12, 13, 14):
+                await users.on_user_deleted(user_id=user_id)
+            await actors.CARDS.wait_for(2)
+            while True:  # bounded by fail_after: each look is one short command
+                code, letters, err = await _dlq(server.url, plane)
+                assert code == 0, err
+                if letters:
+                    break
+            (letter,) = letters
+            assert letter["sink"] == "cards.example" and letter["deliveries"] == "2"
+            assert "card store down for user 13" in letter["error"]
+            assert letter["source"] == "users.example"
+            assert (await _dlq(server.url, plane, "files.example"))[1] == []
+            Cards.fail = set()
+            done = await actorbus(
+                "dlq", "cards.example", "--replay", "--nats", server.url, "--plane", plane
+            )
+            assert done.returncode == 0, done.stderr.decode()
+            await actors.CARDS.wait_for(3)
+            assert (await _dlq(server.url, plane))[1] == []
+    assert sorted(u for u, _, _ in actors.CARDS.ids) == [12, 13, 14]
+    (replayed,) = [(e, d) for u, e, d in actors.CARDS.ids if u == 13]
+    assert replayed[1] == 1  # a fresh delivery of the same event id
