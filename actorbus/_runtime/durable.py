@@ -134,6 +134,7 @@ class DurableSink:
                     while self._pull_left > 0:  # (naked as they come: another replica's now)
                         await self._wait_changed()
                 await self.aclose()
+                self.drained.set()  # in-progress acks and dead letters go on till cancelled
         finally:
             self.drained.set()
             with trio.CancelScope(shield=True):

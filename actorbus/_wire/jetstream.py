@@ -51,7 +51,7 @@ DEFAULT_MAX_DELIVER: Final = 5
 BACKOFF_BASE: Final = 0.5
 BACKOFF_CAP: Final = 30.0
 #: A delivered message not acked within this is redelivered (a long handler says +WPI).
-ACK_WAIT: Final = 30.0
+ACK_WAIT: Final = 10.0
 DUPLICATE_WINDOW: Final = 120.0
 
 MSG_ID_HEADER: Final = "Nats-Msg-Id"

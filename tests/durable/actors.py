@@ -37,6 +37,7 @@ class Handled:
 FILES = Handled()
 CARDS = Handled()
 GROUPS = Handled()
+ONE = Handled()
 
 
 class Files(Actor):
@@ -68,3 +69,18 @@ class Groups(Actor):
     async def on_user_deleted(self, user_id: int) -> str:
         GROUPS.add(user_id)
         return "groups"
+
+
+class OneAtATime(Actor):
+    """A durable sink host run as two replicas: each holds one event at a time."""
+
+    hostname = "one.example"
+    max_concurrent = 1
+    seen: list[tuple[int, str]] = []
+
+    @sink(Users.on_user_deleted, durable=True)
+    async def on_user_deleted(self, user_id: int) -> str:
+        OneAtATime.seen.append((user_id, self.instance))
+        ONE.add(user_id)
+        await trio.lowlevel.checkpoint()
+        return self.instance

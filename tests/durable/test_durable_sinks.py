@@ -7,14 +7,15 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 import trio
 
-from actorbus import App
+from actorbus import App, BusError
 from actorbus._transport.embedded import EmbeddedServer
 
 from ..cli.helpers import actorbus
 from . import actors
-from .actors import Cards, Files, Groups, Users
+from .actors import Cards, Files, Groups, OneAtATime, Users
 
 
 def _reset() -> None:
@@ -96,3 +97,30 @@ async def test_a_handler_that_raises_is_retried_then_a_dead_letter_then_replayed
     assert sorted(u for u, _, _ in actors.CARDS.ids) == [12, 13, 14]
     (replayed,) = [(e, d) for u, e, d in actors.CARDS.ids if u == 13]
     assert replayed[1] == 1  # a fresh delivery of the same event id
+
+
+async def test_two_replicas_share_the_events(server: EmbeddedServer) -> None:
+    OneAtATime.seen = []
+    actors.ONE.__init__()  # type: ignore[misc]
+    with trio.fail_after(60):
+        async with App(bus=server.url, plane="share1") as app:
+            users = await app.add(Users())
+            a, b = await app.add(OneAtATime()), await app.add(OneAtATime())
+            for user_id in range(200):
+                await users.on_user_deleted(user_id=user_id)
+            await actors.ONE.wait_for(200)
+            await trio.testing.wait_all_tasks_blocked(0.2)
+    handled = Counter(u for u, _ in OneAtATime.seen)
+    assert sorted(handled) == list(range(200)) and set(handled.values()) == {1}
+    by = Counter(i for _, i in OneAtATime.seen)
+    assert set(by) == {a.instance, b.instance}, by
+
+
+async def test_a_server_without_jetstream_refuses_a_durable_sink_in_one_line() -> None:
+    with EmbeddedServer(jetstream=False) as plain, trio.fail_after(30):
+        async with App(bus=plain.url, plane="nojs1") as app:
+            with pytest.raises(BusError) as caught:
+                await app.add(Files())
+    assert str(caught.value) == (
+        "files.example: durable sinks need JetStream: start nats-server with -js"
+    )
