@@ -4,6 +4,7 @@ replicas share them, a failing handler ends as a dead letter. Each case is bound
 from __future__ import annotations
 
 import json
+import signal
 from collections import Counter
 from typing import Any
 
@@ -13,7 +14,7 @@ import trio
 from actorbus import App, BusError
 from actorbus._transport.embedded import EmbeddedServer
 
-from ..cli.helpers import actorbus
+from ..cli.helpers import actorbus, actorbus_env, running
 from . import actors
 from .actors import Cards, Files, Groups, OneAtATime, Users
 
@@ -124,3 +125,31 @@ async def test_a_server_without_jetstream_refuses_a_durable_sink_in_one_line() -
     assert str(caught.value) == (
         "files.example: durable sinks need JetStream: start nats-server with -js"
     )
+
+
+def _handled(lines: list[str]) -> list[int]:
+    return [int(line.split()[1]) for line in lines if line.startswith("HANDLED ")]
+
+
+async def test_a_sink_killed_while_it_handles_events_handles_every_one_afterwards(
+    server: EmbeddedServer,
+) -> None:
+    plane = "kill1"
+    target = "tests.durable.proc_actors:Slow"
+    args = (target, "--nats", server.url, "--plane", plane)
+    with trio.fail_after(90):
+        async with App(Users(), bus=server.url, plane=plane) as app:
+            users = app.actors[0]
+            async with running(*args, env=actorbus_env(HOLD_EVENT="50")) as first:
+                for user_id in range(300):
+                    await users.on_user_deleted(user_id=user_id)
+                await first.wait_stdout("HOLDING 50")
+                first.signal(signal.SIGKILL)
+                await first.wait()
+            before = set(_handled(first.stdout))
+            assert 50 not in before
+            async with running(*args) as second:
+                while set(_handled(second.stdout)) | before != set(range(300)):
+                    await second._changed.wait()
+    (again,) = [line for line in second.stdout if line.startswith("HANDLED 50 ")]
+    assert again != "HANDLED 50 1"  # delivered again after the kill
