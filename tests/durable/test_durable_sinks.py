@@ -12,7 +12,10 @@ import pytest
 import trio
 
 from actorbus import App, BusError
+from actorbus._transport.cluster import open_cluster
 from actorbus._transport.embedded import EmbeddedServer
+from actorbus._transport.jetstream import JetStream
+from actorbus._wire import jetstream as _js
 
 from ..cli.helpers import actorbus, actorbus_env, running
 from . import actors
@@ -153,3 +156,31 @@ async def test_a_sink_killed_while_it_handles_events_handles_every_one_afterward
                     await second._changed.wait()
     (again,) = [line for line in second.stdout if line.startswith("HANDLED 50 ")]
     assert again != "HANDLED 50 1"  # delivered again after the kill
+
+
+async def test_a_node_of_a_three_node_cluster_killed_during_1000_events(plane: str) -> None:
+    _reset()
+    async with open_cluster(3) as cluster:
+        node = cluster.urls
+        with trio.fail_after(120):
+            async with App(Users(), Files(), bus=node[0], plane=plane) as app:
+                users = app.actors[0]
+                info = await _stream_info(app, _js.stream_name(app.plane, "users.example"))
+                assert info["config"]["num_replicas"] == 3
+                leader = info["cluster"]["leader"]
+                victim = next(i for i in (1, 2) if cluster.nodes[i] and f"-{i + 1}" != leader[-2:])
+                for user_id in range(1000):
+                    if user_id == 300:
+                        await trio.to_thread.run_sync(lambda: cluster.stop_node(victim, kill=True))
+                    await users.on_user_deleted(user_id=user_id)
+                await actors.FILES.wait_for(1000)
+    assert {u for u, _, _ in actors.FILES.ids} == set(range(1000))
+
+
+async def _stream_info(app: App, stream: str) -> dict[str, Any]:
+    js = JetStream(app.transport, f"{app.plane}.js.test.~info")
+    await js.start()
+    try:
+        return await js.api(f"STREAM.INFO.{stream}")
+    finally:
+        await js.aclose()
