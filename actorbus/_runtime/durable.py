@@ -81,7 +81,7 @@ class DurableSink:
             plane, self.source, spec.port, spec.method, spec.path, self.consumer
         )
         self.max_deliver = spec.max_deliver
-        self.capacity = max(1, served.gate.limit)
+        self.capacity = min(2 * max(1, served.gate.limit), 1000)  # a batch ahead of the handlers
         self._in_hand: dict[str, _js.Delivered] = {}
         self._errors: OrderedDict[int, str] = OrderedDict()  # stream seq -> last error
         self._letters: trio.MemorySendChannel[tuple[Message, _js.Delivered, str]]
