@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import queue
 import shutil
@@ -94,6 +95,28 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
             exit_now(1)
 
     return preexec
+
+
+#: Waits (on a pidfd: no polling) for a process to exit, then removes a folder.
+_REAPER = (
+    "import os,select,shutil,sys\n"
+    "try:\n fd=os.pidfd_open(int(sys.argv[1]))\n select.select([fd],[],[])\n"
+    "except OSError: pass\n"
+    "shutil.rmtree(sys.argv[2],ignore_errors=True)"
+)
+
+
+def _reap_when_gone(pid: int, folder: Path) -> None:
+    """Remove JetStream's store once the server exits, even when we were SIGKILLed first: the
+    store must outlive start-up (unlike the ports folder), so a detached process watches."""
+    try:
+        subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _REAPER, str(pid), str(folder)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:  # stop() still removes it
+        logging.getLogger("actorbus.nats").debug("cannot watch %s: %s", folder, exc)
 
 
 def _spawner_loop() -> None:
@@ -231,6 +254,8 @@ class EmbeddedServer:
             log.close()
             raise EmbeddedServerError(f"cannot run {binary}: {exc}") from exc
         log.close()  # the child has its own handle
+        if self._store is not None:
+            _reap_when_gone(self._proc.pid, self._store)
         try:
             self._wait_ready(time.monotonic() + _START_TIMEOUT)
         except BaseException:

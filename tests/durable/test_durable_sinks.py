@@ -184,3 +184,12 @@ async def _stream_info(app: App, stream: str) -> dict[str, Any]:
         return await js.api(f"STREAM.INFO.{stream}")
     finally:
         await js.aclose()
+
+
+async def test_actorbus_run_against_a_server_without_jetstream_says_so_and_exits_5() -> None:
+    with EmbeddedServer(jetstream=False) as plain:
+        done = await actorbus("run", "tests.durable.actors:Files", "--nats", plain.url)
+    assert done.returncode == 5
+    assert done.stderr.decode() == (
+        "actorbus: durable sinks need JetStream: start nats-server with -js\n"
+    )
