@@ -293,7 +293,11 @@ class Server:
         """Take in one event pulled from a durable sink's consumer; False when it cannot run
         here now (shutting down, its line full, a copy already running): JetStream redelivers."""
         key = (frame.from_instance, frame.msg_id, frame.token)
-        if not self._accepting or key in self._running or not served.gate.has_room(False, size):
+        if (
+            not self._accepting
+            or key in self._running
+            or not served.gate.has_room(reply is None, size)
+        ):
             return False
         if not 0 <= frame.depth <= self.options.max_depth:
             message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"

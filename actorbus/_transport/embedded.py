@@ -106,17 +106,18 @@ _REAPER = (
 )
 
 
-def _reap_when_gone(pid: int, folder: Path) -> None:
+def _reap_when_gone(pid: int, folder: Path) -> subprocess.Popen[bytes] | None:
     """Remove JetStream's store once the server exits, even when we were SIGKILLed first: the
     store must outlive start-up (unlike the ports folder), so a detached process watches."""
     try:
-        subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _REAPER, str(pid), str(folder)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
     except OSError as exc:  # stop() still removes it
         logging.getLogger("actorbus.nats").debug("cannot watch %s: %s", folder, exc)
+        return None
 
 
 def _spawner_loop() -> None:
@@ -180,6 +181,7 @@ class EmbeddedServer:
         self.host = host
         self.jetstream = jetstream
         self._store: Path | None = None  # JetStream's store, kept until `stop`
+        self._reaper: subprocess.Popen[bytes] | None = None
         self._port = port
         self.max_payload = max_payload
         self.extra_args = tuple(extra_args)
@@ -255,7 +257,7 @@ class EmbeddedServer:
             raise EmbeddedServerError(f"cannot run {binary}: {exc}") from exc
         log.close()  # the child has its own handle
         if self._store is not None:
-            _reap_when_gone(self._proc.pid, self._store)
+            self._reaper = _reap_when_gone(self._proc.pid, self._store)
         try:
             self._wait_ready(time.monotonic() + _START_TIMEOUT)
         except BaseException:
@@ -343,6 +345,13 @@ class EmbeddedServer:
         if self._store is not None:
             shutil.rmtree(self._store, ignore_errors=True)
             self._store = None
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:  # it saw the server exit; let it go (it is our child)
+            try:
+                reaper.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                reaper.kill()
+                reaper.wait()
 
     def _cleanup_dir(self) -> None:
         if self._log is not None:
