@@ -193,3 +193,16 @@ async def test_actorbus_run_against_a_server_without_jetstream_says_so_and_exits
     assert done.stderr.decode() == (
         "actorbus: durable sinks need JetStream: start nats-server with -js\n"
     )
+
+
+async def test_the_nats_py_client_refuses_durable_sinks_naming_the_default(
+    server: EmbeddedServer,
+) -> None:
+    with trio.fail_after(30):
+        async with App(bus=server.url, plane="natspy1", nats_client="nats-py") as app:
+            with pytest.raises(BusError) as caught:
+                await app.add(Files())
+    assert str(caught.value) == (
+        "files.example: durable sinks run on the default NATS client, not nats-py: unset "
+        "ACTORBUS_NATS_CLIENT (or pass nats_client='native')"
+    )
