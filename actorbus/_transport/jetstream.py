@@ -25,7 +25,7 @@ log = logging.getLogger("actorbus.jetstream")
 
 NO_JETSTREAM: Final = "durable sinks need JetStream: start nats-server with -js"
 #: JetStream errors worth retrying while a (clustered) JetStream comes up.
-_TRANSIENT = frozenset({10008, 10023})  # temporarily unavailable, insufficient resources
+_TRANSIENT = frozenset({10005, 10008, 10023})  # no peers for placement yet, unavailable, …
 _NOT_CLUSTERED = 10074  # replicas > 1 not supported in non-clustered mode
 REQUEST_TIMEOUT = 5.0
 #: How long `ensure_*` keep retrying a JetStream that is still electing its leader.
