@@ -1,9 +1,10 @@
 """A small JetStream client on top of the `Transport` seam: `$JS.API` requests, pulls, acks.
 
 Everything is core NATS: a request is a publish with a reply subject under this client's inbox
-(one wildcard subscription), answered once; pulled messages arrive on per-pull inbox subjects
-(``<inbox>.p<n>``), so a status (``408`` expired, ``409`` …) ends the pull it belongs to. A
-server without JetStream has no responder on `$JS.API`: that is `JetStreamUnavailable`.
+(``<inbox>.r.*``, one subscription), answered once; each consumer's pulled messages arrive on
+a subscription of its own (``<inbox>.p.<n>``), where a status (``408`` expired, ``409`` …)
+ends the pull. A server without JetStream has no responder on `$JS.API`: that is
+`JetStreamUnavailable`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class JetStream:
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self.transport.subscribe(f"{self.inbox}.*", self._on_message)
+        self._sub = await self.transport.subscribe(f"{self.inbox}.r.*", self._on_message)
 
     async def aclose(self) -> None:
         if self._sub is not None:
@@ -86,11 +87,11 @@ class JetStream:
     ) -> dict[str, Any]:
         """One request answered with JSON (an API call, or a publish to an acking stream);
         `JetStreamError` for an error answer or none in time."""
-        token = f"r{next(self._ids)}"
+        token = str(next(self._ids))
         done, box = trio.Event(), list[Message]()
         self._waiting[token] = (done, box)
         try:
-            self.transport.publish(subject, data, reply=f"{self.inbox}.{token}", headers=headers)
+            self.transport.publish(subject, data, reply=f"{self.inbox}.r.{token}", headers=headers)
             with trio.move_on_after(timeout):
                 await done.wait()
         finally:
@@ -162,7 +163,7 @@ class JetStream:
     async def pull_inbox(self, deliver: Callable[[Message], None]) -> tuple[str, Subscription]:
         """A subscription of its own for one consumer's pulled messages (they arrive with
         their stored subject, so only the subscription tells them apart) and its subject."""
-        subject = f"{self.inbox}.p{next(self._ids)}"
+        subject = f"{self.inbox}.p.{next(self._ids)}"
         return subject, await self.transport.subscribe(subject, deliver)
 
     def pull(
