@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import trio
 
 from actorbus import App
@@ -16,6 +17,8 @@ from actorbus._wire import subjects as _subjects
 from ..cli.helpers import actorbus
 from . import actors
 from .actors import Files, Groups
+
+pytestmark = pytest.mark.nats
 
 
 def _frame(path: str, **extra: object) -> bytes:
