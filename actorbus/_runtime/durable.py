@@ -131,7 +131,7 @@ class DurableSink:
                 nursery.start_soon(self._dead_letters)
                 await self._pull_loop()
                 with trio.move_on_after(EXPIRES + HEARTBEAT):  # the open pull's last events
-                    while self._pull_left > 0:  # (naked as they come: another replica's now)
+                    while self._pull_left > 0:  # (nak'ed as they come: another replica's now)
                         await self._wait_changed()
                 await self.aclose()
                 self.drained.set()  # in-progress acks and dead letters go on till cancelled
@@ -168,14 +168,18 @@ class DurableSink:
 
     def _on_pulled(self, msg: Message) -> None:
         """One message on the pull inbox: a status about the pull, or an event to handle."""
-        self._heard = trio.current_time()
+        if msg.no_responders:  # the consumer is gone: the watchdog asks again, slowly
+            log.debug("%s: nobody serves the pulls of %s", self.host, self.consumer)
+            return
         headers = msg.headers or {}
         meta = _js.parse_ack_subject(msg.reply)
         if meta is None:
             status = headers.get("Status")
             if status is None:
                 self._guard.count("malformed", f"a message on {self.consumer}'s inbox")
-            elif status != "100":  # 404, 408: the pull ended; 409: refused or gone
+                return
+            self._heard = trio.current_time()
+            if status != "100":  # 404, 408: the pull ended; 409: refused or gone
                 if status == "409":
                     log.debug("%s: pull of %s: %s", self.host, self.consumer, headers)
                 self._pull_left = 0
@@ -184,6 +188,7 @@ class DurableSink:
         if meta.stream != self.stream or meta.consumer != self.consumer:
             self._guard.count("malformed", f"an ack subject of {meta.stream}/{meta.consumer}")
             return
+        self._heard = trio.current_time()
         self._pull_left -= 1
         if self._pull_left <= 0:
             self._changed.set()
