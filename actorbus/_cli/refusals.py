@@ -44,6 +44,7 @@ class Refusals(logging.Filter):
             EXIT_BUS,
         ) from exc
 
+
     def mention(self) -> None:
         """The command worked all the same: one line, not one per refusal."""
         if self.seen:
