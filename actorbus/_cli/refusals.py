@@ -44,7 +44,6 @@ class Refusals(logging.Filter):
             EXIT_BUS,
         ) from exc
 
-
     def mention(self) -> None:
         """The command worked all the same: one line, not one per refusal."""
         if self.seen:

@@ -55,9 +55,7 @@ async def check_imports(check_argv: Sequence[str]) -> str | None:
         if done.returncode == 0:
             return None
         lines = done.stderr.decode(errors="replace").strip().splitlines()
-        return (lines[-1] if lines else f"exit status {done.returncode}").removeprefix(
-            "actorbus: "
-        )
+        return (lines[-1] if lines else f"exit status {done.returncode}").removeprefix("actorbus: ")
     return f"loading the new code took over {CHECK_SECONDS:g} s"
 
 

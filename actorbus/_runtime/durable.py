@@ -31,7 +31,7 @@ from .._wire import subjects as _subjects
 from .guard import WireGuard
 from .intake import Served, decode_shared
 
-__all__ = ["DurableSink", "Settle", "Take"]
+__all__ = ["DurableSink", "Outcome", "Settle", "Take"]
 
 log = logging.getLogger("actorbus.durable")
 
@@ -43,8 +43,10 @@ PROGRESS_EVERY: Final = _js.ACK_WAIT / 3
 _REMEMBERED_ERRORS: Final = 4096
 _MAX_ERROR: Final = 1000
 
-#: Called once with a call's outcome: its reply frame, or None (cancelled, shut down).
-Settle = Callable[[_frames.Response | _frames.Fault | None], None]
+#: A call's outcome: its reply frame, or None (cancelled, shut down).
+Outcome = _frames.Response | _frames.Fault | None
+#: Called once with a call's outcome.
+Settle = Callable[[Outcome], None]
 #: The server's intake for one pulled event: True when it was taken in.
 Take = Callable[[_frames.Request, Served, str | None, int, Settle], bool]
 
@@ -74,7 +76,8 @@ class DurableSink:
         self.route = (self.source, spec.port, spec.method, spec.path)
         self.stream = _js.stream_name(plane, self.source)
         self.consumer = _js.consumer_name(served.queue, spec.port, spec.method, spec.path)
-        self.subject = _subjects.request_subject(
+        #: The event from any sender (what a live sink subscribes), and its replays.
+        self.subject = _subjects.subscription_subject(
             plane, spec.port, self.source, spec.method, spec.path
         )
         self.replay = _js.replay_subject(
@@ -200,7 +203,8 @@ class DurableSink:
     def _dispatch(self, msg: Message, meta: _js.Delivered) -> None:
         ack = msg.reply
         assert ack is not None
-        if msg.subject not in (self.subject, self.replay):
+        live = _subjects.matches(self.subject, msg.subject)
+        if not live and not _subjects.matches(self.replay, msg.subject):
             self._dead(msg, meta, f"stored on {msg.subject}, not {self.subject}")
             return
         try:
@@ -220,6 +224,9 @@ class DurableSink:
         ):
             self._dead(msg, meta, f"the frame does not name the event of {self.subject}")
             return
+        if live and _subjects.request_source(msg.subject) != frame.from_host:
+            self._dead(msg, meta, f"the frame's sender is not the one {msg.subject} names")
+            return
         if meta.delivered > self.max_deliver:  # earlier attempts ended without an outcome
             why = self._errors.pop(meta.stream_seq, None) or (
                 f"no outcome after {meta.delivered - 1} deliveries "
@@ -228,7 +235,7 @@ class DurableSink:
             self._dead(msg, meta, why)
             return
         reply = None
-        if msg.subject == self.subject and not frame.oneway:
+        if live and not frame.oneway:
             fresh = time.time_ns() < meta.timestamp_ns + frame.budget_ms * 1_000_000
             reply = (msg.headers or {}).get(_js.REPLY_HEADER) if fresh else None
         frame = msgspec.structs.replace(frame, delivered=meta.delivered)

@@ -19,7 +19,6 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-
 def test_a_recorded_bus_is_found_and_cleared(state_dir: Path) -> None:
     assert bus_url(None) == DEFAULT_NATS  # nothing recorded yet
     state.write("nats://127.0.0.1:40001", "blue", "127.0.0.1:4281")

@@ -37,7 +37,9 @@ async def test_junk_in_the_stream_becomes_a_dead_letter_and_runs_nothing(
 ) -> None:
     actors.FILES.__init__()  # type: ignore[misc]
     plane = "junk1"
-    subject = _subjects.request_subject(plane, 417, "users.example", "POST", "/on-user-deleted")
+    subject = _subjects.request_subject(
+        plane, 417, "users.example", "POST", "/on-user-deleted", source="users.example"
+    )
     with trio.fail_after(60):
         async with App(Files(), bus=server.url, plane=plane) as app:
             app.transport.publish(subject, b"\xc1 not msgpack")
@@ -50,7 +52,7 @@ async def test_junk_in_the_stream_becomes_a_dead_letter_and_runs_nothing(
                     break
     errors = sorted(letter["error"] for letter in letters)
     assert errors[0].startswith("not an actorbus event"), errors
-    assert errors[1] == f"the frame does not name the event of {subject}", errors
+    assert errors[1].startswith("the frame does not name the event of "), errors
     assert all(letter["deliveries"] == "1" for letter in letters)
     assert actors.FILES.ids == []
 
@@ -59,7 +61,7 @@ async def test_a_live_frame_cannot_claim_a_delivery_count() -> None:
     actors.GROUPS.__init__()  # type: ignore[misc]
     async with App(Groups(), bus="memory", plane="claim1") as app:
         subject = _subjects.request_subject(
-            "claim1", 417, "users.example", "POST", "/on-user-deleted"
+            "claim1", 417, "users.example", "POST", "/on-user-deleted", source="users.example"
         )
         app.transport.publish(subject, _frame("/on-user-deleted", delivered=7))
         with trio.fail_after(10):
