@@ -150,7 +150,7 @@ def test_imports_point_down_only() -> None:
     offenders = {}
     for m in _modules():
         own = _level(_unit(m))
-        bad = sorted(u for u in _internal(m) if _level(u) >= own )
+        bad = sorted(u for u in _internal(m) if _level(u) >= own)
         if bad:
             offenders[m] = bad
     assert not offenders, f"imports that point up or sideways: {offenders}"

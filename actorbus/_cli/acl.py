@@ -15,6 +15,11 @@ and ``T`` a hostname as one token (``users.example`` → ``users~example``), an 
   subjects of the sources it has sinks for (in its own queue group only), tracer control and
   ``$SRV.>``.
 
+A durable sink host may also use exactly its JetStream consumer and its source's stream (and
+the plane's dead-letter stream), and receive on its own JetStream inbox, where only JetStream
+delivers; the edge may read, delete and replay dead letters. Sources need no JetStream rights:
+their events are plain publishes that the stream captures.
+
 Nobody but a source may publish that source's events, and nobody a handler's ``callers=``
 leaves out may call it: both are explicit denials (the edge user's too). The edge may publish
 requests under any source token but the actors'. Hostnames nest (``a.users.example`` sits
@@ -33,6 +38,7 @@ from typing import Any
 from .._runtime.actor import Actor
 from .._runtime.callers import Callers, effective_callers
 from .._transport.credentials import Credentials, Identity, write_credentials, write_private
+from .._wire import jetstream as _js
 from .._wire import subjects as _subjects
 from .targets import TargetError, load_targets
 
@@ -186,12 +192,65 @@ def _actor(
                 )
                 _add(perm.subscribe, f"{subject} {spec.queue or _subjects.queue_for(host)}")
     _add(perm.subscribe, f"{plane}.trace-ctl", "$SRV.>")
+    for cls in own:
+        for spec in cls._handlers:
+            if spec.kind == "sink" and spec.durable and spec.source is not None:
+                _durable_grants(perm, host, spec.queue or _subjects.queue_for(host), spec, plane)
     for other in hosts:
         if other != host and other.endswith("." + host):
             _add(
                 perm.subscribe_deny, f"{plane}.*.*.{_rev(other)}.>", f"{plane}.r.*.{_rev(other)}.>"
             )
     return perm
+
+
+def _stream(plane: str, name: str) -> str:
+    """A stream's name in a grant: on any plane (``*``) the plane's part is a wildcard token."""
+    return "*" if plane == "*" else name
+
+
+def _durable_grants(perm: Permissions, host: str, queue: str, spec: Any, plane: str) -> None:
+    """What a durable sink needs of JetStream: its source's stream and the dead-letter stream
+    (created or widened), its own consumer (created, pulled, acked), its dead letters, and
+    its inbox (where only JetStream delivers: nobody may publish there)."""
+    stream = _stream(plane, _js.stream_name(plane, spec.source.host))
+    dlq = _stream(plane, _js.dlq_stream(plane))
+    consumer = _js.consumer_name(queue, spec.port, spec.method, spec.path)
+    for name in (stream, dlq):
+        for verb in ("INFO", "CREATE", "UPDATE"):
+            _add(perm.publish, f"$JS.API.STREAM.{verb}.{name}")
+    _add(
+        perm.publish,
+        f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        f"$JS.ACK.{stream}.{consumer}.>",
+        f"{plane}.~dlq.{_subjects.host_token(host)}.{stream}.{consumer}",
+    )
+    _add(perm.subscribe, f"{plane}.js.{_rev(host)}.>")
+
+
+def _edge_dlq(perm: Permissions, classes: Sequence[type[Actor]], plane: str) -> None:
+    """``actorbus dlq``: read and delete dead letters, put them back on replay subjects."""
+    durable = [
+        spec
+        for cls in classes
+        for spec in cls._handlers
+        if spec.kind == "sink" and spec.durable and spec.source is not None
+    ]
+    if not durable:
+        return
+    dlq = _stream(plane, _js.dlq_stream(plane))
+    _add(perm.publish, f"$JS.API.STREAM.MSG.GET.{dlq}", f"$JS.API.STREAM.MSG.DELETE.{dlq}")
+    for spec in durable:
+        assert spec.source is not None
+        source = spec.source.host
+        stream = _stream(plane, _js.stream_name(plane, source))
+        _add(
+            perm.publish,
+            f"$JS.API.STREAM.MSG.GET.{stream}",
+            f"{plane}.{spec.port}.*.{_rev(source)}.~replay.>",
+        )
+    _add(perm.subscribe, f"{plane}.js.{EDGE_DOMAIN}.>")
 
 
 def _request_ports(classes: Sequence[type[Actor]]) -> list[int]:
@@ -218,6 +277,7 @@ def _edge(
     _add(perm.subscribe, f"{plane}.r.*.{EDGE_DOMAIN}.>", _subjects.announce_subscription(plane))
     _add(perm.subscribe, _subjects.gone_subject(plane))  # the supervisor hears its own notices
     _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query", f"{plane}.trace.>")
+    _edge_dlq(perm, classes, plane)
     return perm
 
 

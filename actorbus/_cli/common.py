@@ -8,6 +8,7 @@ the user's module, a bad URL); 3 no responder; 4 timed out; 5 the bus cannot be 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -36,6 +37,7 @@ __all__ = [
     "import_failure",
     "print_traceback",
     "probe_bus",
+    "probe_jetstream",
     "valid_plane",
 ]
 
@@ -189,6 +191,41 @@ async def probe_bus(url: str) -> None:
         " (is nats-server running? `actorbus run` starts one)",
         EXIT_BUS,
     )
+
+
+async def probe_jetstream(url: str) -> None:
+    """Fail fast (`CliError`, exit 5) when the first server of ``url`` that answers says in
+    its INFO that it runs no JetStream (durable sinks need it). Says nothing when no INFO
+    could be read: the actors' own start then reports what is wrong."""
+    from .._transport.jetstream import NO_JETSTREAM
+
+    for part in url.split(","):
+        host, port = _host_port(part.strip())
+        assert port is not None
+        with trio.move_on_after(PROBE_SECONDS):
+            try:
+                stream = await trio.open_tcp_stream(host, port)
+            except OSError:
+                continue
+            try:
+                line = b""
+                while b"\r\n" not in line and len(line) < 65536:
+                    chunk = await stream.receive_some(4096)
+                    if not chunk:
+                        break
+                    line += chunk
+            except trio.BrokenResourceError:
+                return
+            finally:
+                await stream.aclose()
+            head, _, body = line.partition(b" ")
+            try:
+                info = json.loads(body.partition(b"\r\n")[0]) if head == b"INFO" else None
+            except ValueError:
+                return
+            if isinstance(info, dict) and not info.get("jetstream"):
+                raise CliError(NO_JETSTREAM, EXIT_BUS)
+            return
 
 
 def _os_reason(exc: BaseException) -> str:

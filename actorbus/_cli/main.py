@@ -38,6 +38,7 @@ from .common import (
     probe_bus,
     valid_plane,
 )
+from .dlq import add_dlq_parser, cmd_dlq
 from .graph import add_graph_parser, cmd_graph
 from .http import add_http_options, add_ingress_parser, cmd_ingress
 from .run import DEFAULT_TRACE, cmd_run
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     _history_option(tracer)
     credentials_option(tracer)
     add_acl_parser(sub)
+    add_dlq_parser(sub, _bus_options)
     add_stubs_parser(sub, _bus_options)
     add_graph_parser(sub, _bus_options)
     add_ingress_parser(sub)
@@ -223,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers = {"run": cmd_run, "call": cmd_call, "ping": cmd_ping}
         handlers |= {"trace": _cmd_trace, "tracer": _cmd_tracer, "describe": cmd_describe}
         handlers |= {"acl": _cmd_acl, "stubs": cmd_stubs, "graph": cmd_graph}
-        handlers["ingress"] = cmd_ingress
+        handlers |= {"ingress": cmd_ingress, "dlq": cmd_dlq}
         return handlers[args.command](args)
     except KeyboardInterrupt:
         _error("interrupted")

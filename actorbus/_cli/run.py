@@ -25,6 +25,7 @@ from .common import (
     error,
     import_failure,
     probe_bus,
+    probe_jetstream,
     valid_plane,
 )
 from .http import http_settings, ingress_task
@@ -100,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     server: Any = None
     if bus:
         trio.run(probe_bus, bus)
+        if any(spec.durable for cls in classes for spec in cls._handlers):
+            trio.run(probe_jetstream, bus)
     else:
         if opts.worker:
             _error("a worker needs --nats")

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Self
 
 import trio
 
+from .._excgroups import lone_exception_as_itself
 from .._wire import subjects as _subjects
 from .api import Api, check_implementation, is_api
 from .caller import Caller
@@ -278,8 +279,9 @@ class Actor:
                 except Exception as exc:
                     log.error("%s: on_shutdown raised %r", host, exc, exc_info=exc)
         except Exception as exc:
-            if not started:
-                raise  # App.add raises it: the actor never ran
+            if not started:  # App.add raises it (as itself, not in a group): it never ran
+                with lone_exception_as_itself():
+                    raise
             # A failure stays in its actor: it stops (handlers cancelled, no on_shutdown),
             # its siblings and the App go on; `actorbus run` restarts it.
             cause: BaseException = exc

@@ -18,6 +18,7 @@ from .._transport.base import Message, TransportError
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._wire import callstate as _callstate
 from .._wire import frames as _frames
+from .._wire import jetstream as _jetstream
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from .callerpieces import Outgoing, PieceReader
@@ -241,13 +242,21 @@ class Caller(PieceReader):
         self._pending.pop(frame.msg_id, None)
         self._outgoing.pop(frame.msg_id, None)
 
-    def send(self, subject: str, frame: _frames.Request) -> bool:
+    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> bool:
         """Publish ``frame``; True when it went in pieces (only the first so far: the rest goes
-        to each instance that acks it, `continue_to`; a one-way request then still gets acks)."""
+        to each instance that acks it, `continue_to`; a one-way request then still gets acks).
+        An ``event`` carries its id (``Nats-Msg-Id``, so a stream stores it once) and its
+        reply subject (so a durable sink reading the stream can answer)."""
         data = _frames.encode(frame)
         reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
+        headers = None
+        if event and self.hub.transport.supports_headers:
+            event_id = _jetstream.event_id(frame.from_instance, frame.msg_id)
+            headers = {_jetstream.MSG_ID_HEADER: event_id}
+            if reply is not None:
+                headers[_jetstream.REPLY_HEADER] = reply
         try:
-            self.hub.publish(subject, data, reply=reply)
+            self.hub.publish(subject, data, reply=reply, headers=headers)
         except _TransportTooLarge:
             return self._send_in_pieces(subject, frame, data)
         except TransportError as exc:
@@ -481,4 +490,5 @@ class Caller(PieceReader):
         subject = _subjects.request_subject(
             self.hub.plane, port, host, method, path, source=self.host, instance=instance
         )
-        return Gathering(self, subject, (host, port, method, path, body), decode)
+        target = (host, port, method, path, body)
+        return Gathering(self, subject, target, decode, event=not every_replica)

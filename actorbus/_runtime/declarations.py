@@ -7,14 +7,15 @@ Each decorator records a spec; argument and return types are turned into msgspec
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
+from .._wire import jetstream as _jetstream
 from .._wire import subjects as _subjects
 from . import pathargs as _pathargs
 from .callers import check_callers
+from .configspec import ConfigSpec, config
 from .signature import Signature, UnresolvedHint, type_name
 
 __all__ = [
@@ -53,6 +54,8 @@ class HandlerSpec:
     queue: str | None = None  # sinks: override of the queue group (default: the sink's host)
     max_concurrent: int | None = None  # running at once (None: the actor's `max_concurrent`)
     callers: frozenset[str] | None = None  # hosts that may call (None: the actor's, or anyone)
+    durable: bool = False  # sinks: a JetStream consumer (at least once), not a live queue
+    max_deliver: int = _jetstream.DEFAULT_MAX_DELIVER  # durable sinks: attempts, then a dead letter
     _signature: Signature | None = field(default=None, repr=False)
     #: A plain ``def``: it runs in a worker thread so it cannot block the actor's Trio thread.
     blocking: bool = field(init=False, default=False, repr=False)
@@ -283,32 +286,32 @@ def sink(
     queue: str | None = None,
     max_concurrent: int | None = None,
     callers: Iterable[str] | None = None,
+    durable: bool = False,
+    max_deliver: int = _jetstream.DEFAULT_MAX_DELIVER,
 ) -> Callable[[F], F]:
     """Handle another actor's event; replicas of one sink host share one delivery.
 
     ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread. The
     event's source may always fire it; ``callers`` lists other hosts that may (default: the
     actor's ``callers``, else edge clients such as ``actorbus call --multicast``).
+    ``durable=True``: the sink host is a JetStream consumer of the event, so an event fired
+    while it was down is handled once it is back; ``max_deliver`` attempts (default 5), then
+    the event is a dead letter (``actorbus dlq``).
     """
     if not isinstance(source, EventDescriptor):
         raise TypeError(f"@sink takes an event such as Source.on_something, got {source!r}")
     _check_bound(max_concurrent, "sink")
     allowed = check_callers(callers, "@sink")
+    if not isinstance(max_deliver, int) or isinstance(max_deliver, bool) or max_deliver < 1:
+        raise ValueError(f"@sink max_deliver must be an int >= 1, got {max_deliver!r}")
 
     def decorate(func: F) -> F:
         fn = _check_blocking_ok(func, "sink")
         ev = source.spec
         spec = HandlerSpec(
-            "sink",
-            fn,
-            ev.method,
-            ev.path,
-            ev.port,
-            source,
-            queue,
-            max_concurrent=max_concurrent,
-            callers=allowed,
-        )
+            "sink", fn, ev.method, ev.path, ev.port, source, queue, max_concurrent=max_concurrent,
+            callers=allowed, durable=bool(durable), max_deliver=max_deliver,
+        )  # fmt: skip
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)
         return func
@@ -342,42 +345,3 @@ def ticker(*, seconds: float) -> Callable[[F], F]:
         return func
 
     return decorate
-
-
-class ConfigSpec(Generic[T]):
-    """A configurable attribute: ``greeting: str = config("hello", doc="...")``."""
-
-    def __init__(self, default: T, doc: str = "") -> None:
-        self.default = default
-        self.doc = doc
-        self.name = ""
-        self.owner: type | None = None
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-        self.owner = owner
-
-    @property
-    def annotation(self) -> Any:
-        if self.owner is None:
-            return Any
-        try:
-            return typing.get_type_hints(self.owner).get(self.name, Any)
-        except Exception:
-            return Any
-
-    @overload
-    def __get__(self, instance: None, owner: type) -> ConfigSpec[T]: ...
-    @overload
-    def __get__(self, instance: object, owner: type) -> T: ...
-
-    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        values: dict[str, Any] = getattr(instance, "_config_values", {})
-        return values.get(self.name, self.default)
-
-
-def config(default: T, *, doc: str = "") -> T:
-    """Declare a config value with its default; typed as the value for the class body."""
-    return ConfigSpec(default, doc)  # type: ignore[return-value]

@@ -55,7 +55,7 @@ class Outbound(Protocol):
         oneway: bool = False,
     ) -> tuple[_frames.Request, _callstate.Budget, float]: ...
 
-    def send(self, subject: str, frame: _frames.Request) -> bool: ...
+    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> bool: ...
 
     async def continue_to(self, frame: _frames.Request, instance: str, host: str) -> None: ...
 
@@ -87,8 +87,11 @@ class Gathering:
         subject: str,
         target: tuple[str, int, str, str, msgspec.Raw],
         decode: Decode,
+        *,
+        event: bool = True,
     ) -> None:
         self._caller = caller
+        self._event = event  # an event (stamped for the streams of durable sinks), not ~all
         self._subject = subject
         self._target = target
         self._decode = decode
@@ -132,7 +135,7 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         self._closed = True
-        if self._caller.send(self._subject, frame):
+        if self._caller.send(self._subject, frame, event=self._event):
             await self._fire_rest(frame)
 
     async def _fire_rest(self, frame: _frames.Request) -> None:
@@ -196,7 +199,7 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         try:
-            self._in_pieces = caller.send(self._subject, frame)
+            self._in_pieces = caller.send(self._subject, frame, event=self._event)
         except BaseException:
             self._finish()
             raise

@@ -22,7 +22,7 @@ from typing import Protocol
 import msgspec
 import trio
 
-from .._transport.base import Deliver, Message, Subscription, Transport, TransportError
+from .._transport.base import Deliver, Headers, Message, Subscription, Transport, TransportError
 from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
@@ -116,6 +116,7 @@ class Hub:
         self._origin = secrets.token_hex(8)  # tells our own announcements' echo apart
         self._seq = 0
         self._own: set[tuple[str, str]] = set()
+        self._listed: dict[tuple[str, str], int] = {}  # durable sinks: listed, not subscribed
         self.directory = Directory(pinned=self._origin)
         self._heard = trio.Event()
         self._announce_sub: Subscription | None = None
@@ -245,6 +246,22 @@ class Hub:
             if announce:
                 self._announce_change(removed=[(key[0], key[1] or "")])
 
+    def announce_only(self, subject: str, queue: str) -> None:
+        """List ``(subject, queue)`` in the directory without subscribing: a durable sink
+        answers gatherings from its JetStream consumer."""
+        key = (subject, queue)
+        self._listed[key] = self._listed.get(key, 0) + 1
+        if self._listed[key] == 1:
+            self._announce_change(added=[key])
+
+    def withdraw_only(self, subject: str, queue: str) -> None:
+        key = (subject, queue)
+        left = self._listed.get(key, 0) - 1
+        if left > 0:
+            self._listed[key] = left
+        elif self._listed.pop(key, None) is not None:
+            self._announce_change(removed=[key])
+
     async def subscribe_replies(self, prefix: str, subject: str, deliver: Deliver) -> Subscription:
         """Answers to one instance's requests (reply subjects ``<prefix>.<msg-id>``): on the bus
         through ``subject`` (`subjects.reply_subscription`), and directly from local peers."""
@@ -297,8 +314,13 @@ class Hub:
             return
         self.transport.publish(subject, data)
 
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
-        self.transport.publish(subject, data, reply=reply)
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
+        if headers is None:  # a transport without headers takes no such argument
+            self.transport.publish(subject, data, reply=reply)
+        else:
+            self.transport.publish(subject, data, reply=reply, headers=headers)
 
     # -- known responders (multicast) ------------------------------------------------------
 

@@ -8,7 +8,11 @@ so a peer that copies somebody else's ids makes a different key, never a collisi
 from __future__ import annotations
 
 import collections
+import logging
+from collections.abc import Callable
+from typing import Any
 
+import msgspec
 import trio
 
 from .._wire import frames as _frames
@@ -45,8 +49,13 @@ def decode_shared(data: bytes) -> _frames.Frame:
     if data == last_data:
         return last_frame
     frame = _frames.decode(data)
+    if type(frame) is _frames.Request and frame.delivered:  # only JetStream's count is true
+        frame = msgspec.structs.replace(frame, delivered=0)
     _last_decoded = (data, frame)
     return frame
+
+
+log = logging.getLogger("actorbus.actor")
 
 
 class Gate:
@@ -156,6 +165,7 @@ class Call:
         "queue",
         "reply",
         "scope",
+        "settle",
         "size",
         "spec",
     )
@@ -179,4 +189,15 @@ class Call:
         self.size = size
         self.scope: trio.CancelScope | None = None
         self.cancelled = False  # the caller sent a cancel (while it waited, or ran)
+        #: A durable sink's event: told the outcome once (ack, nak or dead letter).
+        self.settle: Callable[[Any], None] | None = None
         self.key: Key = (frame.from_instance, frame.msg_id, frame.token)
+
+    def finish(self, out: Any) -> None:
+        """Tell a durable sink's event its outcome, once; never raises."""
+        settle, self.settle = self.settle, None
+        if settle is not None:
+            try:
+                settle(out)
+            except Exception as exc:
+                log.warning("could not settle %s: %r", self.frame.msg_id, exc)

@@ -13,7 +13,9 @@ __all__ = ["RequestInfo", "current_request"]
 class RequestInfo:
     """The request a handler serves. ``from_host`` is the caller's hostname as the request's
     subject names it: nats-server verifies it under the ACLs ``actorbus acl`` generates (on a
-    bus without them it is only a claim)."""
+    bus without them it is only a claim). For an event, ``event_id`` is the id its source
+    stamped on it (the same on every redelivery and replay) and ``delivered`` a durable
+    sink's delivery count (1 the first time; 0 in a live sink)."""
 
     from_host: str
     from_instance: str
@@ -25,6 +27,8 @@ class RequestInfo:
     depth: int
     multicast: bool
     oneway: bool
+    event_id: str = ""
+    delivered: int = 0
 
 
 def current_request() -> RequestInfo:
@@ -43,4 +47,6 @@ def current_request() -> RequestInfo:
         depth=frame.depth,
         multicast=frame.multicast,
         oneway=frame.oneway,
+        event_id=frame.event_id if frame.multicast else "",
+        delivered=frame.delivered,
     )

@@ -25,6 +25,7 @@ from . import spans as _trace
 from .callers import effective_callers
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
+from .durable import Outcome, Settle
 from .guard import WireGuard
 from .hub import Hub, LocalSubscription
 from .intake import (
@@ -41,7 +42,8 @@ from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
-from .serverpieces import PieceIntake
+from .serverdurable import DurableSinks
+from .serverpieces import PieceIntake, reply_in_pieces
 from .shapes import ActorShape
 from .workers import Workers
 
@@ -78,6 +80,7 @@ class Server(PieceIntake):
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
         self._inline: list[str] = []
+        self._durable = DurableSinks(self)
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -100,7 +103,8 @@ class Server(PieceIntake):
             stats.setdefault(served.spec.name, EndpointStats())
         self._runner = Runner(actor, hub, host, instance, options, stats)
         self._acks = hub.acks
-        self._fault = self._runner.fault
+        self._fault = self.fault = self._runner.fault
+        self.take, self.spawn = self._take, handlers.start_soon  # for its durable sinks
 
     def _gate(self, spec: HandlerSpec, *, shared: bool = True) -> Gate:
         """The bound ``spec`` runs under: its own (``max_concurrent=`` on its decorator, or the
@@ -155,6 +159,8 @@ class Server(PieceIntake):
         for route, served in self._routes.items():
             host, port, method, path = route
             subject = _subjects.subscription_subject(plane, port, host, method, path)
+            if served.spec.durable and await self._durable.start(served, subject):
+                continue
             deliver = self._deliverer(route, None)
             self._subs.append(await hub.subscribe(subject, deliver, queue=served.queue))
             if served.spec.kind == "endpoint" and served.queue == host:
@@ -169,6 +175,7 @@ class Server(PieceIntake):
     async def stop_intake(self) -> None:
         """Stop taking new requests; handlers already running (or waiting) go on."""
         self._accepting = False
+        self._durable.stop()
         for subject in self._inline:
             self.hub.remove_inline(subject, self)
         self._inline.clear()
@@ -177,6 +184,7 @@ class Server(PieceIntake):
             await sub.unsubscribe()
 
     async def wait_idle(self) -> None:
+        await self._durable.drained()  # and no durable sink's pull is still open
         await self._idle.wait()
 
     # -- the receive path (sync: called by the transport or the hub) ----------------------
@@ -279,8 +287,9 @@ class Server(PieceIntake):
         self._answer(reply, self._fault(frame, self._own_queue, 400, "BadRequest", message))
 
     def _take(
-        self, frame: _frames.Request, served: Served, queue: str, reply: str | None, size: int
-    ) -> None:
+        self, frame: _frames.Request, served: Served, queue: str, reply: str | None, size: int,
+        settle: Settle | None = None,
+    ) -> None:  # fmt: skip
         """Run the call now, line it up in its gate's inbox, or refuse it (503 / dropped)."""
         key = (frame.from_instance, frame.msg_id, frame.token)
         if key in self._running:
@@ -318,6 +327,7 @@ class Server(PieceIntake):
             )
         )
         call = Call(frame, served.spec, gate, queue, reply, deadline, size)
+        call.settle = settle
         if self._idle.is_set():
             self._idle = trio.Event()
         self._running[key] = call
@@ -388,36 +398,23 @@ class Server(PieceIntake):
             or type(out) is not _frames.Response
             or len(out.body) <= self.hub.transport.max_payload - _pieces.FRAME_SLACK
         ):  # the usual case: a reply in one message (or none)
-            self._done(call, started=True, by_worker=True)
+            self._done(call, started=True, by_worker=True, out=out)
             if out is not None:
                 self._answer(reply, out)
             return
         large = self._publish_whole(reply, out)
         if large is None:  # it fitted after all
-            self._done(call, started=True, by_worker=True)
+            self._done(call, started=True, by_worker=True, out=out)
             return
         # Past max_payload: the call is done only once its reply is all buffered, so that a
         # shutdown waits for it; the owed ack is settled first (the reply is on its way).
         self._acks.settle(self.instance, call.key)
         sent = False
         try:
-            await self._reply_in_pieces(reply, *large)
+            await reply_in_pieces(self.hub, self.host, reply, *large)
             sent = True
         finally:
-            self._done(call, started=True, by_worker=sent)
-
-    async def _reply_in_pieces(self, reply: str, frame: _frames.Frame, data: bytes) -> None:
-        """A reply past ``max_payload`` from a worker: piece by piece, each made while the
-        writer sends the last."""
-        transport = self.hub.transport
-        try:
-            pieces = _pieces.Pieces(data, transport.max_payload, frame, self.host)
-            for index in range(len(pieces)):
-                if index and transport.backlogged:
-                    await transport.wait_writable()
-                self.hub.publish_reply(reply, pieces.piece(index), self.host)
-        except Exception as exc:
-            log.warning("%s: could not send a reply in pieces: %r", self.host, exc)
+            self._done(call, started=True, by_worker=sent, out=out if sent else None)
 
     def serves_inline(self, frame: _frames.Request) -> bool:
         """True when `call_inline` can serve ``frame`` now: routed here, not shutting down,
@@ -462,9 +459,13 @@ class Server(PieceIntake):
             current_request.reset(request_token)
             self._done(call, started=True)
 
-    def _done(self, call: Call, *, started: bool, by_worker: bool = False) -> None:
-        """Forget ``call`` (never raises, whatever a peer did) and let the next one in."""
+    def _done(
+        self, call: Call, *, started: bool, by_worker: bool = False, out: Outcome = None
+    ) -> None:
+        """Forget ``call`` (never raises, whatever a peer did) and let the next one in; a
+        durable sink's event is settled with ``out`` (None: not handled, redeliver)."""
         key = call.key
+        call.finish(out)
         self._acks.settle(self.instance, key)
         if self._running.get(key) is call:
             del self._running[key]

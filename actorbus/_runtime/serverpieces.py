@@ -9,6 +9,7 @@ whole request is then served as if it had arrived in one message on the first pi
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from .._transport.base import Message
@@ -22,6 +23,8 @@ from .intake import Route, Served
 
 if TYPE_CHECKING:
     from .hub import Hub
+
+log = logging.getLogger("actorbus.actor")
 
 __all__ = ["PieceIntake"]
 
@@ -191,3 +194,19 @@ class _SetStart:
         self.continuation = continuation
         self.piece = piece
         self.queue = queue
+
+
+async def reply_in_pieces(
+    hub: Hub, host: str, reply: str, frame: _frames.Frame, data: bytes
+) -> None:
+    """A reply past ``max_payload`` from a worker: piece by piece, each made while the writer
+    sends the last."""
+    transport = hub.transport
+    try:
+        pieces = _pieces.Pieces(data, transport.max_payload, frame, host)
+        for index in range(len(pieces)):
+            if index and transport.backlogged:
+                await transport.wait_writable()
+            hub.publish_reply(reply, pieces.piece(index), host)
+    except Exception as exc:
+        log.warning("%s: could not send a reply in pieces: %r", host, exc)

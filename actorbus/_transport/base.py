@@ -17,6 +17,7 @@ import trio
 
 __all__ = [
     "Deliver",
+    "Headers",
     "Message",
     "PayloadTooLarge",
     "Subscription",
@@ -29,16 +30,21 @@ __all__ = [
 
 @dataclass(slots=True, frozen=True)
 class Message:
-    """One inbound message. ``no_responders`` marks the server's status for an unheard request."""
+    """One inbound message. ``no_responders`` marks the server's status for an unheard request;
+    ``headers`` is None for a message sent without any (the common case: no dict is made),
+    and a status the server sent (JetStream's ``404``, ``408`` …) is its ``Status`` header."""
 
     subject: str
     data: bytes
     reply: str | None = None
     no_responders: bool = False
+    headers: dict[str, str] | None = None
 
 
 Deliver = Callable[[Message], None]
 """A subscription's callback: called in the Trio thread for each message; it must not block."""
+#: NATS headers to publish (`Transport.supports_headers`), or None for none.
+Headers = dict[str, str] | None
 
 
 _REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
@@ -83,12 +89,22 @@ class Transport(ABC):
 
     #: Largest payload the bus accepts, in bytes.
     max_payload: int = 1024 * 1024
+    #: True when `publish` takes ``headers=`` (and inbound messages carry theirs); a
+    #: transport written before headers existed leaves it False and is never passed any.
+    supports_headers: bool = False
+    #: How durable sinks run: ``"jetstream"``, ``"live"`` (no JetStream, as on the memory
+    #: bus: served like any sink, at most once) or None (refused with `durable_refusal`).
+    durable_mode: str | None = None
+    durable_refusal = "durable sinks need a transport with JetStream"
 
     @abstractmethod
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
         """Queue one message for sending; never blocks. Raises `PayloadTooLarge`,
         `TransportClosed` or `TransportError`. With ``reply`` set and nobody subscribed, a
-        ``Message(no_responders=True)`` is delivered to the subscribers of ``reply``."""
+        ``Message(no_responders=True)`` is delivered to the subscribers of ``reply``.
+        ``headers`` (only where `supports_headers`) go out as NATS headers (HPUB)."""
 
     @abstractmethod
     async def subscribe(

@@ -10,6 +10,7 @@ Nodes keep their ports across `stop_node` / `start_node`, as a restarted machine
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
@@ -58,6 +59,9 @@ class EmbeddedCluster:
 
     def start(self) -> None:
         """Start every node and return once each one is routed to all the others."""
+        # Every node routes to every other from the start: clustered JetStream needs its
+        # routes configured, not only learned.
+        self._cluster_ports = [port or _free_port(self.host) for port in self._cluster_ports]
         try:
             for index in range(len(self.nodes)):
                 self._start_node(index)
@@ -138,6 +142,13 @@ class EmbeddedCluster:
 
     def __repr__(self) -> str:
         return f"<EmbeddedCluster {self.url if self.nodes[0].running else self.name}>"
+
+
+def _free_port(host: str) -> int:
+    """A port nothing listens on now (the node binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _port(urls: list[str] | None) -> int:

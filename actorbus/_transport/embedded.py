@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import queue
 import shutil
@@ -96,6 +97,29 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return preexec
 
 
+#: Waits (on a pidfd: no polling) for a process to exit, then removes a folder.
+_REAPER = (
+    "import os,select,shutil,sys\n"
+    "try:\n fd=os.pidfd_open(int(sys.argv[1]))\n select.select([fd],[],[])\n"
+    "except OSError: pass\n"
+    "shutil.rmtree(sys.argv[2],ignore_errors=True)"
+)
+
+
+def _reap_when_gone(pid: int, folder: Path) -> subprocess.Popen[bytes] | None:
+    """Remove JetStream's store once the server exits, even when we were SIGKILLed first: the
+    store must outlive start-up (unlike the ports folder), so a detached process watches."""
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _REAPER, str(pid), str(folder)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:  # stop() still removes it
+        logging.getLogger("actorbus.nats").debug("cannot watch %s: %s", folder, exc)
+        return None
+
+
 def _spawner_loop() -> None:
     while True:
         _spawn_queue.get()()
@@ -140,7 +164,8 @@ class EmbeddedServer:
     ``port=0`` lets the server pick a free port; the chosen port is kept, so `start` after
     `stop` brings the server back on the same address (clients then reconnect to it).
     ``max_payload`` sets the server's message size limit; ``extra_args`` are passed on verbatim
-    (e.g. ``["--user", "u", "--pass", "p"]``).
+    (e.g. ``["--user", "u", "--pass", "p"]``). ``jetstream`` (on by default) runs JetStream
+    with its store in a temporary folder that `stop` removes.
     """
 
     def __init__(
@@ -151,8 +176,12 @@ class EmbeddedServer:
         max_payload: int | None = None,
         extra_args: Sequence[str] = (),
         own_session: bool = False,
+        jetstream: bool = True,
     ) -> None:
         self.host = host
+        self.jetstream = jetstream
+        self._store: Path | None = None  # JetStream's store, kept until `stop`
+        self._reaper: subprocess.Popen[bytes] | None = None
         self._port = port
         self.max_payload = max_payload
         self.extra_args = tuple(extra_args)
@@ -206,6 +235,9 @@ class EmbeddedServer:
         self._dir = Path(tempfile.mkdtemp(prefix="actorbus-nats-"))
         args = [binary, "-a", self.host, "-p", str(self._port if self._port > 0 else -1)]
         args += ["--ports_file_dir", str(self._dir)]
+        if self.jetstream:
+            self._store = Path(tempfile.mkdtemp(prefix="actorbus-js-"))
+            args += ["-js", "-sd", str(self._store)]
         if self.max_payload is not None:
             config = self._dir / "nats.conf"
             config.write_text(f"max_payload: {int(self.max_payload)}\n")
@@ -224,6 +256,8 @@ class EmbeddedServer:
             log.close()
             raise EmbeddedServerError(f"cannot run {binary}: {exc}") from exc
         log.close()  # the child has its own handle
+        if self._store is not None:
+            self._reaper = _reap_when_gone(self._proc.pid, self._store)
         try:
             self._wait_ready(time.monotonic() + _START_TIMEOUT)
         except BaseException:
@@ -308,6 +342,16 @@ class EmbeddedServer:
                 proc.wait(_STOP_TIMEOUT)
         self._last_log = self._read_log() or self._last_log
         self._cleanup_dir()
+        if self._store is not None:
+            shutil.rmtree(self._store, ignore_errors=True)
+            self._store = None
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:  # it saw the server exit; let it go (it is our child)
+            try:
+                reaper.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                reaper.kill()
+                reaper.wait()
 
     def _cleanup_dir(self) -> None:
         if self._log is not None:

@@ -10,6 +10,7 @@ import trio
 from .._wire.sublist import Sublist
 from .base import (
     Deliver,
+    Headers,
     Message,
     PayloadTooLarge,
     Subscription,
@@ -92,12 +93,18 @@ class MemoryTransport(Transport):
         self._closed_event = trio.Event()
         self._mine: set[_MemorySubscription] = set()
 
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+    supports_headers = True
+    durable_mode = "live"
+
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
         if self._closed:
             raise TransportClosed("memory transport is closed")
         if len(data) > self.max_payload:
             raise PayloadTooLarge(len(data), self.max_payload)
-        delivered = self._bus._route(Message(subject, data, reply))
+        kept = dict(headers) if headers else None  # the publisher may reuse its dict
+        delivered = self._bus._route(Message(subject, data, reply, False, kept))
         if not delivered and reply is not None:
             self._bus._route(Message(reply, b"", None, no_responders=True))
 

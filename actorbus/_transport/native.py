@@ -3,7 +3,7 @@
 One connection at a time, owned by a nursery that `open_native` opens:
 
 - **reader**: one task reads, parses everything it got (`natsproto.Parser`) and delivers each
-  message by calling its subscriber's synchronous callback; it never waits on user code.
+  message (headers parsed only when it has some) to its subscriber's synchronous callback.
 - **writer**: `publish` appends to one outbound buffer and wakes the writer, which sends all that
   accumulated in one ``send_all`` per scheduler pass (TCP_NODELAY is on). Past ``HIGH_WATER``
   bytes the buffer is `backlogged`; past ``max_pending`` a publish raises `TransportError`.
@@ -33,13 +33,14 @@ from .._excgroups import leaf, lone_exception_as_itself
 from . import natsproto as proto
 from .base import (
     Deliver,
+    Headers,
     Message,
     PayloadTooLarge,
     Subscription,
     TransportClosed,
     TransportError,
 )
-from .nativestate import Handle, Lost, Pong, Sub
+from .nativestate import Handle, Lost, Pong, Sub, headed_message
 from .natsbase import NatsBase
 from .natsconn import Auth, HandshakeError, Link, Options, ServerUrl, first_connect, parse_url
 from .reconnect import (
@@ -58,11 +59,9 @@ __all__ = ["NativeNatsTransport", "open_native"]
 log = logging.getLogger("actorbus.nats")
 
 DEFAULT_RECONNECT_WAIT = 1.0
-#: Bound on `flush` (a PING/PONG round trip), in seconds.
-FLUSH_TIMEOUT = 5.0
+FLUSH_TIMEOUT = 5.0  # bound on `flush` (a PING/PONG round trip), in seconds
 DEFAULT_MAX_PENDING = 64 * 1024 * 1024
 HIGH_WATER = 1024 * 1024
-_NO_RESPONDERS = proto.NO_RESPONDERS_STATUS
 _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 #: nats-server refuses one SUB past ``max_subscriptions`` and keeps the connection.
 _MAX_SUBS = "maximum subscriptions exceeded"
@@ -108,16 +107,25 @@ class NativeNatsTransport(NatsBase):
 
     # -- Transport -------------------------------------------------------------------------
 
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+    supports_headers = True
+    durable_mode = "jetstream"
+
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
         if self._link is None:
             raise self._not_connected(f"cannot publish to {subject}")
+        try:
+            if headers:  # nats-server counts the header block in max_payload
+                block = proto.encode_headers(headers)
+                line, data = proto.hpub_command(subject, reply, len(block), len(data)), block + data
+            else:
+                line = proto.pub_command(subject, reply, len(data))
+        except ValueError as exc:
+            raise TransportError(f"cannot publish: {exc}") from None
         size = len(data)
         if size > self.max_payload:
             raise PayloadTooLarge(size, self.max_payload)
-        try:
-            line = proto.pub_command(subject, reply, size)
-        except ValueError as exc:
-            raise TransportError(f"cannot publish: {exc}") from None
         out = self._out
         if len(out) + size > self._max_pending:
             raise TransportError(
@@ -323,14 +331,10 @@ class NativeNatsTransport(NatsBase):
                     stats["in_msgs"] += 1
                     stats["in_bytes"] += len(event.payload)
                     headers = event.headers
-                    if (
-                        headers is not None
-                        and not event.payload
-                        and headers.startswith(_NO_RESPONDERS)
-                    ):
-                        msg = Message(event.subject, b"", None, True)
-                    else:
+                    if headers is None:
                         msg = Message(event.subject, event.payload, event.reply)
+                    else:  # a status (no responders, JetStream's) or a message with headers
+                        msg = headed_message(event)
                     try:
                         sub.deliver(msg)
                     except Exception:  # a subscriber must never take the reader down

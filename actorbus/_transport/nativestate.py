@@ -8,9 +8,18 @@ from dataclasses import dataclass
 
 import trio
 
-from .base import Deliver, Subscription
+from . import natsproto as proto
+from .base import Deliver, Message, Subscription
 
-__all__ = ["Handle", "Lost", "Pong", "Sub"]
+__all__ = ["Handle", "Lost", "Pong", "Sub", "headed_message"]
+
+
+def headed_message(msg: proto.Msg) -> Message:
+    """An ``HMSG`` as a `Message`: the no-responders status, or the message and its headers."""
+    headers = msg.headers or b""
+    if not msg.payload and headers.startswith(proto.NO_RESPONDERS_STATUS):
+        return Message(msg.subject, b"", None, True)
+    return Message(msg.subject, msg.payload, msg.reply, False, proto.parse_headers(headers))
 
 
 class Lost(OSError):

@@ -28,6 +28,9 @@ __all__ = [
     "ProtocolError",
     "check_info",
     "connect_command",
+    "encode_headers",
+    "hpub_command",
+    "parse_headers",
     "parse_status",
     "pub_command",
     "sub_command",
@@ -312,6 +315,54 @@ def pub_command(subject: str, reply: str | None, size: int) -> bytes:
             check_token("reply subject", reply)
         return f"PUB {subject} {reply} {size}\r\n".encode()
     return f"PUB {subject} {size}\r\n".encode()
+
+
+def hpub_command(subject: str, reply: str | None, header_size: int, size: int) -> bytes:
+    """The ``HPUB`` control line: ``header_size`` bytes of headers then the payload follow."""
+    if not subject or _WHITESPACE(subject):
+        check_token("subject", subject)
+    total = header_size + size
+    if reply:
+        if _WHITESPACE(reply):
+            check_token("reply subject", reply)
+        return f"HPUB {subject} {reply} {header_size} {total}\r\n".encode()
+    return f"HPUB {subject} {header_size} {total}\r\n".encode()
+
+
+_HEADER_KEY_BAD = re.compile(r"[\s:]").search
+_HEADER_VALUE_BAD = re.compile(r"[\r\n]").search
+
+
+def encode_headers(headers: dict[str, str]) -> bytes:
+    """The ``NATS/1.0`` header block of ``headers``; ValueError for a key or value that would
+    break the block (empty key, whitespace or ``:`` in a key, CR/LF in a value)."""
+    parts = ["NATS/1.0\r\n"]
+    for key, value in headers.items():
+        if not key or _HEADER_KEY_BAD(key) or _HEADER_VALUE_BAD(value):
+            raise ValueError(f"invalid NATS header {key!r}: {value!r:.40}")
+        parts.append(f"{key}: {value}\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode()
+
+
+def parse_headers(block: bytes) -> dict[str, str]:
+    """``Key: Value`` lines of a header block (the last value of a repeated key), with an
+    inline status as ``Status`` and ``Description`` (as nats-py does). Never raises: a block
+    a peer malformed yields what could be read, or ``{}``."""
+    lines = block.decode(errors="replace").split("\r\n")
+    first = lines[0].split(None, 2)
+    if not first or first[0] != "NATS/1.0":
+        return {}
+    out: dict[str, str] = {}
+    if len(first) > 1 and first[1].isdigit():
+        out["Status"] = first[1]
+        if len(first) > 2:
+            out["Description"] = first[2].strip()
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            out[key.strip()] = value.strip()
+    return out
 
 
 def sub_command(subject: str, queue: str | None, sid: int) -> bytes:

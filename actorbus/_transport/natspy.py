@@ -38,6 +38,7 @@ from nats.aio.msg import Msg
 from .._excgroups import lone_exception_as_itself
 from .base import (
     Deliver,
+    Headers,
     Message,
     PayloadTooLarge,
     Subscription,
@@ -92,13 +93,15 @@ def _refusal(exc: BaseException) -> str:
 
 
 #: One queued publish: (subject, data, reply), or a future to resolve once all before it went.
-_Item = tuple[str, bytes, str] | asyncio.Future[None]
+_Item = tuple[str, bytes, str, dict[str, str] | None] | asyncio.Future[None]
 
 
 def _message(msg: Msg) -> Message:
     headers = msg.headers
     if headers and not msg.data and headers.get("Status") == "503":
         return Message(msg.subject, b"", None, True)
+    if headers:
+        return Message(msg.subject, msg.data, msg.reply or None, False, dict(headers))
     return Message(msg.subject, msg.data, msg.reply or None)
 
 
@@ -227,13 +230,21 @@ class NatsPyTransport(NatsBase):
                             item.set_exception(exc)
                 continue
             try:
-                await nc.publish(item[0], item[1], item[2])
+                await nc.publish(item[0], item[1], item[2], headers=item[3])
             except Exception as exc:
                 log.warning("NATS publish to %s failed: %s", item[0], self._scrub(exc))
 
     # -- Transport -------------------------------------------------------------------------
 
-    def publish(self, subject: str, data: bytes, *, reply: str | None = None) -> None:
+    supports_headers = True
+    durable_refusal = (
+        "durable sinks run on the default NATS client, not nats-py: unset "
+        "ACTORBUS_NATS_CLIENT (or pass nats_client='native')"
+    )
+
+    def publish(
+        self, subject: str, data: bytes, *, reply: str | None = None, headers: Headers = None
+    ) -> None:
         if self._closed:
             raise TransportClosed(f"NATS transport to {self._public} is closed")
         if len(data) > self.max_payload:
@@ -242,7 +253,7 @@ class NatsPyTransport(NatsBase):
             raise self._not_connected(f"cannot publish to {subject}")
         if not subject or any(c.isspace() for c in subject):
             raise TransportError(f"cannot publish: invalid NATS subject {subject!r}")
-        self._queue.put_nowait((subject, data, reply or ""))
+        self._queue.put_nowait((subject, data, reply or "", dict(headers) if headers else None))
 
     async def subscribe(
         self, subject: str, deliver: Deliver, *, queue: str | None = None

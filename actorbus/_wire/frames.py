@@ -60,6 +60,13 @@ class Request(_Base, tag="req"):
     oneway: bool = False
     token: str = ""  # the caller's secret for this call: cancels and replies must echo it
     traceparent: str = ""  # W3C trace context from a caller outside actorbus's own tracing
+    #: A durable sink's delivery count of this event (JetStream's, set on receipt; 0 live).
+    delivered: int = 0
+
+    @property
+    def event_id(self) -> str:
+        """The id the source stamped on this event (``Nats-Msg-Id``): unique per event."""
+        return f"{self.from_instance}.{self.msg_id}"
 
 
 class Ack(_Base, tag="ack"):

@@ -1,5 +1,7 @@
 """Event sinks: each depends on the source's API (`UsersApi`), never on its implementation,
-and the source never depends on them."""
+and the source never depends on them. Files and cards must go when their owner goes, even if
+their service was down at that moment: those sinks are durable (JetStream consumers, at least
+once); group memberships are live (at most once)."""
 
 from __future__ import annotations
 
@@ -24,9 +26,9 @@ class Files(Actor):
     async def make_home(self, user_id: str, email: str) -> None:
         self.files[user_id] += ["README.txt", "photo.jpg"]
 
-    @sink(UsersApi.on_user_deleted)
+    @sink(UsersApi.on_user_deleted, durable=True)
     async def purge(self, user_id: str) -> int:
-        return len(self.files.pop(user_id, []))
+        return len(self.files.pop(user_id, []))  # idempotent: a redelivery purges nothing
 
 
 class CreditCards(Actor):
@@ -38,7 +40,7 @@ class CreditCards(Actor):
         super().__init__(**kwargs)
         self.cards: dict[str, list[str]] = {"u1": ["visa-4242"]}
 
-    @sink(UsersApi.on_user_deleted)
+    @sink(UsersApi.on_user_deleted, durable=True)
     async def purge(self, user_id: str) -> int:
         return len(self.cards.pop(user_id, []))
 

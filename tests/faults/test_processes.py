@@ -166,5 +166,9 @@ async def test_sigkill_of_actorbus_run_leaves_no_server_and_no_folder(
                 gone_after = trio.current_time() - killed_at
             finally:
                 os.close(pidfd)
+    for _ in range(500):  # JetStream's store goes once the server is gone (a watcher): 5 s
+        if not list((tmp_path / "tmp").iterdir()):
+            break
+        await trio.sleep(0.01)  # poll interval of a bounded condition loop
     assert not list((tmp_path / "tmp").iterdir()), "a temporary folder was left behind"
     figures(server_gone_after_s=round(gone_after, 3), orphans=0, folders_left=0)

@@ -131,7 +131,7 @@ async def test_interop_with_plain_nats_py(nats_server: EmbeddedServer) -> None:
     by_subject = {m.subject: m for m in replies.messages}
     assert by_subject["interop.inbox.1"].data == b"HELLO"
     assert by_subject["interop.inbox.2"].no_responders
-    assert hmsg == Message("interop.headers", b"body", None)
+    assert hmsg == Message("interop.headers", b"body", None, False, {"K": "v", "Other": "x y"})
 
 
 # -- nkeys and creds -------------------------------------------------------------------------
