@@ -325,7 +325,7 @@ class App:
                     f"OpenTelemetry export needs its SDK: {install_hint('otel')} ({exc})"
                 ) from None
             sink = self._span_sink = OtelSink.from_env()
-            hub.tracer.set_sink(sink)
+            hub.spans.set_sink(sink)
 
             async def flush_spans() -> None:  # the SDK's batch thread: flushed, off the loop
                 with trio.CancelScope(shield=True):
@@ -425,7 +425,7 @@ class App:
             hub = Hub(transport, self.plane, self.options.ack_delay, identity.name)
             hub.metrics = self.metrics  # the observers see every connection's traffic
             if self._span_sink is not None:
-                hub.tracer.set_sink(self._span_sink)
+                hub.spans.set_sink(self._span_sink)
             await hub.start()
             try:
                 async with trio.open_nursery() as nursery:

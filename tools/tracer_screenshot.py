@@ -94,7 +94,7 @@ async def _drive(proc: trio.Process, app: App, tracer: TracerServer, n: trio.Nur
         await cdp.call("Page.navigate", session, url=f"http://127.0.0.1:{tracer.port}/")
         await cdp.wait_event("Page.loadEventFired")
         await cdp.evaluate(session, "window.tracerConnected")
-        await app.hub.tracer.wait_listening()
+        await app.hub.spans.wait_listening()
         spans = await _calls(app)
         await cdp.evaluate(session, f"window.waitForSpans({spans})")
         shot = await cdp.call("Page.captureScreenshot", session, format="png")

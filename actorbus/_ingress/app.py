@@ -91,7 +91,7 @@ class Ingress:
             answer = exception_answer(exc, tracebacks=self.options.tracebacks)
         answer.add("traceparent", format_traceparent(trace_id, span_id))
         self._cors(scope, answer)
-        tracer = self.app.hub.tracer
+        tracer = self.app.hub.spans
         if tracer.active:
             client = scope.get("client") or ("", 0)
             tracer.emit(

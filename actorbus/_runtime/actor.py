@@ -321,7 +321,7 @@ class Actor:
 
         async def once() -> None:
             nonlocal busy
-            tracer = self._running_caller().hub.tracer
+            tracer = self._running_caller().hub.spans
             span = tracer.ticker(self.host(), self.instance, name) if tracer.active else None
             try:
                 await spec.func(self)

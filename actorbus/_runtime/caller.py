@@ -229,7 +229,7 @@ class Caller(PieceReader):
             oneway=oneway,
             token=secrets.token_hex(8),
         )
-        tracer = self.hub.tracer
+        tracer = self.hub.spans
         if tracer.active or frame.trace_id or current_span.get() is not None:
             tracer.stamp(frame)
         return frame, budget, now
@@ -335,7 +335,7 @@ class Caller(PieceReader):
         instance: str | None,
     ) -> Any:
         frame, budget, now = self.prepare(host, port, method, path, body, multicast=False)
-        span = self.hub.tracer.client(frame) if frame.span_id else None
+        span = self.hub.spans.client(frame) if frame.span_id else None
         if budget.budget_ms <= self.options.hop_reserve * 1000:
             await until_own_deadline(budget)
         subject = _subjects.request_subject(

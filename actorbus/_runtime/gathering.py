@@ -131,7 +131,7 @@ class Gathering:
         )
         hub = self._caller.hub
         if frame.span_id:
-            hub.tracer.fired(frame, self._subject)
+            hub.spans.fired(frame, self._subject)
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         self._closed = True
@@ -195,7 +195,7 @@ class Gathering:
             self._reaper = _Reaper(self)
             hub.timers.arm(self._reaper, budget.deadline)
         if frame.span_id:
-            self._span = hub.tracer.multicast(frame, self._subject)
+            self._span = hub.spans.multicast(frame, self._subject)
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         try:

@@ -29,7 +29,7 @@ from .._wire.frames import Fault, Request, Response
 from .acks import AckSender
 from .fragments import Reassembly
 from .metrics import NULL_METRICS, Metrics
-from .spans import Tracer
+from .spans import SpanRecorder
 from .timers import Timers
 
 __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
@@ -124,7 +124,7 @@ class Hub:
         self._watchers: list[CallWatcher] = []
         transport.watch_refusals(self._on_refused)
         self._watch_scope = trio.CancelScope()
-        self.tracer = Tracer(transport, self.plane)
+        self.spans = SpanRecorder(transport, self.plane)
         self.timers = Timers()  # ack windows and budgets of every caller on this hub
         self.acks = AckSender(ack_delay)  # delayed acks of every server on this hub
         self.fragments = Reassembly(self.timers)  # fragmented frames being put together
@@ -143,7 +143,7 @@ class Hub:
         gone = _subjects.gone_subject(self.plane)
         self._gone_sub = await self.transport.subscribe(gone, self._on_gone)
         self._publish_announce(self._whole_set(hello=True))
-        await self.tracer.start()
+        await self.spans.start()
         await self.transport.flush()
         with trio.move_on_after(sync_max):
             while True:
@@ -194,7 +194,7 @@ class Hub:
     async def aclose(self) -> None:
         self.stop_watching()
         self.fragments.clear()
-        await self.tracer.aclose()
+        await self.spans.aclose()
         if self._gone_sub is not None:
             await self._gone_sub.unsubscribe()
             self._gone_sub = None

@@ -93,7 +93,7 @@ class Runner:
                 scope.cancel()
         t0 = time.perf_counter_ns()
         span = None
-        tracer = self.hub.tracer
+        tracer = self.hub.spans
         if tracer.active or frame.trace_id or frame.traceparent:
             span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
         elif _trace.current_span.get() is not None:

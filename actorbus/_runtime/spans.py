@@ -2,7 +2,8 @@
 
 Tracers (``actorbus tracer``, ``actorbus run --trace-ws``) announce themselves on
 ``<plane>.trace-ctl`` ("on" with a time to live, repeated; "off" when they leave). Each `Hub`
-owns a `Tracer` that keeps the ``active`` flag from those announcements; the runtime's hot path
+owns a `SpanRecorder` (``hub.spans``: not the live tracer of ``_tracer/``, which receives
+spans) that keeps the ``active`` flag from those announcements; the runtime's hot path
 checks that one boolean and does nothing else while nobody listens. Spans are batched per
 emitting host and published, msgpack-encoded, on ``<plane>.trace.<reversed-host>`` once per
 scheduler tick.
@@ -36,9 +37,9 @@ from .._wire.tracecontext import parse_traceparent
 __all__ = [
     "Span",
     "SpanError",
+    "SpanRecorder",
     "SpanSink",
     "TraceCtl",
-    "Tracer",
     "control_subject",
     "current_span",
     "decode_spans",
@@ -101,7 +102,7 @@ class Span(msgspec.Struct, kw_only=True):
 
 
 class SpanSink(Protocol):
-    """Receives every finished span while set on a `Tracer` (the OpenTelemetry exporter)."""
+    """Receives every finished span while set on a `SpanRecorder` (the OpenTelemetry exporter)."""
 
     def export(self, span: Span) -> None: ...
 
@@ -176,7 +177,7 @@ class OpenSpan:
 
     __slots__ = ("_t0", "error", "span", "tracer")
 
-    def __init__(self, tracer: Tracer, span: Span) -> None:
+    def __init__(self, tracer: SpanRecorder, span: Span) -> None:
         self.tracer, self.span, self._t0 = tracer, span, time.perf_counter()
         self.error: BaseException | None = None
 
@@ -215,7 +216,7 @@ class MulticastSpans:
 
     __slots__ = ("_done", "_t0", "base", "tracer")
 
-    def __init__(self, tracer: Tracer, base: Span) -> None:
+    def __init__(self, tracer: SpanRecorder, base: Span) -> None:
         self.tracer = tracer
         self.base = base
         self._t0 = time.perf_counter()
@@ -251,7 +252,7 @@ class MulticastSpans:
                 self._emit(hosts[instance], instance, 499, error)
 
 
-class Tracer:
+class SpanRecorder:
     """Per-hub tracing switchboard. ``listening`` is True while at least one live tracer
     listens; ``active`` while spans are recorded at all (a live tracer or a `SpanSink`)."""
 

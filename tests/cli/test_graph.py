@@ -88,7 +88,7 @@ async def _graph_while(
             nursery.start_soon(collect, proc.stdout, out)
             nursery.start_soon(collect, proc.stderr, err)
             nursery.start_soon(finish)
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             while not done.is_set():
                 await traffic()
                 with trio.move_on_after(0.05):  # pacing, not synchronisation

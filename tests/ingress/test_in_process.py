@@ -41,7 +41,7 @@ class Collect:
 async def test_the_http_hop_is_a_span_of_the_callers_trace(plane: str) -> None:
     async with App(Shop(), bus="memory", plane=plane) as app, ingress(app) as client:
         sink = Collect()
-        app.hub.tracer.set_sink(sink)
+        app.hub.spans.set_sink(sink)
         trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
         r = await client.get(
             "/shop.example/sum?a=1&b=2", headers={"traceparent": f"00-{trace}-{parent}-01"}

@@ -197,7 +197,7 @@ async def test_tracer_and_control_work_under_the_acl(
             async with trio_websocket.open_websocket_url(url) as ws:
                 assert json.loads(await ws.get_message())["notice"] == "hello"
                 for hub in [app.hub, *app._hubs.values()]:
-                    await hub.tracer.wait_listening()
+                    await hub.spans.wait_listening()
                 assert await app.client(Source).fire(n=1) == [2]
                 hosts: set[str] = set()
                 while not {"source.sec", "sink.sec"} <= hosts:

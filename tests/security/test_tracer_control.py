@@ -43,7 +43,7 @@ async def test_an_actor_cannot_switch_tracing_on(secure_bus: SecureBus, refusals
                 assert "publish" in text.lower()
                 await actor_bus.flush()
             hubs = [app.hub, *app._hubs.values()]
-            assert not any(hub.tracer.listening for hub in hubs)
+            assert not any(hub.spans.listening for hub in hubs)
             assert await app.client(Source).fire(n=1) == [2]
     # the hubs' own questions ("who traces?") were allowed: the only refusal is the forgery
     assert len(refusals.texts()) == 1

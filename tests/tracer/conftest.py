@@ -85,7 +85,7 @@ async def traced(plane: str) -> AsyncIterator[tuple[App, SpanListener]]:
         listener = SpanListener(bus.connect(), plane)
         await listener.start()
         with trio.fail_after(5):
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
         try:
             yield app, listener
         finally:

@@ -34,7 +34,7 @@ async def test_the_page_shows_earlier_calls_and_folds_the_control_plane(plane: s
         server = TracerServer(bus.connect(), plane, history=100)
         await n.start(server.serve, "127.0.0.1", 0)
         with trio.fail_after(60):
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             await app.caller.call(
                 "back.test", 888, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
             )

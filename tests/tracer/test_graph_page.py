@@ -38,7 +38,7 @@ async def test_the_page_draws_the_dependency_graph(plane: str) -> None:
                 assert await cdp.evaluate(session, "window.tracerConnected") is True
                 assert await cdp.evaluate(session, "window.showGraph()") is True
                 await server.wait_clients(1)
-                await app.hub.tracer.wait_listening()
+                await app.hub.spans.wait_listening()
                 assert await app.client(Orders).order(item="pen") == 3
                 await billing.billed.wait()
                 # orders, inventory (x2: from orders and from billing), price, the event to

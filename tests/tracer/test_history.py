@@ -28,7 +28,7 @@ async def remembering(plane: str, history: int) -> AsyncIterator[tuple[App, Trac
         server = TracerServer(bus.connect(), plane, history=history)
         await n.start(server.serve, "127.0.0.1", 0)
         with trio.fail_after(10):
-            await app.hub.tracer.wait_listening()  # listening with nobody attached
+            await app.hub.spans.wait_listening()  # listening with nobody attached
         try:
             yield app, server
         finally:

@@ -20,11 +20,11 @@ async def test_otel_spans_carry_the_live_tracer_ids(plane: str) -> None:
     memory = InMemorySpanExporter()
     sink = OtelSink([memory], batch=False)
     async with App(Back(), Users(), Files(), Audit(), bus=bus, plane=plane) as app:
-        app.hub.tracer.set_sink(sink)
+        app.hub.spans.set_sink(sink)
         listener = SpanListener(bus.connect(), plane)
         await listener.start()
         with trio.fail_after(10):
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             assert await app.client(Users).delete(user_id="u1") == 1
             live = await listener.wait_for(8)
         await listener.stop()
@@ -64,8 +64,8 @@ async def test_otel_alone_traces_every_call(plane: str) -> None:
     memory = InMemorySpanExporter()
     sink = OtelSink([memory], batch=False)
     async with App(Back(), Front(), plane=plane) as app:
-        app.hub.tracer.set_sink(sink)
-        assert not app.hub.tracer.listening and app.hub.tracer.active
+        app.hub.spans.set_sink(sink)
+        assert not app.hub.spans.listening and app.hub.spans.active
         with trio.fail_after(10):
             assert await app.client(Front).quad(n=1) == 4
     spans = memory.get_finished_spans()
@@ -87,9 +87,9 @@ async def test_actorbus_otel_env_switches_it_on(
 ) -> None:
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     async with App(Back(), plane=plane) as app:
-        assert app.hub.tracer.sink is None and not app.hub.tracer.active
+        assert app.hub.spans.sink is None and not app.hub.spans.active
     monkeypatch.setenv("ACTORBUS_OTEL", "1")
     async with App(Back(), plane=plane) as app:
-        assert isinstance(app.hub.tracer.sink, OtelSink) and app.hub.tracer.active
+        assert isinstance(app.hub.spans.sink, OtelSink) and app.hub.spans.active
     async with App(Back(), plane=plane, otel=False) as app:
-        assert app.hub.tracer.sink is None
+        assert app.hub.spans.sink is None

@@ -127,7 +127,7 @@ async def test_tickers_start_fresh_traces(autojump_clock: trio.abc.Clock, plane:
     async with App(Back(), bus=bus, plane=plane, grace=1.0) as app:
         listener = SpanListener(bus.connect(), plane)
         await listener.start()
-        await app.hub.tracer.wait_listening()
+        await app.hub.spans.wait_listening()
         await app.add(ticking)
         with trio.fail_after(10):
             await ticking.ticked.wait()
@@ -149,17 +149,17 @@ async def test_no_listener_publishes_nothing(autojump_clock: trio.abc.Clock, pla
         front = app.client(Front)
         for n in range(20):
             await front.quad(n=n)
-        assert spy.span_publishes == 0 and not app.hub.tracer.active
+        assert spy.span_publishes == 0 and not app.hub.spans.active
 
         listener = SpanListener(bus.connect(), plane)
         await listener.start()
-        await app.hub.tracer.wait_listening()
+        await app.hub.spans.wait_listening()
         await front.quad(n=1)
         await listener.wait_for(6)
         assert spy.span_publishes > 0
 
         await listener.stop()
-        await app.hub.tracer.wait_quiet()
+        await app.hub.spans.wait_quiet()
         published = spy.span_publishes
         for n in range(20):
             await front.quad(n=n)
@@ -176,7 +176,7 @@ async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: 
     async with App(Back(), bus=spy, plane=plane, grace=1.0) as app:
         other = bus.connect()
         other.publish(control_subject(plane), encode_ctl(TraceCtl("on", "crashy", 3.0)))
-        await app.hub.tracer.wait_listening()
+        await app.hub.spans.wait_listening()
         await app.client(Back).double(n=1)
         await trio.testing.wait_all_tasks_blocked()
         assert spy.span_publishes > 0
@@ -185,7 +185,7 @@ async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: 
         for n in range(5):
             await app.client(Back).double(n=n)
         await trio.testing.wait_all_tasks_blocked()
-        assert spy.span_publishes == published and not app.hub.tracer.active
+        assert spy.span_publishes == published and not app.hub.spans.active
 
 
 async def test_a_query_from_a_new_hub_finds_running_tracers(plane: str) -> None:
@@ -206,5 +206,5 @@ async def test_a_query_from_a_new_hub_finds_running_tracers(plane: str) -> None:
     await tracer_side.subscribe(control_subject(plane) + ".query", answer)
     async with App(Back(), bus=bus, plane=plane, grace=1.0) as app:
         with trio.fail_after(5):
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
     assert encode_ctl(TraceCtl("query")) in queries

@@ -118,7 +118,7 @@ async def test_the_client_prints_trees_and_json_lines(plane: str) -> None:
                     url + "/?host=back.test", json_lines=True, out=raw, task_status=task_status
                 )
             )
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             assert await app.client(Front).quad(n=2) == 8
             text = await tree.wait_for("└ POST back.test:443/double", 2)
             lines = await raw.wait_for('"span_id"', 4)
@@ -161,7 +161,7 @@ async def test_the_client_says_when_the_tracer_goes_away(plane: str, json_lines:
             server = await n.start(run_tracer)
             url = f"ws://127.0.0.1:{server.port}"
             await n.start(attach, url)
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             tracer_scope.cancel()  # the tracer goes away; the client must say so and return
     assert len(errors) == 1
     assert str(errors[0]).startswith(f"the live tracer at {url} went away (code ")
@@ -190,7 +190,7 @@ async def test_control_calls_and_ticker_beats_are_folded_unless_asked(plane: str
                         task_status=task_status,
                     )
                 )
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             await app.caller.call(
                 "back.test", 888, "GET", "/ping", EMPTY_BODY, msgspec.msgpack.decode
             )

@@ -31,9 +31,9 @@ async def test_a_caller_that_sends_no_trace_gets_one_tree(plane: str) -> None:
         await listener.start()
         # A second process that has not heard the tracer yet: it sends no trace id.
         async with App(bus=bus, plane=plane, hostname="cli.actorbus") as cli:
-            cli.hub.tracer.enable(False)
+            cli.hub.spans.enable(False)
             with trio.fail_after(10):
-                await servers.hub.tracer.wait_listening()
+                await servers.hub.spans.wait_listening()
                 assert await cli.client(Users).delete(user_id="u1") == 1
                 # server of /delete, 2 event client spans, 2 sinks, Files' call out and Back's
                 spans = await listener.wait_for(7)
@@ -80,7 +80,7 @@ async def test_a_w3c_traceparent_is_continued(plane: str) -> None:
             plane, 443, "back.test", "POST", "/double", source="gateway.example"
         )
         with trio.fail_after(10):
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
             raw.publish(subject, _frames.encode(frame), reply="inbox.raw.1")
             await got.wait()
             spans = await listener.wait_for(1)

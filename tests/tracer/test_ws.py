@@ -207,4 +207,4 @@ async def test_many_clients_come_and_go_while_the_bus_serves(plane: str) -> None
                 calls.cancel_scope.cancel()
             stats = server.statistics()
             assert stats.clients == 0 and stats.connections >= 200
-            await app.hub.tracer.wait_quiet()  # the last client left: the tracer said "off"
+            await app.hub.spans.wait_quiet()  # the last client left: the tracer said "off"

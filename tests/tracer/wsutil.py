@@ -40,7 +40,7 @@ async def ws_client(
     async with trio_websocket.open_websocket_url(url, **kwargs) as ws:
         hello = json.loads(await ws.get_message())
         assert hello["notice"] == "hello"
-        await app.hub.tracer.wait_listening()
+        await app.hub.spans.wait_listening()
         yield ws
 
 

@@ -107,7 +107,7 @@ async def _with_watcher(
         while b"ready" not in out:
             out += await proc.stdout.receive_some(100)
         for app in apps:
-            await app.hub.tracer.wait_listening()
+            await app.hub.spans.wait_listening()
         rate = await _rate(apps[1], calls, concurrency)
         await proc.stdin.aclose()
         while not out.endswith(b"\n") or out.count(b"\n") < 2:
@@ -123,13 +123,13 @@ async def _with_watcher(
 
             await nursery.start(run)
             for app in apps:
-                await app.hub.tracer.wait_listening()
+                await app.hub.spans.wait_listening()
             rate = await _rate(apps[1], calls, concurrency)
             nursery.cancel_scope.cancel()
         received = 0
     for app in apps:
         with trio.move_on_after(10):
-            await app.hub.tracer.wait_quiet()
+            await app.hub.spans.wait_quiet()
     return rate, received
 
 
@@ -146,7 +146,7 @@ async def _bench(bus: Any, calls: int, concurrency: int, repeat: int) -> dict[st
         for _ in range(repeat):
             for mode in ("off", "idle", "ws"):
                 for app in apps:
-                    app.hub.tracer.enable(mode != "off")
+                    app.hub.spans.enable(mode != "off")
                 if mode == "ws":
                     rate, got = await _with_watcher(bus, plane, apps, calls, concurrency)
                     received += got
