@@ -14,7 +14,7 @@ from pathlib import Path
 if importlib.util.find_spec("actorbus") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actorbus._tracer.server import schema_json
+from actorbus._tracer.websocket import schema_json
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import trio
 import trio_websocket
 
 from actorbus import App
-from actorbus._tracer.server import TracerServer
+from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.embedded import open_embedded
 from examples.events.sinks import CreditCards, Files, Groups
 from examples.events.users import Users

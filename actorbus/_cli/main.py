@@ -302,7 +302,7 @@ def _explain(exc: BaseException) -> tuple[str, int]:
 
 def _tracer_module() -> Any:
     try:
-        import actorbus._tracer.server as server  # lazy: trio-websocket only when tracing
+        import actorbus._tracer.websocket as server  # lazy: trio-websocket only when tracing
     except ImportError as exc:
         _error(f"the live tracer is not available in this installation ({exc})")
         return None

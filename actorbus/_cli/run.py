@@ -268,7 +268,7 @@ def _tracer_task(
 
     async def tracer() -> None:
         try:
-            from .._tracer.server import serve_tracer  # lazy: trio-websocket only when tracing
+            from .._tracer.websocket import serve_tracer  # lazy: trio-websocket only when tracing
         except ImportError as exc:
             log.info("live tracer not available (%s)", exc)
             return

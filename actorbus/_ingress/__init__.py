@@ -7,6 +7,6 @@ Trio worker (`server.serve_ingress`); the ASGI app itself is `Ingress`.
 
 from .app import Ingress
 from .options import IngressOptions, OptionsError
-from .server import serve_ingress
+from .serving import serve_ingress
 
 __all__ = ["Ingress", "IngressOptions", "OptionsError", "serve_ingress"]

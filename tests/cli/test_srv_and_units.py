@@ -141,6 +141,6 @@ def test_load_targets_file_class_and_folder(tmp_path: Path) -> None:
 def test_trace_without_the_tracer_module(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "actorbus._tracer.server", None)
+    monkeypatch.setitem(sys.modules, "actorbus._tracer.websocket", None)
     assert main(["trace"]) == 2
     assert "live tracer is not available" in capsys.readouterr().err

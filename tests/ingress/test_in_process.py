@@ -12,7 +12,7 @@ import trio
 
 from actorbus import App, MemoryBus
 from actorbus._ingress import Ingress, IngressOptions, OptionsError
-from actorbus._ingress.server import serve_asgi
+from actorbus._ingress.serving import serve_asgi
 from actorbus._runtime.spans import Span
 
 from .web_actors import Shop

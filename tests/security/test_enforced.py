@@ -12,7 +12,7 @@ import trio_websocket
 
 from actorbus import App
 from actorbus._app import open_bus, random_plane
-from actorbus._tracer.server import TracerServer
+from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.base import Message
 from actorbus._wire import frames as _frames
 from actorbus._wire import subjects as _subjects

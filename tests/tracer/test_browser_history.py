@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from actorbus import App
-from actorbus._tracer.server import TracerServer
+from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.memory import MemoryBus
 from actorbus._wire.frames import EMPTY_BODY
 from tools.devtools import CHROMIUM, open_page

@@ -15,7 +15,7 @@ import trio_websocket
 
 from actorbus import App, RemoteError
 from actorbus._tracer.history import History
-from actorbus._tracer.server import TracerServer
+from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.memory import MemoryBus
 
 from .actors import Back

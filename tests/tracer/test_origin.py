@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from actorbus._tracer.server import origin_allowed
+from actorbus._tracer.websocket import origin_allowed
 
 from .wsutil import http, tracer_app, ws_client
 

@@ -10,8 +10,8 @@ import trio
 
 from actorbus import App
 from actorbus._runtime.spans import Span, SpanError
-from actorbus._tracer.server import TracerServer
 from actorbus._tracer.terminal import RED, TraceBuffer, TracerGone, render_trace, run_trace_client
+from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.memory import MemoryBus
 
 from .actors import Back, Front

@@ -12,7 +12,7 @@ import trio
 import trio_websocket
 
 from actorbus import App
-from actorbus._tracer.server import TracerServer
+from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.memory import MemoryBus
 
 

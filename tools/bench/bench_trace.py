@@ -35,7 +35,7 @@ import trio_websocket  # noqa: E402
 
 from actorbus import Actor, App, endpoint  # noqa: E402
 from actorbus._app import open_bus  # noqa: E402
-from actorbus._tracer.server import TracerServer  # noqa: E402
+from actorbus._tracer.websocket import TracerServer  # noqa: E402
 from actorbus._transport.embedded import open_embedded  # noqa: E402
 from actorbus._transport.memory import MemoryBus  # noqa: E402
 

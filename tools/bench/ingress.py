@@ -60,7 +60,7 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 async def serve_bare() -> None:
     from actorbus._ingress.options import IngressOptions
-    from actorbus._ingress.server import serve_asgi
+    from actorbus._ingress.serving import serve_asgi
 
     async with trio.open_nursery() as nursery:
         port = await nursery.start(serve_asgi, bare_app, "127.0.0.1", 0, IngressOptions())
