@@ -22,6 +22,8 @@ from typing import Any, TypeGuard
 import trio
 
 from ._excgroups import leaf, lone_exception_as_itself
+from ._observe.metrics import NULL_METRICS, Metrics
+from ._observe.watchdog import DEFAULT_BLOCK_WARNING, Watchdog
 from ._runtime.actor import Actor
 from ._runtime.api import Api
 from ._runtime.caller import Caller
@@ -29,9 +31,7 @@ from ._runtime.callers import check_tracebacks
 from ._runtime.context import CallOptions, new_instance_id
 from ._runtime.errors import BusError, bus_errors
 from ._runtime.hub import Hub
-from ._runtime.metrics import NULL_METRICS, Metrics
 from ._runtime.proxies import Client
-from ._runtime.watchdog import DEFAULT_BLOCK_WARNING, Watchdog
 from ._transport.base import Transport, TransportError
 from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
@@ -311,7 +311,7 @@ class App:
         """Switch on the optional observers (imported only when asked for)."""
         if self._want_metrics:
             try:
-                from ._runtime.prometheus import PrometheusMetrics
+                from ._observe.prometheus import PrometheusMetrics
             except ImportError as exc:
                 raise ImportError(
                     f"metrics need prometheus-client: {install_hint('metrics')} ({exc})"
@@ -319,7 +319,7 @@ class App:
             self.metrics = hub.metrics = PrometheusMetrics(lambda: self.actors, hub.transport)
         if self._want_otel:
             try:
-                from ._runtime.otel import OtelSink
+                from ._observe.otel import OtelSink
             except ImportError as exc:
                 raise ImportError(
                     f"OpenTelemetry export needs its SDK: {install_hint('otel')} ({exc})"

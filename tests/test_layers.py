@@ -31,6 +31,7 @@ LEVELS: list[set[str]] = [
     {"_version", "_excgroups"},
     {"_wire"},
     {"_transport"},
+    {"_observe"},
     {"_runtime"},
     {"transport"},
     {"_app"},

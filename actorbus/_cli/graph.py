@@ -162,7 +162,7 @@ async def observe(transport: Any, plane: str, seconds: float, graph: DepGraph) -
     tracer does, so that the actors publish them) and add an edge for each call and event."""
     import secrets
 
-    from .._runtime import spans as _trace
+    from .._observe import spans as _trace
 
     ident, ttl = secrets.token_hex(6), 6.0
 

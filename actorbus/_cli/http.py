@@ -128,7 +128,7 @@ def add_ingress_parser(sub: Any) -> None:
 def cmd_ingress(args: argparse.Namespace) -> int:
     """``actorbus ingress --http HOST:PORT``: until SIGINT/SIGTERM (exit 0)."""
     from .._app import default_plane
-    from .._runtime.logs import setup_logging
+    from .._observe.logs import setup_logging
     from .acl import load_credentials_option
     from .common import plane_for
 

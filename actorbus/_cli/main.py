@@ -342,7 +342,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _cmd_tracer(args: argparse.Namespace) -> int:
-    from .._runtime.logs import setup_logging
+    from .._observe.logs import setup_logging
 
     module = _tracer_module()
     if module is None:

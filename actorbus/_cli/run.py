@@ -44,8 +44,8 @@ _error = error
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .._app import default_plane
+    from .._observe.logs import PROCESS_TAG_ENV, setup_logging
     from .._runtime import config as _config
-    from .._runtime.logs import PROCESS_TAG_ENV, setup_logging
     from . import supervisor as _supervisor
 
     if args.worker:
@@ -210,7 +210,7 @@ def _observability_problem(metrics: str | None, otel: bool) -> str | None:
     if otel:
         if not _installed("opentelemetry.sdk"):
             return f"--otel needs the OpenTelemetry SDK: {install_hint('otel')}"
-        from .._runtime.otel import OtelConfigError, exporters_from_env
+        from .._observe.otel import OtelConfigError, exporters_from_env
 
         try:
             exporters_from_env()

@@ -15,8 +15,8 @@ from typing import Any, Final
 import msgspec
 import trio
 
+from .._observe.spans import Span, current_span, new_span_id, new_trace_id
 from .._runtime.errors import NoResponder
-from .._runtime.spans import Span, current_span, new_span_id, new_trace_id
 from .._runtime.web import http_response_from
 from .._wire.frames import encode_body
 from .._wire.tracecontext import format_traceparent, parse_traceparent

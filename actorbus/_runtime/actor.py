@@ -209,8 +209,8 @@ class Actor:
 
     def _load_config(self) -> None:
         """Resolve ``config`` values: argument, then environment, then config file (`_config`)."""
+        from .._observe.logs import bind_actor
         from .config import resolve
-        from .logs import bind_actor
 
         bind_actor(self.host(), self.instance)
         self._config_values.update(resolve(type(self), self._config_input))
@@ -309,7 +309,7 @@ class Actor:
         Beats missed while the process was stalled are counted as skips, not run back to back.
         Exceptions are logged and counted in ``stats.tick_errors``; they never stop the ticker.
         """
-        from .logs import bind_actor
+        from .._observe.logs import bind_actor
 
         name = spec.name
         host = self.host()

@@ -14,6 +14,8 @@ from typing import Any
 import msgspec
 import trio
 
+from .._observe.metrics import status_of
+from .._observe.spans import current_span
 from .._transport.base import Message, TransportError
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._wire import callstate as _callstate
@@ -26,7 +28,6 @@ from .context import CallOptions, current_request
 from .gathering import Gathering
 from .guard import WireGuard
 from .hub import Hub
-from .metrics import status_of
 from .replies import (
     DISCONNECTED,
     NO_RESPONDERS,
@@ -41,7 +42,6 @@ from .replies import (
     settle,
     until_own_deadline,
 )
-from .spans import current_span
 
 __all__ = ["Caller", "Reply"]
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextvars
 import secrets
 from dataclasses import dataclass
 
+from .._observe.current import current_request
 from .._wire import callstate as _callstate
-from .._wire import frames as _frames
 
 __all__ = ["CallOptions", "current_request", "new_instance_id"]
 
-#: The request being handled by the current task (None outside handlers).
-current_request: contextvars.ContextVar[_frames.Request | None] = contextvars.ContextVar(
-    "actorbus_current_request", default=None
-)
 
 
 def new_instance_id() -> str:

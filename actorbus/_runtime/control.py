@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import trio
 
-from .._transport.base import Message, Subscription
+from .._observe.metrics import EndpointStats
+from .._transport.base import Message
 from .._wire.subjects import CONTROL_PORT
 from .declarations import HandlerSpec
 from .description import Description, describe_actor
-from .metrics import EndpointStats
 from .shapes import ActorShape
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .hub import Hub, LocalSubscription
 
 __all__ = [
     "CONTROL_PORT",
@@ -152,7 +152,7 @@ class ServiceApi:
         self.hub = hub
         host = actor.host()
         self.name = micro_name(host)
-        self._sub: Subscription | None = None
+        self._sub: LocalSubscription | None = None
         self._started = datetime.datetime.now(datetime.UTC)
         self._base: dict[str, Any] = {
             "name": self.name,
@@ -162,7 +162,7 @@ class ServiceApi:
         }
 
     async def start(self) -> None:
-        self._sub = await self.hub.transport.subscribe("$SRV.>", self._on_message)
+        self._sub = await self.hub.subscribe("$SRV.>", self._on_message, announce=False)
 
     async def aclose(self) -> None:
         sub, self._sub = self._sub, None

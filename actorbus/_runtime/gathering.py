@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import msgspec
 import trio
 
+from .._observe.spans import MulticastSpans
 from .._wire import callstate as _callstate
 from .._wire import frames as _frames
 from . import errors as _errors
@@ -28,7 +29,6 @@ from .replies import (
     late_acks,
     outcome_unknown,
 )
-from .spans import MulticastSpans
 
 __all__ = ["Gathering", "Outbound"]
 

@@ -14,6 +14,7 @@ waiting on those instances.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import secrets
@@ -22,14 +23,14 @@ from typing import Protocol
 import msgspec
 import trio
 
+from .._observe.metrics import NULL_METRICS, Metrics
+from .._observe.spans import SpanRecorder
 from .._transport.base import Deliver, Headers, Message, Subscription, Transport, TransportError
 from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
 from .acks import AckSender
 from .fragments import Reassembly
-from .metrics import NULL_METRICS, Metrics
-from .spans import SpanRecorder
 from .timers import Timers
 
 __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
@@ -105,7 +106,7 @@ class Hub:
         self.transport = transport
         self.plane = _subjects.validate_plane(plane)
         self.generation = 0
-        self._excgroups: dict[tuple[str, str | None], _Group] = {}
+        self._groups: dict[tuple[str, str | None], _Group] = {}
         self._replies: dict[str, Deliver] = {}
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
@@ -124,7 +125,9 @@ class Hub:
         self._watchers: list[CallWatcher] = []
         transport.watch_refusals(self._on_refused)
         self._watch_scope = trio.CancelScope()
-        self.spans = SpanRecorder(transport, self.plane)
+        self.spans = SpanRecorder(
+            transport, self.plane, subscribe=functools.partial(self.subscribe, announce=False)
+        )
         self.timers = Timers()  # ack windows and budgets of every caller on this hub
         self.acks = AckSender(ack_delay)  # delayed acks of every server on this hub
         self.fragments = Reassembly(self.timers)  # fragmented frames being put together
@@ -217,15 +220,15 @@ class Hub:
     ) -> LocalSubscription:
         """Join (or open) the process's subscription for ``(subject, queue)``."""
         key = (subject, queue)
-        group = self._excgroups.get(key)
+        group = self._groups.get(key)
         if group is None:
             group = _Group(subject, queue)
-            self._excgroups[key] = group
+            self._groups[key] = group
             group.members.append(deliver)
             try:
                 group.sub = await self.transport.subscribe(subject, group.deliver, queue=queue)
             except BaseException:
-                del self._excgroups[key]
+                del self._groups[key]
                 raise
             if announce:
                 self._announce_change(added=[(subject, queue or "")])
@@ -234,13 +237,13 @@ class Hub:
         return LocalSubscription(self, key, deliver, announce)
 
     async def _leave(self, key: tuple[str, str | None], deliver: Deliver, announce: bool) -> None:
-        group = self._excgroups.get(key)
+        group = self._groups.get(key)
         if group is None:
             return
         if deliver in group.members:
             group.members.remove(deliver)
         if not group.members:
-            del self._excgroups[key]
+            del self._groups[key]
             if group.sub is not None:
                 await group.sub.unsubscribe()
             if announce:

@@ -13,15 +13,15 @@ from typing import Any
 
 import trio
 
+from .._observe import spans as _trace
+from .._observe.metrics import EndpointStats
 from .._wire import callstate as _callstate
 from .._wire import frames as _frames
 from . import errors as _errors
-from . import spans as _trace
 from .context import CallOptions
 from .declarations import HandlerSpec
 from .hub import Hub
 from .intake import Call, Gate
-from .metrics import EndpointStats
 from .pathargs import body_for
 
 __all__ = ["Runner"]

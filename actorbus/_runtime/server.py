@@ -14,6 +14,9 @@ import logging
 
 import trio
 
+from .._observe import spans as _trace
+from .._observe.logs import actor_tag, current_actor
+from .._observe.metrics import EndpointStats
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._wire import callstate as _callstate
@@ -21,7 +24,6 @@ from .._wire import fragments as _pieces
 from .._wire import frames as _frames
 from .._wire import subjects as _subjects
 from . import errors as _errors
-from . import spans as _trace
 from .callers import effective_callers
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
@@ -38,8 +40,6 @@ from .intake import (
     Served,
     decode_shared,
 )
-from .logs import actor_tag, current_actor
-from .metrics import EndpointStats
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
 from .serverdurable import DurableSinks

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from .._observe.metrics import EndpointStats
 from .declarations import HandlerSpec, TickerSpec
-from .metrics import EndpointStats
 
 __all__ = ["ActorShape", "ActorStats", "Declares", "Placement"]
 

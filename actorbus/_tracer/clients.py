@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from .._runtime.spans import Span
+from .._observe.spans import Span
 
 __all__ = ["Client", "Filter", "LogLimiter"]
 

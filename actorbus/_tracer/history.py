@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from .._runtime.spans import Span
+from .._observe.spans import Span
 
 __all__ = ["DEFAULT_HISTORY", "MAX_HISTORY", "History"]
 

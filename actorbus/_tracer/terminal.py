@@ -20,7 +20,7 @@ from typing import Final, TextIO
 import msgspec
 import trio
 
-from .._runtime.spans import Span
+from .._observe.spans import Span
 
 __all__ = ["TraceBuffer", "TracerGone", "is_background", "render_trace", "run_trace_client"]
 

@@ -32,8 +32,8 @@ import msgspec
 import trio
 import trio_websocket
 
-from .._runtime import spans as _trace
-from .._runtime.spans import Span, TraceCtl
+from .._observe import spans as _trace
+from .._observe.spans import Span, TraceCtl
 from .._transport.base import Message, Subscription, Transport
 from .._transport.credentials import Credentials
 from .clients import Client, LogLimiter

@@ -13,7 +13,7 @@ import trio
 from actorbus import App, MemoryBus
 from actorbus._ingress import Ingress, IngressOptions, OptionsError
 from actorbus._ingress.serving import serve_asgi
-from actorbus._runtime.spans import Span
+from actorbus._observe.spans import Span
 
 from .web_actors import Shop
 

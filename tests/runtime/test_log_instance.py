@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from actorbus import Actor, App, endpoint
-from actorbus._runtime.logs import ContextFilter, TextFormatter
+from actorbus._observe.logs import ContextFilter, TextFormatter
 
 log = logging.getLogger("test_log_instance")
 

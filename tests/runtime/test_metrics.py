@@ -13,8 +13,8 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from actorbus import Actor, App, HTTPError, RemoteError, endpoint, event, sink
-from actorbus._runtime.metrics import NULL_METRICS
-from actorbus._runtime.prometheus import PrometheusMetrics
+from actorbus._observe.metrics import NULL_METRICS
+from actorbus._observe.prometheus import PrometheusMetrics
 
 
 class Source(Actor):

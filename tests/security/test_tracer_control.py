@@ -9,7 +9,7 @@ import trio
 from actorbus import App
 from actorbus._app import open_bus, random_plane
 from actorbus._cli.acl import derive_permissions
-from actorbus._runtime import spans as _spans
+from actorbus._observe import spans as _spans
 
 from .actors import Other, Sink, Source
 from .conftest import Refusals, SecureBus

@@ -92,7 +92,7 @@ class Holder(Actor):
 
     @endpoint
     async def hold(self) -> int:
-        from actorbus._runtime.spans import current_span
+        from actorbus._observe.spans import current_span
 
         ctx = current_span.get()
         self.trace_id = ctx[0] if ctx else ""

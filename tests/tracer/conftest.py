@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from actorbus import App
-from actorbus._runtime.spans import (
+from actorbus._observe.spans import (
     Span,
     TraceCtl,
     control_subject,

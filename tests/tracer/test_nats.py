@@ -8,7 +8,7 @@ import trio
 
 from actorbus import App
 from actorbus._app import open_bus
-from actorbus._runtime.spans import span_wildcard
+from actorbus._observe.spans import span_wildcard
 from actorbus._tracer.websocket import TracerServer, serve_tracer
 from actorbus._transport.base import Message
 

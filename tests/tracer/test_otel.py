@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from actorbus import App
-from actorbus._runtime.otel import OtelConfigError, OtelSink, exporters_from_env
+from actorbus._observe.otel import OtelConfigError, OtelSink, exporters_from_env
 from actorbus._transport.memory import MemoryBus
 
 from .actors import Audit, Back, Files, Front, Users

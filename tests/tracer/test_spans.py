@@ -7,7 +7,7 @@ import re
 import trio
 
 from actorbus import App
-from actorbus._runtime.spans import Span
+from actorbus._observe.spans import Span
 from actorbus._transport.memory import MemoryBus
 from actorbus._wire.frames import EMPTY_BODY
 
@@ -169,7 +169,7 @@ async def test_no_listener_publishes_nothing(autojump_clock: trio.abc.Clock, pla
 
 async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: str) -> None:
     """A tracer that crashed (no "off", no heartbeat) stops the flow once its ttl passes."""
-    from actorbus._runtime.spans import TraceCtl, control_subject, encode_ctl
+    from actorbus._observe.spans import TraceCtl, control_subject, encode_ctl
 
     bus = MemoryBus()
     spy = CountingTransport(bus.connect())
@@ -191,7 +191,7 @@ async def test_a_vanished_tracer_expires(autojump_clock: trio.abc.Clock, plane: 
 async def test_a_query_from_a_new_hub_finds_running_tracers(plane: str) -> None:
     """A hub that starts after the tracer announced itself asks (on the query subject, which
     actors may publish on, unlike tracer control), and learns at once."""
-    from actorbus._runtime.spans import TraceCtl, control_subject, encode_ctl
+    from actorbus._observe.spans import TraceCtl, control_subject, encode_ctl
 
     bus = MemoryBus()
     tracer_side = bus.connect()

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from actorbus import App
-from actorbus._runtime.spans import Span, SpanError
+from actorbus._observe.spans import Span, SpanError
 from actorbus._tracer.terminal import RED, TraceBuffer, TracerGone, render_trace, run_trace_client
 from actorbus._tracer.websocket import TracerServer
 from actorbus._transport.memory import MemoryBus

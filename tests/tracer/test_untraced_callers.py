@@ -7,7 +7,7 @@ import msgspec
 import trio
 
 from actorbus import App
-from actorbus._runtime.spans import Span
+from actorbus._observe.spans import Span
 from actorbus._transport.base import Message
 from actorbus._transport.memory import MemoryBus
 from actorbus._wire import frames as _frames

@@ -11,7 +11,7 @@ import trio
 import trio.lowlevel
 import trio_websocket
 
-from actorbus._runtime.spans import Span
+from actorbus._observe.spans import Span
 
 from .actors import Back, Front, Holder
 from .wsutil import http, next_span, spans, tracer_app, ws_client

@@ -17,22 +17,37 @@ starts its trace at the server (or continues its W3C ``traceparent``); spans als
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import logging
 import os
-import random
 import time
-from collections.abc import Iterable
-from typing import Annotated, Final, Literal, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Final, Protocol
 
 import msgspec
 import trio
 
-from .._transport.base import Message, Subscription, Transport
+from .._transport.base import Message, Transport
 from .._wire import subjects as _subjects
 from .._wire.frames import Fault, Frame, Request, Response
 from .._wire.subjects import CONTROL_PORT
 from .._wire.tracecontext import parse_traceparent
+from .spanmodel import (
+    Kind,
+    Span,
+    SpanError,
+    SpanSink,
+    TraceCtl,
+    control_subject,
+    decode_ctl,
+    decode_spans,
+    encode_ctl,
+    encode_spans,
+    new_span_id,
+    new_trace_id,
+    reply_span_id,
+    span_subject,
+    span_wildcard,
+)
 
 __all__ = [
     "Span",
@@ -44,20 +59,13 @@ __all__ = [
     "current_span",
     "decode_spans",
     "encode_ctl",
+    "new_span_id",
+    "new_trace_id",
     "span_subject",
     "span_wildcard",
 ]
 
 log = logging.getLogger("actorbus.trace")
-
-TraceId = Annotated[
-    str, msgspec.Meta(pattern="^[0-9a-f]{32}$", description="W3C trace id: 16 bytes, hex")
-]
-SpanId = Annotated[
-    str, msgspec.Meta(pattern="^[0-9a-f]{16}$", description="W3C span id: 8 bytes, hex")
-]
-Kind = Literal["call", "event", "sink", "ticker", "control"]
-Side = Literal["client", "server", "internal"]
 
 #: (trace id, span id) of the handler or ticker the current task runs in.
 current_span: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
@@ -65,96 +73,6 @@ current_span: contextvars.ContextVar[tuple[str, str] | None] = contextvars.Conte
 )
 
 _MAX_BUFFER: Final = 4096  # spans waiting for the next flush, per hub
-_rng = random.Random(os.urandom(16))
-
-
-class SpanError(msgspec.Struct):
-    """What went wrong: the exception type name and its message."""
-
-    type: str
-    message: str
-
-
-class Span(msgspec.Struct, kw_only=True):
-    """One hop seen from one side. ``start`` is Unix time in ns; ``status`` is HTTP-like.
-
-    ``kind``: call (endpoint), event (a source's view of one sink's reply), sink (the sink
-    handler), ticker, control (port 888). ``side``: client (caller), server (handler),
-    internal (ticker). ``parent_id`` is None for the root of a trace.
-    """
-
-    trace_id: TraceId
-    span_id: SpanId
-    parent_id: SpanId | None = None
-    kind: Kind
-    side: Side
-    from_host: str
-    from_instance: str
-    to_host: str
-    to_instance: str = ""
-    port: int
-    method: str
-    path: str
-    status: int
-    start: int
-    duration_ms: float
-    error: SpanError | None = None
-
-
-class SpanSink(Protocol):
-    """Receives every finished span while set on a `SpanRecorder` (the OpenTelemetry exporter)."""
-
-    def export(self, span: Span) -> None: ...
-
-
-class TraceCtl(msgspec.Struct, array_like=True):
-    """On ``<plane>.trace-ctl`` a tracer says on/off; a hub asks who is on at ``….query``."""
-
-    op: Literal["on", "off", "query"]
-    id: str = ""
-    ttl: float = 0.0
-
-
-_span_encoder: Final = msgspec.msgpack.Encoder()
-_spans_decoder: Final = msgspec.msgpack.Decoder(list[Span])
-_ctl_decoder: Final = msgspec.msgpack.Decoder(TraceCtl)
-
-
-def new_trace_id() -> str:
-    """16 random bytes as 32 lower-case hex digits (never all zero)."""
-    return f"{_rng.getrandbits(128) | 1:032x}"
-
-
-def new_span_id() -> str:
-    """8 random bytes as 16 lower-case hex digits (never all zero)."""
-    return f"{_rng.getrandbits(64) | 1:016x}"
-
-
-def reply_span_id(span_id: str, instance: str) -> str:
-    """The span id of one responder's part of a multicast: the same on both sides."""
-    digest = hashlib.blake2b((span_id + instance).encode(), digest_size=8).hexdigest()
-    return digest if digest != "0" * 16 else "0" * 15 + "1"
-
-
-def control_subject(plane: str) -> str:
-    return f"{plane}.trace-ctl"
-
-
-def span_subject(plane: str, host: str) -> str:
-    return f"{plane}.trace.{_subjects.reverse_host(host)}"
-
-
-def span_wildcard(plane: str) -> str:
-    return f"{plane}.trace.>"
-
-
-def encode_ctl(ctl: TraceCtl) -> bytes:
-    return _span_encoder.encode(ctl)
-
-
-def decode_spans(data: bytes) -> list[Span]:
-    """A published batch → spans; raises `msgspec.DecodeError` (or ValidationError)."""
-    return _spans_decoder.decode(data)
 
 
 def _error_of(exc: BaseException) -> tuple[int, SpanError]:
@@ -252,12 +170,31 @@ class MulticastSpans:
                 self._emit(hosts[instance], instance, 499, error)
 
 
+class Unsubscribe(Protocol):
+    """A subscription as its owner hands it back."""
+
+    async def unsubscribe(self) -> None: ...
+
+
+#: ``subscribe(subject, deliver)``: how a recorder subscribes (through the hub, in the runtime).
+Subscribe = Callable[[str, Callable[[Message], None]], Awaitable[Unsubscribe]]
+
+
 class SpanRecorder:
     """Per-hub tracing switchboard. ``listening`` is True while at least one live tracer
     listens; ``active`` while spans are recorded at all (a live tracer or a `SpanSink`)."""
 
-    def __init__(self, transport: Transport, plane: str, *, enabled: bool | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        plane: str,
+        *,
+        enabled: bool | None = None,
+        subscribe: Subscribe | None = None,
+    ) -> None:
         self.transport = transport
+        #: How it follows tracer control: its owner's (the hub's), else the transport's own.
+        self._subscribe: Subscribe = subscribe or transport.subscribe
         self.plane = plane
         if enabled is None:
             enabled = os.environ.get("ACTORBUS_TRACE", "1").lower() not in {"0", "off", "false"}
@@ -274,7 +211,7 @@ class SpanRecorder:
         self._flush_scheduled = False
         self._changed = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
-        self._sub: Subscription | None = None
+        self._sub: Unsubscribe | None = None
         self._ctl = control_subject(plane)
 
     async def start(self) -> None:
@@ -283,7 +220,7 @@ class SpanRecorder:
         if not self.enabled:
             await trio.lowlevel.checkpoint()
             return
-        self._sub = await self.transport.subscribe(self._ctl, self._on_ctl)
+        self._sub = await self._subscribe(self._ctl, self._on_ctl)
         try:
             self.transport.publish(self._ctl + ".query", encode_ctl(TraceCtl("query")))
         except Exception as exc:
@@ -325,7 +262,7 @@ class SpanRecorder:
 
     def _on_ctl(self, msg: Message) -> None:
         try:
-            ctl = _ctl_decoder.decode(msg.data)
+            ctl = decode_ctl(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             log.debug("ignored a malformed trace control message")
             return
@@ -493,7 +430,7 @@ class SpanRecorder:
         buffers, self._buffers, self._buffered = self._buffers, {}, 0
         for host, spans in buffers.items():
             try:
-                self.transport.publish(span_subject(self.plane, host), _span_encoder.encode(spans))
+                self.transport.publish(span_subject(self.plane, host), encode_spans(spans))
                 self.published += len(spans)
             except Exception as exc:
                 self.dropped += len(spans)

@@ -3,7 +3,7 @@
 `EndpointStats` are cheap plain counters per handler (what ``$SRV.STATS`` reports). `Metrics`
 is the observer the server and caller call at a few points; this base class is the null object
 (``enabled`` False, so the hot path skips even the clock). The Prometheus observer lives in
-`actorbus._runtime.prometheus`, imported only when metrics are switched on.
+`actorbus._observe.prometheus`, imported only when metrics are switched on.
 """
 
 from __future__ import annotations

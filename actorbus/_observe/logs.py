@@ -21,7 +21,7 @@ from typing import Any, Final, Literal, TextIO
 import msgspec
 
 from .._wire import frames as _frames
-from .context import current_request
+from .current import current_request
 from .spans import current_span
 
 __all__ = [

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .metrics import Metrics
-from .shapes import ActorShape
 
 if TYPE_CHECKING:
     from .._transport.base import Transport
@@ -43,13 +42,28 @@ TRANSPORT_COUNTERS: Final = {
 _ROUTE: Final = ("side", "host", "port", "method", "path", "status")
 
 
+class Observed(Protocol):
+    """What the collector reads of an actor instance (the runtime's `ActorShape` has it)."""
+
+    instance: str
+
+    @property
+    def stats(self) -> object: ...
+
+    @property
+    def _placement(self) -> Any: ...  # None, or where it runs: ``in_flight()`` counts its calls
+
+    @classmethod
+    def host(cls) -> str: ...
+
+
 class PrometheusMetrics(Metrics):
     """Per-App Prometheus registry; `render` gives the text exposition format."""
 
     enabled = True
 
     def __init__(
-        self, actors: Callable[[], Sequence[ActorShape]], transport: Transport | None = None
+        self, actors: Callable[[], Sequence[Observed]], transport: Transport | None = None
     ) -> None:
         self.registry = CollectorRegistry()
         self._requests = Counter(
@@ -128,7 +142,7 @@ class PrometheusMetrics(Metrics):
 class _ScrapeTime(Collector):
     """Values read when Prometheus scrapes, so the hot path never updates them."""
 
-    def __init__(self, actors: Callable[[], Sequence[ActorShape]], transport: Transport | None):
+    def __init__(self, actors: Callable[[], Sequence[Observed]], transport: Transport | None):
         self._actors = actors
         self._transport = transport
 
