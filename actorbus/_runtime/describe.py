@@ -42,11 +42,12 @@ class HandlerInfo(msgspec.Struct, omit_defaults=True):
 
 
 class TickerInfo(msgspec.Struct):
-    """One ``@ticker``: its method, interval and docstring."""
+    """One ``@ticker``: its method, interval, docstring, and whether one replica runs it."""
 
     name: str
     seconds: float
     doc: str = ""
+    singleton: bool = False
 
 
 class ConfigInfo(msgspec.Struct):
@@ -145,7 +146,8 @@ def describe_actor(actor: Actor) -> Description:
         doc=(inspect.getdoc(cls) or "") if cls.__doc__ else "",
         handlers=handlers,
         tickers=[
-            TickerInfo(t.name, t.interval, inspect.getdoc(t.func) or "") for t in cls._tickers
+            TickerInfo(t.name, t.interval, inspect.getdoc(t.func) or "", t.singleton)
+            for t in cls._tickers
         ],
         config=[_config_info(name, spec) for name, spec in cls._configs.items()],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 import trio
 
@@ -148,3 +149,14 @@ def test_singleton_must_be_a_bool() -> None:
         ticker(seconds=1, singleton="yes")  # type: ignore[arg-type]
     assert Sweeper._tickers[0].singleton and not Plain._tickers[0].singleton
     assert math.isclose(Sweeper._tickers[0].interval, 1.0)
+
+
+def test_describe_says_a_ticker_runs_on_one_replica() -> None:
+    from actorbus._cli.describe import format_descriptions
+    from actorbus._runtime.describe import describe_actor
+
+    found = [msgspec.to_builtins(describe_actor(cls())) for cls in (Sweeper, Plain)]
+    assert [d["tickers"][0]["singleton"] for d in found] == [True, False]
+    text = format_descriptions(found)
+    assert "sweep()  [ticker, one replica]" in text
+    assert text.count("sweep()  [ticker]") == 1
