@@ -152,10 +152,9 @@ async def open_leases(
             {s.name: LocalLease(transport, (plane, host, s.name), instance) for s in singles}
         )
     if transport.durable_mode != "jetstream":
-        raise BusError(
-            f"{host}: singleton ticker {singles[0].name} needs a bus with JetStream;"
-            f" {type(transport).__name__} has none"
-        )
+        # The transport's line for durable sinks holds for leases too (same JetStream client).
+        refusal = transport.durable_refusal.replace("durable sinks", "singleton tickers")
+        raise BusError(f"{host}: {refusal}")
     js = JetStream(transport, f"{_js.inbox_prefix(plane, host, instance)}.kv")
     await js.start()
     bucket = LeaseBucket(js, plane)

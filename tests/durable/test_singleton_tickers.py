@@ -18,6 +18,8 @@ from actorbus._runtime import singleton
 from actorbus._transport.embedded import EmbeddedServer
 from actorbus._wire import leases as _leases
 
+from ..cli.helpers import actorbus
+
 INTERVAL = 0.25  # a lease of 1 s (3 intervals, rounded up to whole seconds)
 
 
@@ -126,6 +128,28 @@ async def test_a_server_without_jetstream_refuses_a_singleton_ticker_in_one_line
             assert app.actors == []
     assert str(caught.value) == (
         "janitor.example: singleton tickers need JetStream: start nats-server with -js"
+    )
+
+
+async def test_actorbus_run_against_a_server_without_jetstream_says_so_and_exits_5() -> None:
+    with EmbeddedServer(jetstream=False) as plain:
+        done = await actorbus("run", f"{__name__}:Janitor", "--nats", plain.url)
+    assert done.returncode == 5
+    assert done.stderr.decode() == (
+        "actorbus: singleton tickers need JetStream: start nats-server with -js\n"
+    )
+
+
+async def test_the_nats_py_client_refuses_singleton_tickers_naming_the_default(
+    server: EmbeddedServer,
+) -> None:
+    with trio.fail_after(30):
+        async with App(bus=server.url, plane="natspy2", nats_client="nats-py") as app:
+            with pytest.raises(BusError) as caught:
+                await app.add(Janitor())
+    assert str(caught.value) == (
+        "janitor.example: singleton tickers run on the default NATS client, not nats-py: unset "
+        "ACTORBUS_NATS_CLIENT (or pass nats_client='native')"
     )
 
 

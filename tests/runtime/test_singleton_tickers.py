@@ -127,6 +127,7 @@ async def test_a_beat_is_cancelled_when_its_lease_lapses(
 async def test_a_transport_without_jetstream_refuses_in_one_line(plane: str) -> None:
     class NoJetStream:
         durable_mode = None
+        durable_refusal = "durable sinks need a transport with JetStream"
 
     with pytest.raises(BusError) as caught:
         await singleton.open_leases(
@@ -137,7 +138,7 @@ async def test_a_transport_without_jetstream_refuses_in_one_line(plane: str) -> 
             Sweeper._tickers,
         )
     assert str(caught.value) == (
-        "sweeper.example: singleton ticker sweep needs a bus with JetStream; NoJetStream has none"
+        "sweeper.example: singleton tickers need a transport with JetStream"
     )
     assert (await singleton.open_leases(NoJetStream(), plane, "p", "i", Plain._tickers)).get(  # type: ignore[arg-type]
         "sweep"
