@@ -47,7 +47,8 @@ class TickerInfo(msgspec.Struct):
     name: str
     seconds: float
     doc: str = ""
-    singleton: bool = False
+    #: True for ``singleton=True`` (one replica runs each beat); left out otherwise.
+    singleton: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ConfigInfo(msgspec.Struct):
@@ -146,7 +147,9 @@ def describe_actor(actor: Actor) -> Description:
         doc=(inspect.getdoc(cls) or "") if cls.__doc__ else "",
         handlers=handlers,
         tickers=[
-            TickerInfo(t.name, t.interval, inspect.getdoc(t.func) or "", t.singleton)
+            TickerInfo(
+                t.name, t.interval, inspect.getdoc(t.func) or "", t.singleton or msgspec.UNSET
+            )
             for t in cls._tickers
         ],
         config=[_config_info(name, spec) for name, spec in cls._configs.items()],

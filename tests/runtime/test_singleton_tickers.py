@@ -157,7 +157,7 @@ def test_describe_says_a_ticker_runs_on_one_replica() -> None:
     from actorbus._runtime.describe import describe_actor
 
     found = [msgspec.to_builtins(describe_actor(cls())) for cls in (Sweeper, Plain)]
-    assert [d["tickers"][0]["singleton"] for d in found] == [True, False]
+    assert [d["tickers"][0].get("singleton") for d in found] == [True, None]
     text = format_descriptions(found)
     assert "sweep()  [ticker, one replica]" in text
     assert text.count("sweep()  [ticker]") == 1
