@@ -5,6 +5,7 @@ that stops hands over at once, one that dies hands over when its entry expires. 
 
 from __future__ import annotations
 
+import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from actorbus._runtime import singleton
 from actorbus._transport.embedded import EmbeddedServer
 from actorbus._wire import leases as _leases
 
-from ..cli.helpers import actorbus
+from ..cli.helpers import actorbus, running
 
 INTERVAL = 0.25  # a lease of 1 s (3 intervals, rounded up to whole seconds)
 
@@ -118,6 +119,25 @@ async def test_a_dead_holder_is_replaced_once_its_lease_expires(server: Embedded
     assert holders == 1
     # The entry lives 1 s (4 beats) after its last renewal, plus the server's expiry sweep.
     assert 1 <= waited <= 12
+
+
+async def test_a_holder_sigkilled_under_actorbus_run_is_replaced(server: EmbeddedServer) -> None:
+    global BEATS
+    BEATS = Beats()
+    plane = "single4"
+    args = ("tests.durable.singleton_proc:Janitor", "--nats", server.url, "--plane", plane)
+    with trio.fail_after(90):
+        async with running(*args) as holder:
+            await holder.wait_stdout("BEAT ")  # it holds the lease
+            async with AsyncExitStack() as stack:
+                rest = await _replicas(stack, server.url, plane)
+                while min(r.stats.tick_standby["sweep"] for r in rest) < 4:
+                    await holder._changed.wait()  # it keeps beating meanwhile
+                assert BEATS.by == []
+                holder.signal(signal.SIGKILL)  # no release: its entry must expire
+                await holder.wait()
+                await BEATS.wait(lambda: len(BEATS.by) >= 4)
+    assert len(set(BEATS.by)) == 1 and not BEATS.overlapped
 
 
 async def test_a_server_without_jetstream_refuses_a_singleton_ticker_in_one_line() -> None:
