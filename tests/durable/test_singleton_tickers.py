@@ -16,10 +16,12 @@ import trio.lowlevel
 from actorbus import Actor, App, BusError, ticker
 from actorbus._cli.acl import derive_permissions, generate
 from actorbus._runtime import singleton
+from actorbus._transport.cluster import open_cluster
 from actorbus._transport.embedded import EmbeddedServer
 from actorbus._wire import leases as _leases
 
 from ..cli.helpers import actorbus, running
+from .test_durable_sinks import _stream_info
 
 INTERVAL = 0.25  # a lease of 1 s (3 intervals, rounded up to whole seconds)
 
@@ -137,6 +139,23 @@ async def test_a_holder_sigkilled_under_actorbus_run_is_replaced(server: Embedde
                 holder.signal(signal.SIGKILL)  # no release: its entry must expire
                 await holder.wait()
                 await BEATS.wait(lambda: len(BEATS.by) >= 4)
+    assert len(set(BEATS.by)) == 1 and not BEATS.overlapped
+
+
+async def test_three_replicas_on_three_nodes_of_a_cluster(plane: str) -> None:
+    """The bucket has 3 replicas there; a direct get may be answered by a follower, which can
+    only make a replica skip a beat: the compare-and-set write decides."""
+    global BEATS
+    BEATS = Beats()
+    async with open_cluster(3) as cluster:
+        with trio.fail_after(90):
+            async with AsyncExitStack() as stack:
+                for url in cluster.urls:
+                    app = await stack.enter_async_context(App(bus=url, plane=plane))
+                    await app.add(Janitor())
+                await BEATS.wait(lambda: len(BEATS.by) >= 8)
+                info = await _stream_info(app, _leases.stream(plane))
+    assert info["config"]["num_replicas"] == 3
     assert len(set(BEATS.by)) == 1 and not BEATS.overlapped
 
 
