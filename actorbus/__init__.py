@@ -13,6 +13,7 @@ from ._runtime.errors import BadRequest as BadRequest
 from ._runtime.errors import BusError as BusError
 from ._runtime.errors import CallDepthExceeded as CallDepthExceeded
 from ._runtime.errors import Error as Error
+from ._runtime.errors import Forbidden as Forbidden
 from ._runtime.errors import HTTPError as HTTPError
 from ._runtime.errors import NoResponder as NoResponder
 from ._runtime.errors import Overloaded as Overloaded
@@ -20,8 +21,9 @@ from ._runtime.errors import PayloadTooLarge as PayloadTooLarge
 from ._runtime.errors import RemoteError as RemoteError
 from ._runtime.errors import TimeBudgetExceeded as TimeBudgetExceeded
 from ._runtime.gathering import Gathering as Gathering
-from ._runtime.handling import current_request as current_request
 from ._runtime.replies import Reply as Reply
+from ._runtime.request import RequestInfo as RequestInfo
+from ._runtime.request import current_request as current_request
 from ._runtime.web import HttpResponse as HttpResponse
 from ._version import __version__ as __version__
 from .transport import MemoryBus as MemoryBus
@@ -38,6 +40,7 @@ __all__ = [
     "BusError",
     "CallDepthExceeded",
     "Error",
+    "Forbidden",
     "Gathering",
     "HTTPError",
     "HttpResponse",
@@ -48,6 +51,7 @@ __all__ = [
     "PayloadTooLarge",
     "RemoteError",
     "Reply",
+    "RequestInfo",
     "Subscription",
     "TimeBudgetExceeded",
     "Transport",

@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 
 import trio
 
-from ._groups import leaf, lone_exception_as_itself
+from ._excgroups import leaf, lone_exception_as_itself
 from ._runtime.actor import Actor
 from ._runtime.api import Api
 from ._runtime.caller import Caller
@@ -35,7 +35,7 @@ from ._transport.base import Transport, TransportError
 from ._transport.credentials import Credentials, Identity, resolve_credentials, with_user
 from ._transport.memory import MemoryBus
 from ._version import install_hint
-from ._wire import protocol as _protocol
+from ._wire import callstate as _callstate
 from ._wire import subjects as _subjects
 
 __all__ = ["App", "open_bus"]
@@ -71,9 +71,9 @@ def _open_nats(
 ) -> AbstractAsyncContextManager[Transport]:
     """The chosen client's connection (``name``, ``nkey_seed`` … passed on)."""
     if nats_client == "nats-py":
-        from ._transport.natspy import open_nats
+        from ._transport.natspy import open_natspy
 
-        return open_nats(url, **options)
+        return open_natspy(url, **options)
     from ._transport.native import open_native
 
     return open_native(url, **options)
@@ -151,7 +151,9 @@ class App:
     ``app.metrics.render()``). ``otel=True`` (default: ``ACTORBUS_OTEL=1``) exports every span
     through the OpenTelemetry SDK, configured by the standard ``OTEL_*`` variables.
     ``block_warning`` (seconds, default 1; None turns it off): a handler that blocks the Trio
-    scheduler that long is named in one log line.
+    scheduler that long is named in one log line. ``max_body`` (bytes, default 32 MiB) bounds
+    every request's and reply's body, on every bus and for co-located calls; frames past the
+    server's ``max_payload`` travel in pieces.
     """
 
     def __init__(
@@ -160,16 +162,17 @@ class App:
         bus: BusSpec = "memory",
         plane: str | None = None,
         grace: float = 8.0,
-        ack_window: float = _protocol.DEFAULT_ACK_WINDOW,
-        hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE,
-        default_budget: float = _protocol.DEFAULT_BUDGET,
+        ack_window: float = _callstate.DEFAULT_ACK_WINDOW,
+        hop_reserve: float = _callstate.DEFAULT_HOP_RESERVE,
+        default_budget: float = _callstate.DEFAULT_BUDGET,
         hostname: str = "app.actorbus",
         nats_client: str | None = None,
-        max_budget: float = _protocol.DEFAULT_MAX_BUDGET,
+        max_budget: float = _callstate.DEFAULT_MAX_BUDGET,
         metrics: bool = False,
         otel: bool | None = None,
         credentials: CredentialsSpec = None,
         block_warning: float | None = DEFAULT_BLOCK_WARNING,
+        max_body: int = _callstate.DEFAULT_MAX_BODY,
     ) -> None:
         for actor in actors:
             if not isinstance(actor, Actor):
@@ -182,8 +185,11 @@ class App:
         self.grace = grace
         if not isinstance(max_budget, int | float) or not max_budget > 0:
             raise ValueError(f"max_budget must be a number of seconds > 0, got {max_budget!r}")
+        if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 1:
+            raise ValueError(f"max_body must be a number of bytes >= 1, got {max_body!r}")
         # max_budget caps the time budget a request brings from the wire (default 60 s).
         self.options = CallOptions(
+            max_body=max_body,
             ack_window=ack_window,
             hop_reserve=hop_reserve,
             default_budget=default_budget,

@@ -1,4 +1,5 @@
 __version__ = "0.2.0.dev0"
+"""The installed actorbus version (PEP 440), as actors report it in ``/ping``."""
 
 
 def install_hint(extra: str) -> str:

@@ -28,7 +28,7 @@ MAX_LINES = 500
 
 #: Lowest first. Units on one level may not import each other, except where ``EXTRA`` says.
 LEVELS: list[set[str]] = [
-    {"_version", "_groups"},
+    {"_version", "_excgroups"},
     {"_wire"},
     {"_transport"},
     {"_runtime"},
@@ -216,6 +216,53 @@ def test_the_ingress_calls_through_the_public_runtime() -> None:
 def test_no_module_is_over_the_line_limit(module: str) -> None:
     lines = len(_modules()[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{module}: {lines} lines (limit {MAX_LINES}); split it by concern"
+
+
+def _package(module: str) -> str:
+    return module.rsplit(".", 1)[0]
+
+
+def _siblings(module: str) -> set[str]:
+    """The modules of its own package that ``module`` imports (however: lazily, under
+    ``TYPE_CHECKING``, ``from . import x``)."""
+    mods, pkg = _modules(), _package(module)
+    out: set[str] = set()
+    for name in _imports(module):
+        for candidate in (name, name.rsplit(".", 1)[0]):
+            if candidate in mods and candidate != module and _package(candidate) == pkg:
+                if candidate != pkg:  # the package's own __init__ is its face, not a sibling
+                    out.add(candidate)
+                break
+    return out
+
+
+def _cycle_from(start: str, graph: dict[str, set[str]]) -> list[str] | None:
+    """A path of imports from ``start`` back to itself, or None."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def test_no_import_circle_inside_a_package() -> None:
+    """Inside each package too, imports point one way: a type-only import back is still a
+    dependency back (give the lower module a narrow Protocol of what it needs instead)."""
+    graph = {m: _siblings(m) for m in _modules()}
+    circles = [c for m in sorted(graph) if (c := _cycle_from(m, graph))]
+    assert not circles, "import circle: " + " -> ".join(circles[0])
+
+
+def test_the_circle_check_can_fail() -> None:
+    graph = {"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a"}}
+    assert _cycle_from("p.a", graph) == ["p.a", "p.b", "p.c", "p.a"]
+    assert _cycle_from("p.a", {"p.a": {"p.b"}, "p.b": set()}) is None
+    assert "actorbus._runtime.caller" in _siblings("actorbus._runtime.actor")
 
 
 def test_the_rules_can_fail() -> None:

@@ -1,18 +1,19 @@
 """``actorbus acl``: NATS users and least-privilege permissions derived from the actors.
 
 One user per actor hostname and one for the edges (the command line, `App` edge clients, the
-tracer), whose hostnames live under ``.actorbus`` (``cli.actorbus``, ``app.actorbus``). With
-``P`` the plane (``*`` unless ``--plane``) and ``R`` a reversed hostname, an actor may:
+tracer, the HTTP ingress), whose hostnames live under ``.actorbus`` (``cli.actorbus``,
+``app.actorbus``). With ``P`` the plane (``*`` unless ``--plane``), ``R`` a reversed hostname
+and ``T`` a hostname as one token (``users.example`` → ``users~example``), an actor may:
 
-- publish requests on the request ports (``P.443.>`` and every other port its peers' endpoints
-  declare), its own events (``P.417.R.>``), cancels to its sinks' replicas, replies in its
-  own name only (``P.r.H.>``, ``H`` its hostname as one token), subscription announcements,
-  its spans, questions to the tracer (``P.trace-ctl.query``) and answers to ``$SRV``
-  requests; never tracer control (``P.trace-ctl``, which switches tracing on everywhere: only
-  the edge user may);
-- subscribe to its own hostname's subjects (requests, direct and all-replica addressing,
-  replies, control), the event subjects of the sources it has sinks for (in its own queue
-  group only), control on ``all``, tracer control and ``$SRV.>``.
+- publish requests and events only as itself, ``P.*.T.>`` (the subject's source token is what
+  a responder reads as its caller), except on the control port; replies in its own name only
+  (``P.r.T.>``), its own subscription announcements, its spans, questions to the tracer
+  (``P.trace-ctl.query``) and answers to ``$SRV`` requests; never tracer control
+  (``P.trace-ctl``, which switches tracing on everywhere: only the edge user may);
+- subscribe to requests for its own hostname from any source (routes, direct and all-replica
+  addressing), its replies, control on ``all``, announcements and ``gone`` notices, the event
+  subjects of the sources it has sinks for (in its own queue group only), tracer control and
+  ``$SRV.>``.
 
 A durable sink host may also use exactly its JetStream consumer and its source's stream (and
 the plane's dead-letter stream), and receive on its own JetStream inbox, where only JetStream
@@ -20,10 +21,11 @@ delivers; the edge may read, delete and replay dead letters. Sources need no Jet
 their events are plain publishes that the stream captures. A host with a singleton ticker may
 create the plane's lease bucket and read and write its own keys there, no other host's.
 
-Nobody but a source may publish that source's events: every other user has them denied
-explicitly. Hostnames nest (``a.users.example`` sits under ``users.example``) and NATS
-wildcards cannot tell a label from an instance marker, so a host's subscribe rights are denied
-the subjects of the other known hosts nested under it.
+Nobody but a source may publish that source's events, and nobody a handler's ``callers=``
+leaves out may call it: both are explicit denials (the edge user's too). The edge may publish
+requests under any source token but the actors'. Hostnames nest (``a.users.example`` sits
+under ``users.example``) and NATS wildcards cannot tell a label from an instance marker, so a
+host's subscribe rights are denied the subjects of the other known hosts nested under it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._runtime.actor import Actor
+from .._runtime.callers import Callers, effective_callers
 from .._transport.credentials import Credentials, Identity, write_credentials, write_private
 from .._wire import jetstream as _js
 from .._wire import leases as _leases
@@ -55,7 +58,7 @@ __all__ = [
 ]
 
 #: Edge clients use hostnames under this domain; actors may not.
-EDGE_DOMAIN = "actorbus"
+EDGE_DOMAIN = _subjects.EDGE_DOMAIN
 EDGE_USER = "edge.actorbus"
 
 
@@ -84,45 +87,64 @@ def _add(items: list[str], *subjects: str) -> None:
             items.append(subject)
 
 
-def _event_specs(cls: type[Actor]) -> list[tuple[int, str, str]]:
-    """(port, method, path) of each ``@event`` the class sources."""
-    return [(s.port, s.method, s.path) for s in cls._handlers if s.kind == "event"]
+@dataclass(frozen=True)
+class _Guarded:
+    """A route some callers may not publish to: events (only their source, and the hosts its
+    sinks list) and endpoints with ``callers=``."""
+
+    host: str  # the route's hostname (an event's: its source's)
+    port: int
+    method: str
+    path: str
+    admits: Callers
+
+    def subjects(self, plane: str) -> tuple[str, str]:
+        """Plain and direct (one replica or ``~all``) subjects, from any source."""
+        port = "*" if self.port == 0 else str(self.port)
+        method = "*" if self.method == "ANY" else self.method
+        tail = f"|.{method}.{_subjects.escape_path(self.path, subscription=True)}"
+        head = f"{plane}.{port}.*.{_rev(self.host)}"
+        return f"{head}.{tail}", f"{head}.*.{tail}"
 
 
-def _request_grants(classes: Sequence[type[Actor]], plane: str) -> list[str]:
-    """Where anyone may send requests: a whole port, unless that port also carries events,
-    in which case only the endpoint subjects declared on it."""
-    event_ports = {port for cls in classes for port, _, _ in _event_specs(cls)}
-    grants = [f"{plane}.{_subjects.REQUEST_PORT}.>"]
-    for cls in classes:
-        for spec in cls._handlers:
-            if spec.kind != "endpoint" or spec.port == 0:
-                continue
-            if spec.port not in event_ports:
-                _add(grants, f"{plane}.{spec.port}.>")
-                continue
-            host = cls.host()
-            path = _subjects.escape_path(spec.path, subscription=True)
-            method = "*" if spec.method == "ANY" else spec.method
-            _add(grants, f"{plane}.{spec.port}.{_rev(host)}.|.{method}.{path}")
-            _add(grants, f"{plane}.{spec.port}.{_rev(host)}.*.|.{method}.{path}")
-    return grants
-
-
-def _event_denials(classes: Sequence[type[Actor]], plane: str, except_host: str) -> list[str]:
-    """Each event subject of every source but ``except_host`` (plain, direct and all-replica
-    addressing), exactly: an endpoint sharing the port stays callable."""
-    out: list[str] = []
+def _guarded(classes: Sequence[type[Actor]]) -> list[_Guarded]:
+    out: list[_Guarded] = []
+    events: dict[tuple[str, int, str, str], set[str]] = {}
     for cls in classes:
         host = cls.host()
-        if host != except_host:
-            for port, method, path in _event_specs(cls):
-                tail = f"|.{method}.{_subjects.escape_path(path)}"
-                _add(
-                    out,
-                    f"{plane}.{port}.{_rev(host)}.{tail}",
-                    f"{plane}.{port}.{_rev(host)}.*.{tail}",
-                )
+        for spec in cls._handlers:
+            if spec.kind == "event":
+                events.setdefault((host, spec.port, spec.method, spec.path), {host})
+            elif spec.kind == "endpoint":
+                admits = effective_callers(spec.callers, cls._callers)
+                if admits is not None:
+                    out.append(_Guarded(host, spec.port, spec.method, spec.path, admits))
+    sinks: list[tuple[str, tuple[str, int, str, str]]] = []
+    for cls in classes:  # who else a sink lets fire its event (the edge only if it says so)
+        for spec in cls._handlers:
+            if spec.kind == "sink" and spec.source is not None:
+                key = (spec.source.host, spec.port, spec.method, spec.path)
+                listed = spec.callers if spec.callers is not None else cls._callers
+                events.setdefault(key, {key[0]}).update(listed or ())
+                sinks.append((cls.host(), key))
+    out += [_Guarded(*key, Callers(hosts)) for key, hosts in events.items()]
+    # A sink replica's own address for the event (cancels, the rest of a large event): the
+    # same senders only.
+    out += [_Guarded(sink, *key[1:], Callers(events[key])) for sink, key in sinks]
+    return out
+
+
+def _denials(guarded: Sequence[_Guarded], plane: str, host: str) -> list[str]:
+    """What ``host`` (an actor, or the edge for ``""``) may not publish. The edge's tokens
+    cannot be told apart, so it may publish where any edge hostname is admitted."""
+    out: list[str] = []
+    for g in guarded:
+        if host:
+            admitted = g.admits.admits(host)
+        else:
+            admitted = any(h.endswith("." + EDGE_DOMAIN) for h in g.admits.hosts)
+        if not admitted:
+            _add(out, *g.subjects(plane))
     return out
 
 
@@ -138,44 +160,32 @@ def derive_permissions(
         if host == EDGE_DOMAIN or host.endswith("." + EDGE_DOMAIN):
             raise AclError(f"{cls.__name__}: hostname {host!r} is reserved for edge clients")
         hosts.setdefault(host, []).append(cls)
-    requests = _request_grants(classes, plane)
-    out = {host: _actor(host, own, classes, hosts, requests, plane) for host, own in hosts.items()}
-    return out, _edge(classes, requests, plane)
+    guarded = _guarded(classes)
+    out = {host: _actor(host, own, hosts, guarded, plane) for host, own in hosts.items()}
+    return out, _edge(classes, hosts, guarded, plane)
 
 
 def _actor(
     host: str,
     own: list[type[Actor]],
-    classes: Sequence[type[Actor]],
     hosts: dict[str, list[type[Actor]]],
-    requests: list[str],
+    guarded: Sequence[_Guarded],
     plane: str,
 ) -> Permissions:
-    rev = _rev(host)
+    rev, token = _rev(host), _subjects.host_token(host)
     perm = Permissions(allow_responses=True)
-    _add(perm.publish, *requests)
-    own_events = [spec for cls in own for spec in _event_specs(cls)]
-    for port in sorted({port for port, _, _ in own_events}):
-        _add(perm.publish, f"{plane}.{port}.{rev}.>")
-    for sink_cls in classes:  # cancels reach a sink replica on its direct subject
-        for spec in sink_cls._handlers:
-            if spec.kind == "sink" and spec.source is not None and spec.source.host == host:
-                sink = sink_cls.host()
-                path = _subjects.escape_path(spec.path)
-                if sink != host:
-                    _add(perm.publish, f"{plane}.{spec.port}.{_rev(sink)}.*.|.{spec.method}.{path}")
-    # Replies only in its own name: nobody else's ack, reply or no-responders status.
-    _add(
-        perm.publish,
-        f"{plane}.r.{_subjects.host_token(host)}.>",
-        _subjects.announce_subject(plane, host),  # its own announcements only
-    )
+    # Requests, events and cancels only as itself (the responder reads its caller from here),
+    # and replies only in its own name: nobody else's ack, reply or no-responders status.
+    _add(perm.publish, f"{plane}.*.{token}.>", f"{plane}.r.{token}.>")
+    _add(perm.publish, _subjects.announce_subject(plane, host))  # its own announcements only
     # Tracer control is the edge's: an actor may only ask who traces, and publish its spans.
     _add(perm.publish, f"{plane}.trace-ctl.query", f"{plane}.trace.{rev}")
-    _add(perm.publish_deny, *_event_denials(classes, plane, host))
+    _add(perm.publish_deny, f"{plane}.{_subjects.CONTROL_PORT}.{token}.>")  # control: the edge's
+    _add(perm.publish_deny, *_denials(guarded, plane, host))
 
-    _add(perm.subscribe, f"{plane}.*.{rev}.>", f"{plane}.r.*.{rev}.>")
-    _add(perm.subscribe, f"{plane}.{_subjects.CONTROL_PORT}.all.|.>")
+    control = _subjects.CONTROL_PORT
+    _add(perm.subscribe, f"{plane}.*.*.{rev}.>", f"{plane}.r.*.{rev}.>")
+    _add(perm.subscribe, f"{plane}.{control}.*.all.|.>", f"{plane}.{control}.all.|.>")
     for cls in own:
         for spec in cls._handlers:
             if spec.kind == "sink" and spec.source is not None:
@@ -192,7 +202,9 @@ def _actor(
         _lease_grants(perm, host, plane)
     for other in hosts:
         if other != host and other.endswith("." + host):
-            _add(perm.subscribe_deny, f"{plane}.*.{_rev(other)}.>", f"{plane}.r.*.{_rev(other)}.>")
+            _add(
+                perm.subscribe_deny, f"{plane}.*.*.{_rev(other)}.>", f"{plane}.r.*.{_rev(other)}.>"
+            )
     return perm
 
 
@@ -251,18 +263,32 @@ def _edge_dlq(perm: Permissions, classes: Sequence[type[Actor]], plane: str) -> 
         _add(
             perm.publish,
             f"$JS.API.STREAM.MSG.GET.{stream}",
-            f"{plane}.{spec.port}.{_rev(source)}.~replay.>",
+            f"{plane}.{spec.port}.*.{_rev(source)}.~replay.>",
         )
     _add(perm.subscribe, f"{plane}.js.{EDGE_DOMAIN}.>")
 
 
-def _edge(classes: Sequence[type[Actor]], requests: list[str], plane: str) -> Permissions:
+def _request_ports(classes: Sequence[type[Actor]]) -> list[int]:
+    """Ports the edge sends requests on: 443, control, and every port an endpoint declares."""
+    ports = {_subjects.REQUEST_PORT, _subjects.CONTROL_PORT}
+    ports.update(s.port for cls in classes for s in cls._handlers if s.kind != "event" and s.port)
+    return sorted(ports)
+
+
+def _edge(
+    classes: Sequence[type[Actor]],
+    hosts: dict[str, list[type[Actor]]],
+    guarded: Sequence[_Guarded],
+    plane: str,
+) -> Permissions:
     perm = Permissions()
-    _add(perm.publish, *requests)
-    _add(perm.publish, f"{plane}.{_subjects.CONTROL_PORT}.>")
+    _add(perm.publish, *(f"{plane}.{port}.>" for port in _request_ports(classes)))
     _add(perm.publish, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query")
     _add(perm.publish, f"{plane}.trace.{EDGE_DOMAIN}.>")
-    _add(perm.publish_deny, *_event_denials(classes, plane, ""))
+    for host in hosts:  # any source but an actor's; no actor's announcements
+        token = _subjects.host_token(host)
+        _add(perm.publish_deny, f"{plane}.*.{token}.>", _subjects.announce_subject(plane, host))
+    _add(perm.publish_deny, *_denials(guarded, plane, ""))
     _add(perm.subscribe, f"{plane}.r.*.{EDGE_DOMAIN}.>", _subjects.announce_subscription(plane))
     _add(perm.subscribe, _subjects.gone_subject(plane))  # the supervisor hears its own notices
     _add(perm.subscribe, f"{plane}.trace-ctl", f"{plane}.trace-ctl.query", f"{plane}.trace.>")

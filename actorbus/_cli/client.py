@@ -137,24 +137,29 @@ async def _multicast(
     return 0
 
 
+def _encode(body: Any) -> Any:
+    """The arguments as a request body; ValueError (a usage error) for what msgpack cannot
+    carry, such as an int past 64 bits."""
+    from .._wire.frames import encode_body
+
+    try:
+        return encode_body(body)
+    except (OverflowError, TypeError) as exc:
+        raise ValueError(f"the arguments cannot be sent on the bus: {exc}") from None
+
+
 async def _gather(
     app: Any, host: str, port: int, method: str, path: str, body: Any, every_replica: bool
 ) -> list[Any]:
-    from .._wire.frames import encode_body
-
     gathering = app.caller.multicast(
-        host, port, method, path, encode_body(body), msgspec.msgpack.decode,
+        host, port, method, path, _encode(body), msgspec.msgpack.decode,
         every_replica=every_replica,
     )  # fmt: skip
     return [reply async for reply in gathering]
 
 
 async def _send(app: Any, host: str, port: int, method: str, path: str, body: Any) -> Any:
-    from .._wire.frames import encode_body
-
-    return await app.caller.call(
-        host, port, method, path, encode_body(body), msgspec.msgpack.decode
-    )
+    return await app.caller.call(host, port, method, path, _encode(body), msgspec.msgpack.decode)
 
 
 async def _reroute(

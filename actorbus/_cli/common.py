@@ -17,7 +17,7 @@ from types import TracebackType
 
 import trio
 
-from .._groups import leaf
+from .._excgroups import leaf
 from .._transport.settings import redact
 
 __all__ = [

@@ -25,6 +25,8 @@ __all__ = ["add_dlq_parser", "cmd_dlq"]
 
 #: Letters read (and replayed) by one command at the most.
 MAX_LETTERS = 100_000
+#: The sender a replay names (the command line's own hostname, as `run_client` connects).
+REPLAYER = "cli.actorbus"
 
 
 def add_dlq_parser(sub: Any, bus_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -141,7 +143,9 @@ async def _replay(js: Any, plane: str, stream: str, letter: dict[str, Any]) -> i
     if not port_text.isdigit() or not letter["consumer"] or letter["source"] == "?":
         raise CliError(f"dead letter {letter['seq']} does not say where it came from")
     source, port = letter["source"], int(port_text)
-    subject = _js.replay_subject(plane, source, port, method, path, letter["consumer"])
+    subject = _js.replay_subject(
+        plane, source, port, method, path, letter["consumer"], sender=REPLAYER
+    )
     msg_id = f"replay.{letter['seq']}.{_token()}"
     js.transport.publish(
         subject, base64.b64decode(letter["data"]), headers={_js.MSG_ID_HEADER: msg_id}

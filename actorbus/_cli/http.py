@@ -44,7 +44,7 @@ def add_http_options(p: argparse.ArgumentParser, *, required: bool = False) -> N
     )  # fmt: skip
     p.add_argument(
         "--http-max-body", type=int, metavar="BYTES", default=None,
-        help="largest request body (default 1 MiB; past it, 413)",
+        help="largest request body (default 32 MiB, the bus's body limit; past it, 413)",
     )  # fmt: skip
     p.add_argument(
         "--http-max-concurrent", type=int, metavar="N", default=None,

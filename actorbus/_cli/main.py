@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 import trio
 
-from .._groups import leaf
+from .._excgroups import leaf
 from .._version import __version__
 from .acl import add_acl_parser, credentials_option, load_credentials_option
 from .acl import main as _cmd_acl

@@ -76,7 +76,7 @@ def api_classes(where: str) -> list[type[Any]]:
 
 def declared_descriptions(classes: list[type[Any]]) -> list[dict[str, Any]]:
     """What hosts implementing ``classes`` would serve on ``:888/describe`` (handlers only)."""
-    from .._runtime.describe import describe_handler
+    from .._runtime.description import describe_handler
 
     out = []
     for cls in classes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from .._wire.callstate import DEFAULT_MAX_BODY as _BUS_MAX_BODY
+
 __all__ = [
     "CONTROL_PORT",
     "DEFAULT_BUDGET",
@@ -19,7 +21,7 @@ __all__ = [
 CONTROL_PORT: Final = 888
 DEFAULT_PORT: Final = 443
 DEFAULT_BUDGET: Final = 20.0  # seconds, when the request has no Request-Timeout header
-DEFAULT_MAX_BODY: Final = 1024 * 1024  # bytes; past it, 413
+DEFAULT_MAX_BODY: Final = _BUS_MAX_BODY  # bytes; past it, 413 (the bus's own body limit)
 DEFAULT_MAX_CONCURRENT: Final = 1024  # requests in progress; past it, 503 at once
 DEFAULT_IDLE_TIMEOUT: Final = 10.0  # seconds a connection may sit idle or send its headers
 DEFAULT_BODY_TIMEOUT: Final = 30.0  # seconds the whole body may take to arrive; past it, 408

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Self
 
 import trio
 
-from .._groups import lone_exception_as_itself
-from .._wire import frames as _frames
+from .._excgroups import lone_exception_as_itself
 from .._wire import subjects as _subjects
 from .api import Api, check_implementation, is_api
 from .caller import Caller
+from .callers import check_callers
 from .context import CallOptions, new_instance_id
+from .control import ServiceApi, control_routes
 from .declarations import (
     ConfigSpec,
     EventDescriptor,
@@ -29,32 +29,14 @@ from .gathering import Gathering
 from .guard import WireGuard
 from .hub import Hub
 from .intake import DEFAULT_INBOX, DEFAULT_INBOX_BYTES
-from .metrics import EndpointStats
 from .proxies import Client
-
-if TYPE_CHECKING:
-    from .server import Server
-    from .singleton import Lease
+from .server import Server
+from .shapes import ActorStats, Placement
+from .singleton import Lease, Leases, open_leases
 
 __all__ = ["Actor", "ActorStats"]
 
 log = logging.getLogger("actorbus.actor")
-
-
-@dataclass
-class ActorStats:
-    """Counters an actor keeps about itself (read-only for users)."""
-
-    ticks: dict[str, int] = field(default_factory=dict)
-    tick_skips: dict[str, int] = field(default_factory=dict)
-    tick_errors: dict[str, int] = field(default_factory=dict)
-    #: Beats of a singleton ticker left to the replica that holds its lease.
-    tick_standby: dict[str, int] = field(default_factory=dict)
-    #: Frames refused or dropped, by kind: malformed, mismatch, duplicate, unauthenticated,
-    #: unmatched, overloaded, dropped, internal (see the README's "Hostile input").
-    wire: dict[str, int] = field(default_factory=dict)
-    #: Per handler (by qualified name): requests, errors, processing time ($SRV.STATS).
-    endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
 
 class Actor:
@@ -63,6 +45,7 @@ class Actor:
 
     hostname: ClassVar[str]
     version: ClassVar[str] = "0"
+    __actorbus_actor__: ClassVar[bool] = True  # `api.ACTOR_MARK`: an API class tells actors
     #: Calls each handler runs at once, unless its decorator says otherwise (``max_concurrent=``).
     #: ``max_concurrent = 1`` on an actor class makes a mailbox instead: one message at a time
     #: across all the handlers that have no bound of their own (a handler that calls its own
@@ -76,6 +59,10 @@ class Actor:
     #: dropped, and each drop is counted (``stats.wire["dropped"]``) and logged.
     max_inbox: ClassVar[int] = DEFAULT_INBOX
     max_inbox_bytes: ClassVar[int] = DEFAULT_INBOX_BYTES
+    #: Hostnames that may call this actor's endpoints (and fire events at its sinks besides
+    #: their sources), unless a decorator's ``callers=`` says otherwise; None: anyone.
+    callers: ClassVar[Iterable[str] | None] = None
+    _callers: ClassVar[frozenset[str] | None] = None
 
     _handlers: ClassVar[tuple[HandlerSpec, ...]] = ()
     _endpoints: ClassVar[dict[str, HandlerSpec]] = {}
@@ -101,6 +88,8 @@ class Actor:
                 raise ValueError(
                     f"{cls.__qualname__}.{name} must be an integer >= {least}, got {value!r}"
                 )
+        if "callers" in cls.__dict__:
+            cls._callers = check_callers(cls.__dict__["callers"], cls.__qualname__)
         if "max_concurrent" in cls.__dict__:
             cls._instance_bound = cls.__dict__["max_concurrent"] == 1
         handlers: dict[str, HandlerSpec] = {}
@@ -170,7 +159,8 @@ class Actor:
         self._config_values: dict[str, Any] = {}
         self._config_input: dict[str, Any] = dict(config or {})
         self._caller: Caller | None = None
-        self._server: Server | None = None  # while running: read by metrics collectors
+        self._placement: Placement | None = None  # while running: read by the control plane
+        self._server: Server | None = None  # while running
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self._started_at = math.nan
@@ -203,7 +193,7 @@ class Actor:
         host = ev.host
 
         def fire(*args: Any, **kwargs: Any) -> Gathering:
-            body = _frames.encode_body(sig.bind(args, kwargs))
+            body = sig.encode(sig.bind(args, kwargs))
             caller = self._running_caller()
             return caller.multicast(
                 host, spec.port, spec.method, spec.path, body, sig.decode_result
@@ -234,10 +224,6 @@ class Actor:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from .control import ServiceApi, control_routes
-        from .server import Server
-        from .singleton import Leases, open_leases
-
         if self._caller is not None or self._stopped.is_set():
             raise RuntimeError(f"{type(self).__name__} instance {self.instance} already ran")
         host = self.host()
@@ -262,6 +248,9 @@ class Actor:
                     self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
                 self._server = server
+                self._placement = Placement(
+                    hub.transport.describe(), hub.plane, lambda: server.in_flight
+                )
                 await server.start()
                 service_api = ServiceApi(self, hub)
                 await service_api.start()
@@ -315,7 +304,7 @@ class Actor:
             await leases.aclose()
             with trio.CancelScope(shield=True):
                 await caller.aclose()
-            self._caller = self._server = None
+            self._caller = self._placement = self._server = None
             self._stopped.set()
 
     def _request_stop(self) -> None:

@@ -11,7 +11,7 @@ route or signature.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from .._wire import subjects as _subjects
 from .declarations import (
@@ -23,11 +23,9 @@ from .declarations import (
     check_later,
     spec_of,
 )
+from .shapes import Declares
 
-if TYPE_CHECKING:
-    from .actor import Actor
-
-__all__ = ["API_MARK", "Api", "check_implementation", "is_api"]
+__all__ = ["ACTOR_MARK", "API_MARK", "Api", "check_implementation", "is_api"]
 
 #: Set in the own ``__dict__`` of every API class (never inherited by the check).
 API_MARK = "__actorbus_api__"
@@ -38,10 +36,12 @@ def is_api(cls: type) -> bool:
     return bool(vars(cls).get(API_MARK, False))
 
 
-def _is_actor(cls: type) -> bool:
-    from .actor import Actor
+#: Set on `Actor` itself: an API class that an actor class inherits sees it on its subclass.
+ACTOR_MARK = "__actorbus_actor__"
 
-    return issubclass(cls, Actor)
+
+def _is_actor(cls: type) -> bool:
+    return bool(getattr(cls, ACTOR_MARK, False))
 
 
 class Api:
@@ -119,7 +119,7 @@ def _check_api_routes(cls: type[Api]) -> None:
             )
 
 
-def _the_api(cls: type[Actor]) -> type[Api] | None:
+def _the_api(cls: type[Declares]) -> type[Api] | None:
     apis = [k for k in cls.__mro__ if is_api(k)]
     if not apis:
         return None
@@ -133,7 +133,7 @@ def _the_api(cls: type[Actor]) -> type[Api] | None:
     return first
 
 
-def check_implementation(cls: type[Actor], *, final: bool = False) -> None:
+def check_implementation(cls: type[Declares], *, final: bool = False) -> None:
     """Refuse an actor class that does not implement its API exactly (one-line TypeError).
 
     Routes and names are compared when the class is defined; signatures too, unless a hint

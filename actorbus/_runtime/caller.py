@@ -16,11 +16,12 @@ import trio
 
 from .._transport.base import Message, TransportError
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
 from .._wire import jetstream as _jetstream
-from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
+from .callerpieces import Outgoing, PieceReader
 from .context import CallOptions, current_request
 from .gathering import Gathering
 from .guard import WireGuard
@@ -33,6 +34,7 @@ from .replies import (
     Decode,
     Gone,
     Mailbox,
+    Refused,
     Reply,
     late_acks,
     outcome_unknown,
@@ -48,8 +50,9 @@ _HEARD_ROUTES = 4096
 log = logging.getLogger("actorbus.call")
 
 
-class Caller:
-    """The outbound side of one identity (an actor instance or an App's edge)."""
+class Caller(PieceReader):
+    """The outbound side of one identity (an actor instance or an App's edge); frames past
+    the server's ``max_payload`` go and come in pieces (`PieceReader`)."""
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class Caller:
         self._abandoned: collections.OrderedDict[str, tuple[_frames.Request, float]] = (
             collections.OrderedDict()
         )
+        self._outgoing: dict[str, Outgoing] = {}  # requests in pieces, until their call ends
 
     async def start(self) -> None:
         subject = _subjects.reply_subscription(self.hub.plane, self.host, self.instance)
@@ -102,6 +106,16 @@ class Caller:
             for box in self._pending.values():
                 box.put(gone)
 
+    def publish_refused(self, subject: str) -> None:
+        """nats-server refused the requests sent on ``subject``: they reached nobody. (nats-py
+        reports the subject lower-cased; then the comparison is too.)"""
+        refused = None
+        folded = subject == subject.lower()
+        for box in self._pending.values():
+            if box.route == subject or (folded and box.route.lower() == subject):
+                refused = refused or Refused(subject)
+                box.put(refused)
+
     def _on_reply(self, msg: Message) -> None:
         """The reply reader: only acks and replies that carry their call's token, sent by the
         host they name, get through; a no-responders status only on the server's subject."""
@@ -122,9 +136,22 @@ class Caller:
         except _frames.FrameError as exc:
             self.guard.count("malformed", f"on {msg.subject}: {exc}")
             return
+        if type(frame) is _frames.Fragment:
+            self._on_piece(frame, sender, box, msg_id)
+            return
         if not isinstance(frame, _frames.Ack | _frames.Response | _frames.Fault):
             self.guard.count("malformed", f"a {type(frame).__name__} on {msg.subject}")
             return
+        self._accept(frame, sender, box, msg_id)
+
+    def _accept(
+        self,
+        frame: _frames.Ack | _frames.Response | _frames.Fault,
+        sender: str,
+        box: Mailbox | None,
+        msg_id: str,
+    ) -> None:
+        """An answer that decoded (whole, or put together from pieces) from ``sender``."""
         if _subjects.host_token(frame.from_host) != sender:  # a reply in another host's name
             self.guard.count("unauthenticated", f"{sender} answered as {frame.from_host}")
             return
@@ -139,6 +166,8 @@ class Caller:
         if frame.token != box.token:
             self.guard.count("unauthenticated", f"a {type(frame).__name__} for call {msg_id}")
             return
+        if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
+            frame = self._too_large(frame)  # a responder with a larger limit than ours
         heard = self._heard
         if len(heard) >= _HEARD_ROUTES and box.route not in heard:
             heard.clear()  # bounded: many direct addresses; forgetting only shortens a wait
@@ -164,16 +193,24 @@ class Caller:
         *,
         multicast: bool,
         oneway: bool = False,
-    ) -> tuple[_frames.Request, _protocol.Budget, float]:
+    ) -> tuple[_frames.Request, _callstate.Budget, float]:
+        if len(body) > self.options.max_body:  # on every bus, and for co-located calls
+            size, limit = len(body), self.options.max_body
+            raise _errors.PayloadTooLarge(
+                f"the request to {host}{path} is {size} bytes, over the limit of {limit} "
+                "(App(max_body=...))",
+                size,
+                limit,
+            )
         inbound = current_request.get()
-        depth = _protocol.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
+        depth = _callstate.next_depth(inbound.depth if inbound else 0, self.options.max_depth)
         if depth is None:
             raise _errors.CallDepthExceeded(
                 f"call to {host}{path} would exceed the call depth limit "
                 f"of {self.options.max_depth}"
             )
         now = trio.current_time()
-        budget = _protocol.budget_for(
+        budget = _callstate.budget_for(
             now, trio.current_effective_deadline(), self.options.default_budget
         )
         frame = _frames.Request(
@@ -203,10 +240,13 @@ class Caller:
 
     def forget(self, frame: _frames.Request) -> None:
         self._pending.pop(frame.msg_id, None)
+        self._outgoing.pop(frame.msg_id, None)
 
-    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> None:
-        """Publish ``frame``; an ``event`` carries its id (``Nats-Msg-Id``, so a stream stores
-        it once) and its reply subject (so a durable sink reading the stream can answer)."""
+    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> bool:
+        """Publish ``frame``; True when it went in pieces (only the first so far: the rest goes
+        to each instance that acks it, `continue_to`; a one-way request then still gets acks).
+        An ``event`` carries its id (``Nats-Msg-Id``, so a stream stores it once) and its
+        reply subject (so a durable sink reading the stream can answer)."""
         data = _frames.encode(frame)
         reply = None if frame.oneway else f"{self.reply_prefix}.{frame.msg_id}"
         headers = None
@@ -217,10 +257,11 @@ class Caller:
                 headers[_jetstream.REPLY_HEADER] = reply
         try:
             self.hub.publish(subject, data, reply=reply, headers=headers)
-        except _TransportTooLarge as exc:
-            raise _errors.PayloadTooLarge(f"request to {frame.host}{frame.path}: {exc}") from None
+        except _TransportTooLarge:
+            return self._send_in_pieces(subject, frame, data)
         except TransportError as exc:
             raise _errors.BusError(f"cannot send to {frame.host}{frame.path}: {exc}") from None
+        return False
 
     def cancel(self, frame: _frames.Request, responders: dict[str, str]) -> None:
         """Tell each responder (instance → host) still working on ``frame`` to stop."""
@@ -230,7 +271,13 @@ class Caller:
         data = _frames.encode(cancel)
         for instance, host in responders.items():
             subject = _subjects.request_subject(
-                self.hub.plane, frame.port, host, frame.method, frame.path, instance=instance
+                self.hub.plane,
+                frame.port,
+                host,
+                frame.method,
+                frame.path,
+                source=self.host,
+                instance=instance,
             )
             try:
                 self.hub.publish(subject, data)
@@ -292,9 +339,12 @@ class Caller:
         if budget.budget_ms <= self.options.hop_reserve * 1000:
             await until_own_deadline(budget)
         subject = _subjects.request_subject(
-            self.hub.plane, port, host, method, path, instance=instance
+            self.hub.plane, port, host, method, path, source=self.host, instance=instance
         )
-        server = self.hub.inline_server(subject) if instance is None else None
+        server = None
+        if instance is None and self.hub.has_inline:  # keyed by subscription: from any source
+            key = _subjects.request_subject(self.hub.plane, port, host, method, path, source="*")
+            server = self.hub.inline_server(key)
         if server is not None:
             await trio.lowlevel.checkpoint()  # a call always yields, even when served inline
             if server.serves_inline(frame):
@@ -310,7 +360,7 @@ class Caller:
         box = Mailbox(frame.token, subject)
         self._pending[frame.msg_id] = box
         heard = self._heard.get(subject, 0)
-        tally = _protocol.ResponderTally(
+        tally = _callstate.ResponderTally(
             multicast=False, started=now, ack_window=self.options.ack_window / 2
         )
         answered = sent = False
@@ -358,6 +408,9 @@ class Caller:
                     )
                 if item is DISCONNECTED:
                     raise outcome_unknown(host, path, "the connection to the bus dropped")
+                if isinstance(item, Refused):
+                    answered = True  # nothing to cancel: nobody got it
+                    raise item.error(host, path)
                 if isinstance(item, Gone):
                     if ackers.keys() & item.instances:
                         raise outcome_unknown(host, path, "the responding instance died")
@@ -366,6 +419,8 @@ class Caller:
                 if isinstance(reply, _frames.Ack):
                     tally.on_ack(reply.from_instance, reply.queue)
                     ackers[reply.from_instance] = reply.from_host
+                    if frame.msg_id in self._outgoing:  # in pieces: the rest goes to it
+                        await self.continue_to(frame, reply.from_instance, reply.from_host)
                     continue
                 if isinstance(reply, _frames.Response | _frames.Fault):
                     answered = True
@@ -376,6 +431,7 @@ class Caller:
             raise
         finally:
             del self._pending[frame.msg_id]
+            self._outgoing.pop(frame.msg_id, None)
             box.disarm()
             if span is not None:
                 span.end_call(ackers)
@@ -412,7 +468,7 @@ class Caller:
         too late to have read its acks, or ``route`` answered other calls meanwhile (a
         backlog, where a refusal or an ack is still on its way). Then the window opens again,
         within the call's budget, rather than report an `AckTimeout` that may be false."""
-        if _protocol.woke_late(wake, now, self.options.ack_window):
+        if _callstate.woke_late(wake, now, self.options.ack_window):
             return True
         return self._heard.get(route, 0) != heard
 
@@ -432,7 +488,7 @@ class Caller:
         """Multicast: every sink host (events), or every replica (``every_replica``) answers."""
         instance = _subjects.ALL_REPLICAS if every_replica else None
         subject = _subjects.request_subject(
-            self.hub.plane, port, host, method, path, instance=instance
+            self.hub.plane, port, host, method, path, source=self.host, instance=instance
         )
         target = (host, port, method, path, body)
         return Gathering(self, subject, target, decode, event=not every_replica)

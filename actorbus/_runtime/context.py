@@ -6,8 +6,8 @@ import contextvars
 import secrets
 from dataclasses import dataclass
 
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 
 __all__ = ["CallOptions", "current_request", "new_instance_id"]
 
@@ -27,9 +27,10 @@ def new_instance_id() -> str:
 class CallOptions:
     """Tunables shared by every caller and server of an App."""
 
-    ack_window: float = _protocol.DEFAULT_ACK_WINDOW
-    hop_reserve: float = _protocol.DEFAULT_HOP_RESERVE
-    default_budget: float = _protocol.DEFAULT_BUDGET
-    max_depth: int = _protocol.MAX_DEPTH
+    ack_window: float = _callstate.DEFAULT_ACK_WINDOW
+    hop_reserve: float = _callstate.DEFAULT_HOP_RESERVE
+    default_budget: float = _callstate.DEFAULT_BUDGET
+    max_depth: int = _callstate.MAX_DEPTH
     ack_delay: float = 0.02  # a reply sooner than this replaces the ack; must be << ack_window
-    max_budget: float = _protocol.DEFAULT_MAX_BUDGET  # cap on the budget a request brings
+    max_budget: float = _callstate.DEFAULT_MAX_BUDGET  # cap on the budget a request brings
+    max_body: int = _callstate.DEFAULT_MAX_BODY  # bytes of a request's or reply's body

@@ -21,11 +21,11 @@ import trio
 from .._transport.base import Message, Subscription
 from .._wire.subjects import CONTROL_PORT
 from .declarations import HandlerSpec
-from .describe import Description, describe_actor
+from .description import Description, describe_actor
 from .metrics import EndpointStats
+from .shapes import ActorShape
 
 if TYPE_CHECKING:
-    from .actor import Actor
     from .hub import Hub
 
 __all__ = [
@@ -53,20 +53,21 @@ class PingInfo(msgspec.Struct):
     plane: str = ""
 
 
-async def _ping(actor: Actor) -> PingInfo:
-    caller = actor._running_caller()
+async def _ping(actor: ActorShape) -> PingInfo:
+    await trio.lowlevel.checkpoint()
+    where = actor._placement
     return PingInfo(
         host=actor.host(),
         instance=actor.instance,
         version=str(type(actor).version),
         uptime=round(actor.uptime, 3),
-        bus=caller.hub.transport.describe(),
+        bus=where.bus if where is not None else "",
         pid=os.getpid(),
-        plane=caller.hub.plane,
+        plane=where.plane if where is not None else "",
     )
 
 
-async def _describe(actor: Actor) -> Description:
+async def _describe(actor: ActorShape) -> Description:
     return describe_actor(actor)
 
 
@@ -83,13 +84,13 @@ class StatsInfo(msgspec.Struct):
     endpoints: dict[str, dict[str, Any]] = {}
 
 
-async def _stats(actor: Actor) -> StatsInfo:
+async def _stats(actor: ActorShape) -> StatsInfo:
     await trio.lowlevel.checkpoint()
-    server = actor._server
+    where = actor._placement
     return StatsInfo(
         host=actor.host(),
         instance=actor.instance,
-        in_flight=server.in_flight if server is not None else 0,
+        in_flight=where.in_flight() if where is not None else 0,
         wire=dict(actor.stats.wire),
         ticks=dict(actor.stats.ticks),
         tick_errors=dict(actor.stats.tick_errors),
@@ -105,7 +106,7 @@ async def _stats(actor: Actor) -> StatsInfo:
     )
 
 
-def control_routes(actor: Actor) -> dict[tuple[str, int, str, str], HandlerSpec]:
+def control_routes(actor: ActorShape) -> dict[tuple[str, int, str, str], HandlerSpec]:
     """Routes every actor serves without declaring them; no queue, so every replica answers.
 
     ``/ping`` says who runs where; ``/describe`` lists the actor's handlers with their JSON
@@ -146,7 +147,7 @@ def _semver(version: str) -> str:
 class ServiceApi:
     """Answers ``$SRV.*`` requests for one actor instance over a plain (queue-less) subscription."""
 
-    def __init__(self, actor: Actor, hub: Hub) -> None:
+    def __init__(self, actor: ActorShape, hub: Hub) -> None:
         self.actor = actor
         self.hub = hub
         host = actor.host()

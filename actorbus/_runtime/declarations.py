@@ -7,19 +7,16 @@ Each decorator records a spec; argument and return types are turned into msgspec
 from __future__ import annotations
 
 import inspect
-import types
-import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
-
-import msgspec
 
 from .._wire import jetstream as _jetstream
 from .._wire import subjects as _subjects
 from . import pathargs as _pathargs
+from .callers import check_callers
 from .configspec import ConfigSpec, config
-from .errors import BadRequest
+from .signature import Signature, UnresolvedHint, type_name
 
 __all__ = [
     "ConfigSpec",
@@ -44,144 +41,6 @@ Kind = Literal["endpoint", "event", "sink"]
 _SPEC_ATTR = "__actorbus_spec__"
 
 
-class UnresolvedHint(TypeError):
-    """A type hint names something that does not exist (yet): a typo or a forward reference.
-
-    Checks made while a module is still importing defer this one; it is final once the class
-    is instantiated.
-    """
-
-
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__qualname__", None) or repr(hint)
-
-
-def resolve_hints(func: Callable[..., Any], names: list[str]) -> dict[str, Any]:
-    """The resolved type hints of ``names`` (parameters or ``return``) of ``func``; a TypeError
-    naming the hint that fails."""
-    annotations = getattr(func, "__annotations__", {})
-    globalns = getattr(func, "__globals__", {})
-    hints: dict[str, Any] = {}
-    for name in names:
-        if name not in annotations:
-            continue
-        hint = annotations[name]
-        what = "the return annotation" if name == "return" else f"parameter {name!r}"
-        probe = types.SimpleNamespace(__annotations__={name: hint})
-        try:
-            hints[name] = typing.get_type_hints(probe, globalns=globalns)[name]
-        except NameError as exc:
-            raise UnresolvedHint(
-                f"{func.__qualname__}: {what}: type hint {hint!r} cannot be resolved ({exc})"
-            ) from None
-        except Exception as exc:
-            raise TypeError(
-                f"{func.__qualname__}: {what}: invalid type hint {hint!r} ({exc})"
-            ) from None
-    return hints
-
-
-def _schema_hook(hint: Any) -> dict[str, Any]:
-    if hint is object:  # msgspec takes ``object`` as "any value"
-        return {"description": "any value"}
-    raise NotImplementedError
-
-
-def json_schema(hint: Any, where: str) -> dict[str, Any]:
-    """The JSON Schema of a type, or a TypeError saying the type cannot travel on the bus."""
-    try:
-        return msgspec.json.schema(hint, schema_hook=_schema_hook)
-    except NameError as exc:  # a type inside it (a Struct field) names something not defined yet
-        raise UnresolvedHint(
-            f"{where}: type {_type_name(hint)} cannot be resolved ({exc})"
-        ) from None
-    except (TypeError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise TypeError(
-            f"{where}: type {_type_name(hint)} is not supported ({detail}); use msgspec-"
-            "compatible types (str, int, float, bool, None, lists, dicts, msgspec.Struct, "
-            "dataclasses, datetime, ...)"
-        ) from None
-
-
-class Signature:
-    """msgspec types for one handler's keyword arguments and return value.
-
-    Raises TypeError (naming the handler and the parameter) for a hint that does not resolve
-    or a type that cannot be sent over the bus.
-    """
-
-    def __init__(self, func: Callable[..., Any]) -> None:
-        self.name = func.__qualname__
-        sig = inspect.signature(func)
-        params = list(sig.parameters.values())[1:]  # the first parameter receives the actor
-        hints = resolve_hints(func, [*(p.name for p in params), "return"])
-        fields: list[Any] = []
-        self.schemas: dict[str, dict[str, Any]] = {}
-        for p in params:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
-                raise TypeError(
-                    f"{self.name}: parameter {p.name!r} must be a plain or keyword-only "
-                    "parameter (arguments travel by name)"
-                )
-            ann = hints.get(p.name, Any)
-            self.schemas[p.name] = json_schema(ann, f"{self.name}: parameter {p.name!r}")
-            if p.default is inspect.Parameter.empty:
-                fields.append((p.name, ann))
-            else:
-                fields.append((p.name, ann, p.default))
-        self.params = [p.name for p in params]
-        self.hints = {p.name: hints.get(p.name, Any) for p in params}
-        self.required = [p.name for p in params if p.default is inspect.Parameter.empty]
-        self.args_type: type[msgspec.Struct] = msgspec.defstruct(
-            f"{func.__name__}_args", fields, kw_only=True, forbid_unknown_fields=True
-        )
-        ret = hints.get("return", Any)
-        self.return_type: Any = type(None) if ret is None else ret
-        self.return_schema = json_schema(self.return_type, f"{self.name}: the return annotation")
-        self.check_return = self.return_type is not Any
-        self._args_decoder = msgspec.msgpack.Decoder(self.args_type)
-        self._return_decoder = msgspec.msgpack.Decoder(self.return_type)
-
-    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> msgspec.Struct:
-        """Caller side: positional and keyword arguments → validated args (BadRequest if not)."""
-        if args:
-            if len(args) > len(self.params):
-                raise BadRequest(
-                    f"{self.name}: takes {len(self.params)} arguments, got {len(args)}"
-                )
-            for name, value in zip(self.params, args, strict=False):
-                if name in kwargs:
-                    raise BadRequest(f"{self.name}: got multiple values for argument {name!r}")
-                kwargs[name] = value
-        try:
-            return msgspec.convert(kwargs, self.args_type)
-        except msgspec.ValidationError as exc:
-            raise BadRequest(f"{self.name}: {exc}") from None
-
-    def decode_args(self, body: bytes) -> dict[str, Any]:
-        """Callee side: a request body → keyword arguments (BadRequest if they don't fit)."""
-        try:
-            args = self._args_decoder.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise BadRequest(f"{self.name}: {exc}") from None
-        return {name: getattr(args, name) for name in self.params}
-
-    def check_result(self, value: Any) -> Any:
-        """Callee side: the handler's return value must match its annotation."""
-        if not self.check_return or type(value) is self.return_type:
-            return value
-        try:
-            return msgspec.convert(value, self.return_type, from_attributes=True)
-        except msgspec.ValidationError as exc:
-            raise TypeError(
-                f"{self.name} returned a value that does not match its annotation: {exc}"
-            ) from None
-
-    def decode_result(self, body: bytes) -> Any:
-        return self._return_decoder.decode(body)
-
-
 @dataclass(eq=False)
 class HandlerSpec:
     """One inbound route of an actor: an endpoint, an event (source side) or a sink."""
@@ -194,6 +53,7 @@ class HandlerSpec:
     source: EventDescriptor | None = None  # sinks: the event they handle
     queue: str | None = None  # sinks: override of the queue group (default: the sink's host)
     max_concurrent: int | None = None  # running at once (None: the actor's `max_concurrent`)
+    callers: frozenset[str] | None = None  # hosts that may call (None: the actor's, or anyone)
     durable: bool = False  # sinks: a JetStream consumer (at least once), not a live queue
     max_deliver: int = _jetstream.DEFAULT_MAX_DELIVER  # durable sinks: attempts, then a dead letter
     _signature: Signature | None = field(default=None, repr=False)
@@ -327,6 +187,7 @@ def endpoint(
     *,
     port: int = _subjects.REQUEST_PORT,
     max_concurrent: int | None = None,
+    callers: Iterable[str] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -336,21 +197,27 @@ def endpoint(
     *,
     port: int = _subjects.REQUEST_PORT,
     max_concurrent: int | None = None,
+    callers: Iterable[str] | None = None,
 ) -> Any:
     """Declare a request handler: bare means ``POST /<kebab-name>`` on port 443.
 
     ``max_concurrent`` bounds the calls running at once (default: the actor's
-    ``max_concurrent``); a plain ``def`` handler runs in a worker thread.
+    ``max_concurrent``); a plain ``def`` handler runs in a worker thread. ``callers`` lists
+    the hostnames that may call it (default: the actor's ``callers``, else anyone); others
+    get `Forbidden` (403), and under ``actorbus acl`` nats-server refuses their request.
     """
     if callable(route):
         return endpoint()(route)
     _check_bound(max_concurrent, "endpoint")
+    allowed = check_callers(callers, "@endpoint")
 
     def decorate(func: F) -> F:
         fn = _check_blocking_ok(func, "endpoint")
         method, path = _pathargs.endpoint_route(route, fn, _parse_route)  # {id}, ANY
         port_ = _check_port(port, fn.__qualname__, any_port=True)  # port 0: every port
-        spec = HandlerSpec("endpoint", fn, method, path, port_, max_concurrent=max_concurrent)
+        spec = HandlerSpec(
+            "endpoint", fn, method, path, port_, max_concurrent=max_concurrent, callers=allowed
+        )
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)
         return func
@@ -419,12 +286,15 @@ def sink(
     *,
     queue: str | None = None,
     max_concurrent: int | None = None,
+    callers: Iterable[str] | None = None,
     durable: bool = False,
     max_deliver: int = _jetstream.DEFAULT_MAX_DELIVER,
 ) -> Callable[[F], F]:
     """Handle another actor's event; replicas of one sink host share one delivery.
 
-    ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread.
+    ``max_concurrent`` as for `endpoint`; a plain ``def`` sink runs in a worker thread. The
+    event's source may always fire it; ``callers`` lists other hosts that may (default: the
+    actor's ``callers``, else edge clients such as ``actorbus call --multicast``).
     ``durable=True``: the sink host is a JetStream consumer of the event, so an event fired
     while it was down is handled once it is back; ``max_deliver`` attempts (default 5), then
     the event is a dead letter (``actorbus dlq``).
@@ -432,6 +302,7 @@ def sink(
     if not isinstance(source, EventDescriptor):
         raise TypeError(f"@sink takes an event such as Source.on_something, got {source!r}")
     _check_bound(max_concurrent, "sink")
+    allowed = check_callers(callers, "@sink")
     if not isinstance(max_deliver, int) or isinstance(max_deliver, bool) or max_deliver < 1:
         raise ValueError(f"@sink max_deliver must be an int >= 1, got {max_deliver!r}")
 
@@ -439,8 +310,8 @@ def sink(
         fn = _check_blocking_ok(func, "sink")
         ev = source.spec
         spec = HandlerSpec(
-            "sink", fn, ev.method, ev.path, ev.port, source, queue, max_concurrent,
-            durable=bool(durable), max_deliver=max_deliver,
+            "sink", fn, ev.method, ev.path, ev.port, source, queue, max_concurrent=max_concurrent,
+            callers=allowed, durable=bool(durable), max_deliver=max_deliver,
         )  # fmt: skip
         check_later(spec)
         setattr(fn, _SPEC_ATTR, spec)
@@ -461,7 +332,7 @@ def _check_sink_signature(spec: HandlerSpec, source: EventDescriptor) -> None:
             raise TypeError(f"{where}: parameter {name!r} is {b!r}, the event declares {a!r}")
     a, b = want.return_type, have.return_type  # replies decode with the event's return type
     if a is not Any and b is not Any and a != b:
-        raise TypeError(f"{where}: returns {_type_name(b)}, the event declares {_type_name(a)}")
+        raise TypeError(f"{where}: returns {type_name(b)}, the event declares {type_name(a)}")
 
 
 def ticker(*, seconds: float, singleton: bool = False) -> Callable[[F], F]:

@@ -31,7 +31,7 @@ from .._wire import subjects as _subjects
 from .guard import WireGuard
 from .intake import Served, decode_shared
 
-__all__ = ["DurableSink", "Settle", "Take"]
+__all__ = ["DurableSink", "Outcome", "Settle", "Take"]
 
 log = logging.getLogger("actorbus.durable")
 
@@ -43,8 +43,10 @@ PROGRESS_EVERY: Final = _js.ACK_WAIT / 3
 _REMEMBERED_ERRORS: Final = 4096
 _MAX_ERROR: Final = 1000
 
-#: Called once with a call's outcome: its reply frame, or None (cancelled, shut down).
-Settle = Callable[[_frames.Response | _frames.Fault | None], None]
+#: A call's outcome: its reply frame, or None (cancelled, shut down).
+Outcome = _frames.Response | _frames.Fault | None
+#: Called once with a call's outcome.
+Settle = Callable[[Outcome], None]
 #: The server's intake for one pulled event: True when it was taken in.
 Take = Callable[[_frames.Request, Served, str | None, int, Settle], bool]
 
@@ -74,7 +76,8 @@ class DurableSink:
         self.route = (self.source, spec.port, spec.method, spec.path)
         self.stream = _js.stream_name(plane, self.source)
         self.consumer = _js.consumer_name(served.queue, spec.port, spec.method, spec.path)
-        self.subject = _subjects.request_subject(
+        #: The event from any sender (what a live sink subscribes), and its replays.
+        self.subject = _subjects.subscription_subject(
             plane, spec.port, self.source, spec.method, spec.path
         )
         self.replay = _js.replay_subject(
@@ -131,7 +134,7 @@ class DurableSink:
                 nursery.start_soon(self._dead_letters)
                 await self._pull_loop()
                 with trio.move_on_after(EXPIRES + HEARTBEAT):  # the open pull's last events
-                    while self._pull_left > 0:  # (naked as they come: another replica's now)
+                    while self._pull_left > 0:  # (nak'ed as they come: another replica's now)
                         await self._wait_changed()
                 await self.aclose()
                 self.drained.set()  # in-progress acks and dead letters go on till cancelled
@@ -168,14 +171,18 @@ class DurableSink:
 
     def _on_pulled(self, msg: Message) -> None:
         """One message on the pull inbox: a status about the pull, or an event to handle."""
-        self._heard = trio.current_time()
+        if msg.no_responders:  # the consumer is gone: the watchdog asks again, slowly
+            log.debug("%s: nobody serves the pulls of %s", self.host, self.consumer)
+            return
         headers = msg.headers or {}
         meta = _js.parse_ack_subject(msg.reply)
         if meta is None:
             status = headers.get("Status")
             if status is None:
                 self._guard.count("malformed", f"a message on {self.consumer}'s inbox")
-            elif status != "100":  # 404, 408: the pull ended; 409: refused or gone
+                return
+            self._heard = trio.current_time()
+            if status != "100":  # 404, 408: the pull ended; 409: refused or gone
                 if status == "409":
                     log.debug("%s: pull of %s: %s", self.host, self.consumer, headers)
                 self._pull_left = 0
@@ -184,6 +191,7 @@ class DurableSink:
         if meta.stream != self.stream or meta.consumer != self.consumer:
             self._guard.count("malformed", f"an ack subject of {meta.stream}/{meta.consumer}")
             return
+        self._heard = trio.current_time()
         self._pull_left -= 1
         if self._pull_left <= 0:
             self._changed.set()
@@ -195,7 +203,8 @@ class DurableSink:
     def _dispatch(self, msg: Message, meta: _js.Delivered) -> None:
         ack = msg.reply
         assert ack is not None
-        if msg.subject not in (self.subject, self.replay):
+        live = _subjects.matches(self.subject, msg.subject)
+        if not live and not _subjects.matches(self.replay, msg.subject):
             self._dead(msg, meta, f"stored on {msg.subject}, not {self.subject}")
             return
         try:
@@ -215,6 +224,9 @@ class DurableSink:
         ):
             self._dead(msg, meta, f"the frame does not name the event of {self.subject}")
             return
+        if live and _subjects.request_source(msg.subject) != frame.from_host:
+            self._dead(msg, meta, f"the frame's sender is not the one {msg.subject} names")
+            return
         if meta.delivered > self.max_deliver:  # earlier attempts ended without an outcome
             why = self._errors.pop(meta.stream_seq, None) or (
                 f"no outcome after {meta.delivered - 1} deliveries "
@@ -223,7 +235,7 @@ class DurableSink:
             self._dead(msg, meta, why)
             return
         reply = None
-        if msg.subject == self.subject and not frame.oneway:
+        if live and not frame.oneway:
             fresh = time.time_ns() < meta.timestamp_ns + frame.budget_ms * 1_000_000
             reply = (msg.headers or {}).get(_js.REPLY_HEADER) if fresh else None
         frame = msgspec.structs.replace(frame, delivered=meta.delivered)

@@ -5,12 +5,14 @@ Error                 every actorbus error
 ├── RemoteError       the remote handler failed: .status .remote_type .message
 │                     .remote_traceback
 ├── BadRequest        arguments failed validation (400), on the caller or the callee
+├── Forbidden         the handler does not admit this caller (403, its ``callers=``)
 ├── NoResponder       nobody serves that endpoint (404), known fast; the call did not run
 ├── AckTimeout        subscribers exist but none acknowledged in the ack window (504); the
 │                     call may or may not have run
 ├── TimeBudgetExceeded  the default time budget ran out (408); also trio.TooSlowError
 ├── CallDepthExceeded the call chain went past the depth limit (508)
-├── PayloadTooLarge   a frame over the bus's max payload (413)
+├── PayloadTooLarge   a request or reply body over the App's ``max_body`` (413); also an
+│                     ``actorbus.transport.PayloadTooLarge``
 ├── Overloaded        the responder is at its bound of running and queued handlers (503):
 │                     nothing ran, retry later
 └── BusError          the bus failed: closed, disconnected, a reply that doesn't decode; when
@@ -26,7 +28,8 @@ from contextlib import contextmanager
 
 import trio
 
-from .._groups import sole_exception
+from .._excgroups import sole_exception
+from .._transport.base import PayloadTooLarge as _TransportTooLarge
 from .._transport.base import TransportError
 from .._wire import frames as _frames
 
@@ -36,6 +39,7 @@ __all__ = [
     "BusError",
     "CallDepthExceeded",
     "Error",
+    "Forbidden",
     "HTTPError",
     "NoResponder",
     "Overloaded",
@@ -100,6 +104,13 @@ class BadRequest(Error):
     status = 400
 
 
+class Forbidden(Error):
+    """The handler does not admit this caller (403): it lists its ``callers`` and this host is
+    not one of them. Nothing ran."""
+
+    status = 403
+
+
 class NoResponder(Error):
     """Nobody is subscribed to that endpoint (404): the server's no-responders status, known
     fast. The request reached no one, so the call did not run."""
@@ -126,10 +137,20 @@ class CallDepthExceeded(Error):
     status = 508
 
 
-class PayloadTooLarge(Error):
-    """A request or reply is larger than the bus accepts (413); nothing was sent."""
+class PayloadTooLarge(Error, _TransportTooLarge):
+    """A request or reply body is larger than ``App(max_body=...)`` allows (413), on every bus
+    and for co-located calls alike; the request was not sent, or the reply not delivered.
+
+    The one type users see: it is also the transport's ``PayloadTooLarge``, so code written
+    against either catches it. ``size`` and ``limit`` are in bytes (0 when not known here).
+    """
 
     status = 413
+
+    def __init__(self, message: str, size: int = 0, limit: int = 0) -> None:
+        Exception.__init__(self, message)
+        self.size = size
+        self.limit = limit
 
 
 class Overloaded(Error):
@@ -185,10 +206,14 @@ def exception_from_fault(fault: _frames.Fault) -> Error:
     if fault.status == 400 and fault.type == "BadRequest":
         err: Error = BadRequest(f"{fault.from_host}: {fault.message}")
         return err
+    if fault.status == 403 and fault.type == "Forbidden":
+        return Forbidden(f"{fault.from_host}: {fault.message}")
     if fault.status == 503 and fault.type == "Overloaded":
         return Overloaded(f"{fault.from_host}: {fault.message}")
     if fault.status == 408 and fault.type in ("TimeBudgetExceeded", BUDGET_CAPPED):
         return TimeBudgetExceeded(f"{fault.from_host}: {fault.message}")
+    if fault.status == 413 and fault.type == "PayloadTooLarge":
+        return PayloadTooLarge(f"{fault.from_host}: {fault.message}")
     return RemoteError(
         fault.status,
         fault.type,
@@ -215,7 +240,7 @@ def bus_errors(what: str = "") -> Iterator[None]:
             cause = failures
             while isinstance(cause, BaseExceptionGroup):
                 cause = cause.exceptions[0]  # they share a cause: the first says it
-        if not isinstance(cause, TransportError):
+        if not isinstance(cause, TransportError) or isinstance(cause, Error):
             raise
         text = " ".join(str(cause).split()) or type(cause).__name__
         raise BusError(f"{what}: {text}" if what else text) from cause

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Generator
 from typing import Any, Protocol
@@ -9,8 +10,8 @@ from typing import Any, Protocol
 import msgspec
 import trio
 
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from . import errors as _errors
 from .context import CallOptions
 from .guard import WireGuard
@@ -22,6 +23,7 @@ from .replies import (
     Decode,
     Gone,
     Mailbox,
+    Refused,
     Reply,
     late_acks,
     outcome_unknown,
@@ -29,6 +31,8 @@ from .replies import (
 from .spans import MulticastSpans
 
 __all__ = ["Gathering", "Outbound"]
+
+log = logging.getLogger("actorbus.caller")
 
 
 class Outbound(Protocol):
@@ -49,9 +53,11 @@ class Outbound(Protocol):
         *,
         multicast: bool,
         oneway: bool = False,
-    ) -> tuple[_frames.Request, _protocol.Budget, float]: ...
+    ) -> tuple[_frames.Request, _callstate.Budget, float]: ...
 
-    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> None: ...
+    def send(self, subject: str, frame: _frames.Request, *, event: bool = False) -> bool: ...
+
+    async def continue_to(self, frame: _frames.Request, instance: str, host: str) -> None: ...
 
     def expect(self, frame: _frames.Request, box: Mailbox) -> None: ...
 
@@ -68,8 +74,11 @@ class Gathering:
     ``async for reply in gathering`` ends when every responder that acknowledged has replied
     (``complete`` is then True) or when the default budget runs out (``cut_short``); under the
     caller's own deadline, the caller's cancel scope fires as usual. ``await gathering`` fires
-    and forgets: the request goes out, no replies are sent back. Leaving the loop early (or
-    ``aclose()``) cancels the handlers still running.
+    and forgets: the request goes out, no replies are sent back. To break off early, iterate
+    inside ``async with gathering:`` (or call ``aclose()``): leaving it drops the gathering's
+    mailbox and cancels the handlers still running at once. A bare ``break`` leaves that to the
+    end of the budget, when the gathering is closed for you (the handlers' own budgets end
+    then too).
     """
 
     def __init__(
@@ -87,17 +96,19 @@ class Gathering:
         self._target = target
         self._decode = decode
         self._frame: _frames.Request | None = None
-        self._tally: _protocol.ResponderTally | None = None
-        self._budget: _protocol.Budget | None = None
+        self._tally: _callstate.ResponderTally | None = None
+        self._budget: _callstate.Budget | None = None
         self._box: Mailbox | None = None
         self._hosts: dict[str, str] = {}
         self._generation = 0
         self._heard = self._heard_at_window = 0  # acks and replies, and how many when the
         # ack window last opened: if more came since, the sinks are still answering
         self._closed = False
+        self._in_pieces = False  # the request went in pieces: each acker gets the rest
         self.complete = False
         self.cut_short = False
         self._span: MulticastSpans | None = None
+        self._reaper: _Reaper | None = None
 
     # fire and forget
     def __await__(self) -> Generator[Any, None, None]:
@@ -124,7 +135,33 @@ class Gathering:
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         self._closed = True
-        self._caller.send(self._subject, frame, event=self._event)
+        if self._caller.send(self._subject, frame, event=self._event):
+            await self._fire_rest(frame)
+
+    async def _fire_rest(self, frame: _frames.Request) -> None:
+        """A one-way request that went in pieces: its sinks ack the first (nothing else comes
+        back), and each acker gets the rest, until the ack window closes (or every queue the
+        directory expects has acked)."""
+        caller, hub = self._caller, self._caller.hub
+        box = Mailbox(frame.token)
+        tally = _callstate.ResponderTally(
+            multicast=True,
+            started=trio.current_time(),
+            ack_window=caller.options.ack_window,
+            expected=hub.responders(self._subject),
+        )
+        caller.expect(frame, box)
+        try:
+            while not tally.acks_closed(now := trio.current_time()):
+                item = await box.get_until(tally.wake_at(now), hub.timers)
+                if isinstance(item, _frames.Ack):
+                    tally.on_ack(item.from_instance, item.queue)
+                    await caller.continue_to(frame, item.from_instance, item.from_host)
+                elif item is NO_RESPONDERS or item is DISCONNECTED:
+                    return
+        finally:
+            box.disarm()
+            caller.forget(frame)
 
     async def __aenter__(self) -> Gathering:
         """Send the request now; replies are read by iterating inside the block."""
@@ -145,20 +182,24 @@ class Gathering:
         frame, budget, now = caller.prepare(host, port, method, path, body, multicast=True)
         hub = caller.hub
         self._generation = hub.generation
-        self._tally = _protocol.ResponderTally(
+        self._tally = _callstate.ResponderTally(
             multicast=True,
             started=now,
             ack_window=caller.options.ack_window,
             expected=hub.responders(self._subject),
         )
-        self._frame, self._budget, self._box = frame, budget, Mailbox(frame.token)
+        self._frame, self._budget = frame, budget
+        self._box = Mailbox(frame.token, self._subject)
         caller.expect(frame, self._box)
+        if hub.timers.running:  # closed at the budget's end at the latest, whoever iterates
+            self._reaper = _Reaper(self)
+            hub.timers.arm(self._reaper, budget.deadline)
         if frame.span_id:
             self._span = hub.tracer.multicast(frame, self._subject)
         if hub.metrics.enabled:
             hub.metrics.fired(host, path)
         try:
-            caller.send(self._subject, frame, event=self._event)
+            self._in_pieces = caller.send(self._subject, frame, event=self._event)
         except BaseException:
             self._finish()
             raise
@@ -194,7 +235,7 @@ class Gathering:
             if item is TIMED_OUT:
                 now = trio.current_time()
                 if now < budget.deadline and (
-                    _protocol.woke_late(wake, now, tally.ack_window)  # too busy to have read
+                    _callstate.woke_late(wake, now, tally.ack_window)  # too busy to have read
                     or (tally.missing_expected(now) and self._heard != self._heard_at_window)
                 ):  # ... or sinks the directory lists are still acking: a busy sink process
                     tally.restart_window(now)
@@ -209,6 +250,9 @@ class Gathering:
             if item is DISCONNECTED:
                 self._finish()
                 raise outcome_unknown(self._target[0], self._target[3], "the connection dropped")
+            if isinstance(item, Refused):
+                self._finish()
+                raise item.error(self._target[0], self._target[3])
             if isinstance(item, Gone):
                 dead = [i for i in tally.pending() if i in item.instances]
                 if dead:  # one Reply per dead responder: look at this item again next time
@@ -223,6 +267,10 @@ class Gathering:
             if isinstance(frame, _frames.Ack):
                 tally.on_ack(frame.from_instance, frame.queue)
                 self._hosts[frame.from_instance] = frame.from_host
+                if self._in_pieces and self._frame is not None:
+                    await self._caller.continue_to(
+                        self._frame, frame.from_instance, frame.from_host
+                    )
             elif isinstance(frame, _frames.Response | _frames.Fault):
                 tally.on_reply(frame.from_instance, frame.queue)
                 if self._span is not None:
@@ -251,6 +299,8 @@ class Gathering:
         if frame is None or tally is None:
             return
         self._caller.forget(frame)
+        if self._reaper is not None:
+            self._reaper.release()
         if self._box is not None:
             self._box.disarm()
             late: dict[str, str] = {}
@@ -268,17 +318,38 @@ class Gathering:
             self._caller.cancel(frame, {i: hosts[i] for i in pending if i in hosts})
 
     async def aclose(self) -> None:
+        """Stop waiting: drop this gathering's mailbox and cancel the sinks still running."""
         await trio.lowlevel.checkpoint()
         self._finish()
-
-    def __del__(self) -> None:
-        # Leaving `async for` early drops the last reference: clean up then, synchronously.
-        if not self._closed and self._frame is not None:
-            try:
-                self._finish()
-            except Exception:
-                pass
 
     @property
     def deadline(self) -> float:
         return self._budget.deadline if self._budget else math.inf
+
+
+class _Reaper:
+    """The hub timer's entry that closes a gathering nobody closed (a bare ``break``) when its
+    budget ends: its mailbox and its cancels then go, at the latest."""
+
+    __slots__ = ("armed", "gathering")
+
+    def __init__(self, gathering: Gathering) -> None:
+        self.armed = 0
+        self.gathering: Gathering | None = gathering
+
+    def put(self, item: object) -> bool:
+        gathering, self.gathering = self.gathering, None
+        box = gathering._box if gathering is not None else None
+        if gathering is None or (box is not None and box.waiter is not None):
+            return True  # a task waits on it: its own timer entry ends the wait, then it closes
+        gathering.cut_short = not gathering.complete
+        try:
+            gathering._finish()
+        except Exception:  # in the hub's timer task: never let one gathering stop the timers
+            log.exception("closing an abandoned gathering failed")
+        return True
+
+    def release(self) -> None:
+        """The gathering closed itself: the timer entry is skipped and holds nothing."""
+        self.gathering = None
+        self.armed = 0

@@ -19,12 +19,18 @@ log = logging.getLogger("actorbus.wire")
 #: part of cancellation, full queues are load, the rest only come from a broken or hostile peer.
 KINDS: Final[dict[str, int]] = {
     "malformed": logging.WARNING,  # not a frame, a frame of the wrong kind, impossible fields
-    "mismatch": logging.WARNING,  # a request whose routing fields disagree with its subject
+    "mismatch": logging.WARNING,  # routing fields or caller disagree with the subject
+    "forbidden": logging.WARNING,  # refused with 403: the handler's callers= leave the caller out
     "duplicate": logging.WARNING,  # a request whose call is already running or queued
     "unauthenticated": logging.WARNING,  # wrong call token; a no-responders status after an ack
     "unmatched": logging.INFO,  # a cancel, ack or reply for no call of ours (late or forged)
     "overloaded": logging.WARNING,  # refused with 503: the handler's bound and queue are full
     "dropped": logging.WARNING,  # a fire-and-forget request past the bound, dropped
+    "too_large": logging.WARNING,  # a request or reply over the body limit, refused (413)
+    "fragment_unmatched": logging.INFO,  # a piece for no set in progress (late or forged)
+    "fragment_invalid": logging.WARNING,  # pieces that contradict their set, or sent elsewhere
+    "fragment_stalled": logging.WARNING,  # a set dropped: no piece came for the stall timeout
+    "fragment_refused": logging.WARNING,  # a set refused: the reassembly bound is reached
     "internal": logging.ERROR,  # a bug in the receive path, contained
 }
 

@@ -27,6 +27,7 @@ from .._wire import subjects as _subjects
 from .._wire.directory import Announce, Directory, decode_announce, encode_announce
 from .._wire.frames import Fault, Request, Response
 from .acks import AckSender
+from .fragments import Reassembly
 from .metrics import NULL_METRICS, Metrics
 from .spans import Tracer
 from .timers import Timers
@@ -35,8 +36,6 @@ __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 
 log = logging.getLogger("actorbus.hub")
 
-#: Prefix of an announcement naming instances that died (payload: comma-separated instances).
-
 
 class CallWatcher(Protocol):
     """A caller that fails its calls in flight when their replies can no longer arrive."""
@@ -44,6 +43,8 @@ class CallWatcher(Protocol):
     def connection_lost(self) -> None: ...
 
     def instances_gone(self, instances: frozenset[str]) -> None: ...
+
+    def publish_refused(self, subject: str) -> None: ...
 
 
 class InlineServer(Protocol):
@@ -104,7 +105,7 @@ class Hub:
         self.transport = transport
         self.plane = _subjects.validate_plane(plane)
         self.generation = 0
-        self._groups: dict[tuple[str, str | None], _Group] = {}
+        self._excgroups: dict[tuple[str, str | None], _Group] = {}
         self._replies: dict[str, Deliver] = {}
         self._reply_subs: dict[str, Subscription] = {}
         self._responders: dict[str, frozenset[str]] = {}
@@ -121,10 +122,12 @@ class Hub:
         self._announce_sub: Subscription | None = None
         self._gone_sub: Subscription | None = None
         self._watchers: list[CallWatcher] = []
+        transport.watch_refusals(self._on_refused)
         self._watch_scope = trio.CancelScope()
         self.tracer = Tracer(transport, self.plane)
         self.timers = Timers()  # ack windows and budgets of every caller on this hub
         self.acks = AckSender(ack_delay)  # delayed acks of every server on this hub
+        self.fragments = Reassembly(self.timers)  # fragmented frames being put together
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
 
     async def start(self, sync_quiet: float = 0.02, sync_max: float = 0.25) -> None:
@@ -170,6 +173,11 @@ class Hub:
     def stop_watching(self) -> None:
         self._watch_scope.cancel()
 
+    def _on_refused(self, subject: str) -> None:
+        """nats-server refused a publish on ``subject``: the calls it carried end now."""
+        for watcher in list(self._watchers):
+            watcher.publish_refused(subject)
+
     def add_watcher(self, watcher: CallWatcher) -> None:
         self._watchers.append(watcher)
 
@@ -185,6 +193,7 @@ class Hub:
 
     async def aclose(self) -> None:
         self.stop_watching()
+        self.fragments.clear()
         await self.tracer.aclose()
         if self._gone_sub is not None:
             await self._gone_sub.unsubscribe()
@@ -208,15 +217,15 @@ class Hub:
     ) -> LocalSubscription:
         """Join (or open) the process's subscription for ``(subject, queue)``."""
         key = (subject, queue)
-        group = self._groups.get(key)
+        group = self._excgroups.get(key)
         if group is None:
             group = _Group(subject, queue)
-            self._groups[key] = group
+            self._excgroups[key] = group
             group.members.append(deliver)
             try:
                 group.sub = await self.transport.subscribe(subject, group.deliver, queue=queue)
             except BaseException:
-                del self._groups[key]
+                del self._excgroups[key]
                 raise
             if announce:
                 self._announce_change(added=[(subject, queue or "")])
@@ -225,13 +234,13 @@ class Hub:
         return LocalSubscription(self, key, deliver, announce)
 
     async def _leave(self, key: tuple[str, str | None], deliver: Deliver, announce: bool) -> None:
-        group = self._groups.get(key)
+        group = self._excgroups.get(key)
         if group is None:
             return
         if deliver in group.members:
             group.members.remove(deliver)
         if not group.members:
-            del self._groups[key]
+            del self._excgroups[key]
             if group.sub is not None:
                 await group.sub.unsubscribe()
             if announce:
@@ -279,6 +288,11 @@ class Hub:
             servers.remove(server)
             if not servers:
                 del self._inline[subject]
+
+    @property
+    def has_inline(self) -> bool:
+        """True while some local server can serve unicasts inline."""
+        return bool(self._inline)
 
     def inline_server(self, subject: str) -> InlineServer | None:
         """A local server for a unicast on ``subject`` (round robin), or None."""

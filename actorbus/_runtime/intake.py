@@ -8,12 +8,15 @@ so a peer that copies somebody else's ids makes a different key, never a collisi
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import trio
 
 from .._wire import frames as _frames
+from .callers import Callers
 from .declarations import HandlerSpec
 
 __all__ = [
@@ -46,8 +49,13 @@ def decode_shared(data: bytes) -> _frames.Frame:
     if data == last_data:
         return last_frame
     frame = _frames.decode(data)
+    if type(frame) is _frames.Request and frame.delivered:  # only JetStream's count is true
+        frame = msgspec.structs.replace(frame, delivered=0)
     _last_decoded = (data, frame)
     return frame
+
+
+log = logging.getLogger("actorbus.actor")
 
 
 class Gate:
@@ -129,12 +137,15 @@ class Gate:
 class Served:
     """What one route serves: its handler, the queue group it answers as, and its gate."""
 
-    __slots__ = ("gate", "queue", "spec")
+    __slots__ = ("callers", "gate", "queue", "spec")
 
-    def __init__(self, spec: HandlerSpec, queue: str, gate: Gate) -> None:
+    def __init__(
+        self, spec: HandlerSpec, queue: str, gate: Gate, callers: Callers | None = None
+    ) -> None:
         self.spec = spec
         self.queue = queue
         self.gate = gate
+        self.callers = callers  # None: anyone may call
 
 
 class Call:
@@ -181,3 +192,12 @@ class Call:
         #: A durable sink's event: told the outcome once (ack, nak or dead letter).
         self.settle: Callable[[Any], None] | None = None
         self.key: Key = (frame.from_instance, frame.msg_id, frame.token)
+
+    def finish(self, out: Any) -> None:
+        """Tell a durable sink's event its outcome, once; never raises."""
+        settle, self.settle = self.settle, None
+        if settle is not None:
+            try:
+                settle(out)
+            except Exception as exc:
+                log.warning("could not settle %s: %r", self.frame.msg_id, exc)

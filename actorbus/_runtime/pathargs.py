@@ -97,18 +97,21 @@ def merge_path_args(
 # -- the server's hooks (kept here so that the receive path changes by three lines) --------
 
 
-def route_for(routes: Any, fields: _routes.Route, msg: Any, hub: Any) -> _routes.Route | None:
+def route_for(
+    routes: Any, fields: _routes.Route, msg: Any, hub: Any, source: str
+) -> _routes.Route | None:
     """The pattern route serving a request that arrived on ``msg.subject`` whose fields are
     not its subscription's literal route; None when the frame disagrees with its subject."""
-    return _routes.dispatch(routes, fields, msg.subject, hub.plane)
+    return _routes.dispatch(routes, fields, msg.subject, hub.plane, source)
 
 
-def body_for(spec: Any, frame: Any) -> bytes:
-    """The body a handler's arguments are decoded from: the request's, plus the path's
-    arguments for a pattern route."""
-    body = bytes(frame.body)
+def body_for(spec: Any, frame: Any) -> bytes | msgspec.Raw:
+    """The body a handler's arguments are decoded from: the request's (decoded in place, so
+    a large body is not copied first), plus the path's arguments for a pattern route."""
     if "{" not in spec.path:
-        return body
+        raw: msgspec.Raw = frame.body
+        return raw
+    body = bytes(frame.body)
     hints = spec.signature.hints
     return merge_path_args(spec.name, spec.path, hints, frame.path, body)
 

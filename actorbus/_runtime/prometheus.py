@@ -18,10 +18,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .metrics import Metrics
+from .shapes import ActorShape
 
 if TYPE_CHECKING:
     from .._transport.base import Transport
-    from .actor import Actor
 
 __all__ = ["BUCKETS", "TRANSPORT_COUNTERS", "PrometheusMetrics"]
 
@@ -49,7 +49,7 @@ class PrometheusMetrics(Metrics):
     enabled = True
 
     def __init__(
-        self, actors: Callable[[], Sequence[Actor]], transport: Transport | None = None
+        self, actors: Callable[[], Sequence[ActorShape]], transport: Transport | None = None
     ) -> None:
         self.registry = CollectorRegistry()
         self._requests = Counter(
@@ -128,7 +128,7 @@ class PrometheusMetrics(Metrics):
 class _ScrapeTime(Collector):
     """Values read when Prometheus scrapes, so the hot path never updates them."""
 
-    def __init__(self, actors: Callable[[], Sequence[Actor]], transport: Transport | None):
+    def __init__(self, actors: Callable[[], Sequence[ActorShape]], transport: Transport | None):
         self._actors = actors
         self._transport = transport
 
@@ -141,9 +141,9 @@ class _ScrapeTime(Collector):
         counters: dict[str, CounterMetricFamily] = {}
         for actor in self._actors():
             host, instance = actor.host(), actor.instance
-            server = actor._server
-            if server is not None:
-                in_flight.add_metric((host, instance), server.in_flight)
+            where = actor._placement
+            if where is not None:
+                in_flight.add_metric((host, instance), where.in_flight())
             for name, value in _stat_counters(actor.stats):
                 if isinstance(value, int):
                     family = _family(counters, name, ("host", "instance"))

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._wire import frames as _frames
 from . import pathargs as _pathargs
 from .caller import Caller
 from .declarations import HandlerSpec
 from .gathering import Gathering
+from .shapes import Declares
 
-if TYPE_CHECKING:
-    from .actor import Actor
-    from .api import Api
-
-    Declared = type[Actor] | type[Api]
+Declared = type[Declares]
 
 __all__ = ["Client", "MulticastClient"]
 
@@ -50,7 +46,7 @@ class Client:
         async def call(*args: Any, **kwargs: Any) -> Any:
             bound = sig.bind(args, kwargs)
             where = path if path is not None else _pathargs.fill(spec, bound)
-            body = _frames.encode_body(bound)
+            body = sig.encode(bound)
             return await caller.call(
                 host, port, method, where, body, sig.decode_result, instance=instance
             )
@@ -88,7 +84,7 @@ class MulticastClient:
 
         def multicast_call(*args: Any, **kwargs: Any) -> Gathering:
             bound = sig.bind(args, kwargs)
-            body = _frames.encode_body(bound)
+            body = sig.encode(bound)
             return caller.multicast(
                 host,
                 port,

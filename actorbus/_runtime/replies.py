@@ -10,8 +10,8 @@ from typing import Any, Final
 import msgspec
 import trio
 
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from . import errors as _errors
 from .timers import TIMED_OUT, Timers
 
@@ -22,6 +22,7 @@ __all__ = [
     "Decode",
     "Gone",
     "Mailbox",
+    "Refused",
     "Reply",
     "decode_value",
     "late_acks",
@@ -30,7 +31,9 @@ __all__ = [
     "until_own_deadline",
 ]
 
-Decode = Callable[[bytes], Any]
+#: Turns a reply's body into its value; given the body as received (a msgspec decoder reads
+#: it in place, so a large reply is not copied before it is decoded).
+Decode = Callable[[Any], Any]
 
 NO_RESPONDERS: Final = object()
 #: Put in every pending mailbox when the connection drops: no reply can come any more.
@@ -44,6 +47,23 @@ class Gone:
 
     def __init__(self, instances: frozenset[str]) -> None:
         self.instances = instances
+
+
+class Refused:
+    """Put in the mailboxes of the calls sent on ``subject`` when nats-server refused that
+    publish: the request reached nobody."""
+
+    __slots__ = ("subject",)
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+
+    def error(self, host: str, path: str) -> _errors.Forbidden:
+        return _errors.Forbidden(
+            f"{host}{path}: the NATS server refused to let this connection publish to "
+            f"{self.subject}; the call did not run (check the plane, the credentials and the "
+            "endpoint's callers)"
+        )
 
 
 def outcome_unknown(host: str, path: str, why: str) -> _errors.BusError:
@@ -149,7 +169,7 @@ class Reply:
         return f"<Reply {self.host}/{self.instance} {inner}>"
 
 
-async def until_own_deadline(budget: _protocol.Budget) -> None:
+async def until_own_deadline(budget: _callstate.Budget) -> None:
     """The caller's own deadline is about to fire: let it, rather than report a remote timeout."""
     if not budget.defaulted:
         await trio.sleep_until(budget.deadline)
@@ -157,7 +177,7 @@ async def until_own_deadline(budget: _protocol.Budget) -> None:
 
 
 async def settle(
-    reply: _frames.Frame, decode: Decode, budget: _protocol.Budget, host: str, path: str
+    reply: _frames.Frame, decode: Decode, budget: _callstate.Budget, host: str, path: str
 ) -> Any:
     """A unicast's reply frame → its value, or the error the caller should see."""
     if isinstance(reply, _frames.Response):
@@ -179,7 +199,7 @@ def late_acks(box: Mailbox, ackers: dict[str, str]) -> None:
 
 def decode_value(decode: Decode, body: msgspec.Raw, host: str, path: str) -> Any:
     try:
-        return decode(bytes(body))
+        return decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _errors.BusError(
             f"the reply of {host}{path} does not match its type: {exc}"

@@ -13,8 +13,8 @@ from typing import Any
 
 import trio
 
+from .._wire import callstate as _callstate
 from .._wire import frames as _frames
-from .._wire import protocol as _protocol
 from . import errors as _errors
 from . import spans as _trace
 from .context import CallOptions
@@ -85,7 +85,7 @@ class Runner:
             deadline = call.deadline
             if deadline is None:  # fire and forget: its budget starts with its handler
                 opts = self.options
-                deadline = _protocol.handler_deadline(
+                deadline = _callstate.handler_deadline(
                     trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
                 )
             scope = call.scope = trio.CancelScope(deadline=deadline)
@@ -109,7 +109,7 @@ class Runner:
                     from_host=self.host,
                     from_instance=self.instance,
                     queue=queue,
-                    body=_frames.encode_body(result),
+                    body=spec.signature.encode_result(result),
                     token=frame.token,
                 )
             if scope.cancelled_caught and not call.cancelled:

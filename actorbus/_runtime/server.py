@@ -1,4 +1,4 @@
-"""Inbound: subscriptions of one actor instance, ack on receipt, handlers under the budget.
+"""Inbound: subscriptions of one actor instance, delayed acks, handlers under the budget.
 
 The wire is not trusted. The handler is chosen from the subject a message arrived on (what
 nats-server authorised), and a frame whose routing fields disagree is refused; the budget is
@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
 
-import msgspec
 import trio
 
 from .._transport.base import Deliver, Message
 from .._transport.base import PayloadTooLarge as _TransportTooLarge
-from .._transport.jetstream import JetStream, JetStreamError
+from .._wire import callstate as _callstate
+from .._wire import fragments as _pieces
 from .._wire import frames as _frames
-from .._wire import jetstream as _jetstream
-from .._wire import protocol as _protocol
 from .._wire import subjects as _subjects
 from . import errors as _errors
 from . import spans as _trace
+from .callers import effective_callers
 from .context import CallOptions, current_request
 from .declarations import HandlerSpec
-from .durable import DurableSink, Settle
+from .durable import Outcome, Settle
 from .guard import WireGuard
 from .hub import Hub, LocalSubscription
 from .intake import (
@@ -44,22 +42,23 @@ from .logs import actor_tag, current_actor
 from .metrics import EndpointStats
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
+from .serverdurable import DurableSinks
+from .serverpieces import PieceIntake, reply_in_pieces
+from .shapes import ActorShape
 from .workers import Workers
-
-if TYPE_CHECKING:
-    from .actor import Actor
 
 __all__ = ["Route", "Server"]
 
 log = logging.getLogger("actorbus.actor")
 
 
-class Server:
-    """Serves one actor instance: its endpoints, its sinks and its direct address."""
+class Server(PieceIntake):
+    """Serves one actor instance: its endpoints, its sinks and its direct address (requests
+    that come in pieces: `PieceIntake`)."""
 
     def __init__(
         self,
-        actor: Actor,
+        actor: ActorShape,
         hub: Hub,
         host: str,
         instance: str,
@@ -81,8 +80,7 @@ class Server:
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
         self._inline: list[str] = []
-        self._durables: list[DurableSink] = []
-        self._js: JetStream | None = None
+        self._durable = DurableSinks(self)
         self._accepting = False
         self._idle = trio.Event()
         self._idle.set()
@@ -105,7 +103,8 @@ class Server:
             stats.setdefault(served.spec.name, EndpointStats())
         self._runner = Runner(actor, hub, host, instance, options, stats)
         self._acks = hub.acks
-        self._fault = self._runner.fault
+        self._fault = self.fault = self._runner.fault
+        self.take, self.spawn = self._take, handlers.start_soon  # for its durable sinks
 
     def _gate(self, spec: HandlerSpec, *, shared: bool = True) -> Gate:
         """The bound ``spec`` runs under: its own (``max_concurrent=`` on its decorator, or the
@@ -125,19 +124,22 @@ class Server:
     def _add_route(self, spec: HandlerSpec) -> None:
         if spec.kind == "event":
             return  # the source fires it; sinks serve it
+        of_actor = type(self.actor)._callers
         if spec.kind == "sink":
             assert spec.source is not None
             host = spec.source.host
             queue = spec.queue or _subjects.queue_for(self.host)
+            callers = effective_callers(spec.callers, of_actor, host)
         else:
             host, queue = self.host, _subjects.queue_for(self.host)
+            callers = effective_callers(spec.callers, of_actor)
         route = (host, spec.port, spec.method, spec.path)
         if route in self._routes:
             raise TypeError(
                 f"{type(self.actor).__name__}: {spec.name} and {self._routes[route].spec.name} "
                 f"both serve {spec.method} {host}:{spec.port}{spec.path}"
             )
-        self._routes[route] = Served(spec, queue, self._gate(spec))
+        self._routes[route] = Served(spec, queue, self._gate(spec), callers)
 
     @property
     def in_flight(self) -> int:
@@ -157,7 +159,7 @@ class Server:
         for route, served in self._routes.items():
             host, port, method, path = route
             subject = _subjects.subscription_subject(plane, port, host, method, path)
-            if served.spec.durable and await self._start_durable(served, subject):
+            if served.spec.durable and await self._durable.start(served, subject):
                 continue
             deliver = self._deliverer(route, None)
             self._subs.append(await hub.subscribe(subject, deliver, queue=served.queue))
@@ -166,31 +168,6 @@ class Server:
                 self._inline.append(subject)
         await hub.transport.flush()
 
-    async def _start_durable(self, served: Served, subject: str) -> bool:
-        """Serve a durable sink from its JetStream consumer (True), or live where the bus has
-        no JetStream to offer (False: the memory bus); a transport that cannot raises."""
-        transport = self.hub.transport
-        if transport.durable_mode == "live":
-            return False
-        if transport.durable_mode != "jetstream":
-            raise _errors.BusError(f"{self.host}: {transport.durable_refusal}")
-        if self._js is None:
-            self._js = JetStream(
-                transport, _jetstream.inbox_prefix(self.hub.plane, self.host, self.instance)
-            )
-            await self._js.start()
-        sink = DurableSink(
-            self._js, self.hub.plane, self.host, served, self._take_durable, self.guard
-        )
-        try:
-            await sink.setup()
-        except JetStreamError as exc:  # one line: "durable sinks need JetStream: ..."
-            raise _errors.BusError(f"{self.host}: {exc}") from None
-        self._durables.append(sink)
-        self._nursery.start_soon(sink.run)
-        self.hub.announce_only(subject, served.queue)  # gatherings expect its answer
-        return True
-
     def _deliverer(self, route: Route | None, marker: str | None) -> Deliver:
         """The callback of one subscription: it knows which route (or address) it serves."""
         return functools.partial(self._on_message, route, marker)
@@ -198,9 +175,7 @@ class Server:
     async def stop_intake(self) -> None:
         """Stop taking new requests; handlers already running (or waiting) go on."""
         self._accepting = False
-        for sink in self._durables:
-            sink.stop()
-            self.hub.withdraw_only(sink.subject, sink.served.queue)
+        self._durable.stop()
         for subject in self._inline:
             self.hub.remove_inline(subject, self)
         self._inline.clear()
@@ -209,9 +184,7 @@ class Server:
             await sub.unsubscribe()
 
     async def wait_idle(self) -> None:
-        """Until no call runs or waits, and no durable sink's pull is still open."""
-        for sink in self._durables:
-            await sink.drained.wait()
+        await self._durable.drained()  # and no durable sink's pull is still open
         await self._idle.wait()
 
     # -- the receive path (sync: called by the transport or the hub) ----------------------
@@ -231,6 +204,8 @@ class Server:
                 self._on_request(msg, frame, route, marker)
             elif type(frame) is _frames.Cancel:
                 self._on_cancel(frame)
+            elif type(frame) is _frames.Fragment:
+                self._on_piece(msg, frame, route, marker)
             else:
                 self.guard.count("malformed", f"a {frame.__class__.__name__} on {msg.subject}")
         except Exception as exc:
@@ -250,12 +225,24 @@ class Server:
         self, msg: Message, frame: _frames.Request, route: Route | None, marker: str | None
     ) -> None:
         reply = None if frame.oneway else msg.reply
+        plane = self.hub.plane
+        if not _subjects.sent_by(
+            msg.subject, msg.reply, plane, frame.from_host, frame.from_instance
+        ):
+            self._refuse_mismatch(msg, frame, None)  # never answered: the inbox may be another's
+            return
         fields = (frame.host, frame.port, frame.method, frame.path)
         if route is None:  # a direct address: the subject's route must be the frame's
             assert marker is not None
-            plane, host = self.hub.plane, frame.host
             if not _subjects.request_matches(
-                msg.subject, plane, frame.port, host, frame.method, frame.path, marker
+                msg.subject,
+                plane,
+                frame.port,
+                frame.host,
+                frame.method,
+                frame.path,
+                marker,
+                source=frame.from_host,
             ):
                 self._refuse_mismatch(msg, frame, reply)
                 return
@@ -265,12 +252,20 @@ class Server:
                 message = f"no handler for {frame.method} {frame.host}:{frame.port}{frame.path}"
                 self._answer(reply, self._fault(frame, queue, 404, "NotFound", message))
                 return
-        elif fields != route and (route := route_for(self._routes, fields, msg, self.hub)) is None:
+        elif (
+            fields != route
+            and (route := route_for(self._routes, fields, msg, self.hub, frame.from_host)) is None
+        ):
             self._refuse_mismatch(msg, frame, reply)
             return
         else:
             served = self._routes[route]
             queue = served.queue
+        if served.callers is not None and not served.callers.admits(frame.from_host):
+            self.guard.count("forbidden", f"{frame.from_host} may not call {served.spec.name}")
+            message = f"{frame.from_host} may not call {served.spec.name} on {self.host}"
+            self._answer(reply, self._fault(frame, queue, 403, "Forbidden", message))
+            return
         if not self._accepting:  # shutting down: it will not run, and the caller hears so now
             if reply is None:
                 self.guard.count("dropped", f"{served.spec.name}: arrived while shutting down")
@@ -283,28 +278,7 @@ class Server:
             message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"
             self._answer(reply, self._fault(frame, queue, 508, "CallDepthExceeded", message))
             return
-        if frame.delivered:  # only JetStream's count is true; a peer's claim is not
-            frame = msgspec.structs.replace(frame, delivered=0)
         self._take(frame, served, queue, reply, len(msg.data))
-
-    def _take_durable(
-        self, frame: _frames.Request, served: Served, reply: str | None, size: int, settle: Settle
-    ) -> bool:
-        """Take in one event pulled from a durable sink's consumer; False when it cannot run
-        here now (shutting down, its line full, a copy already running): JetStream redelivers."""
-        key = (frame.from_instance, frame.msg_id, frame.token)
-        if (
-            not self._accepting
-            or key in self._running
-            or not served.gate.has_room(reply is None, size)
-        ):
-            return False
-        if not 0 <= frame.depth <= self.options.max_depth:
-            message = f"call depth {frame.depth} is outside 0..{self.options.max_depth}"
-            settle(self._fault(frame, served.queue, 508, "CallDepthExceeded", message))
-            return True
-        self._take(frame, served, served.queue, reply, size, settle)
-        return True
 
     def _refuse_mismatch(self, msg: Message, frame: _frames.Request, reply: str | None) -> None:
         where = f"{frame.method} {frame.host}:{frame.port}{frame.path}"
@@ -313,19 +287,20 @@ class Server:
         self._answer(reply, self._fault(frame, self._own_queue, 400, "BadRequest", message))
 
     def _take(
-        self,
-        frame: _frames.Request,
-        served: Served,
-        queue: str,
-        reply: str | None,
-        size: int,
+        self, frame: _frames.Request, served: Served, queue: str, reply: str | None, size: int,
         settle: Settle | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Run the call now, line it up in its gate's inbox, or refuse it (503 / dropped)."""
         key = (frame.from_instance, frame.msg_id, frame.token)
         if key in self._running:
             self.guard.count("duplicate", f"request {frame.msg_id} from {frame.from_instance}")
             return  # the first copy answers; a replay gets nothing
+        if len(frame.body) > self.options.max_body:
+            size, limit = len(frame.body), self.options.max_body
+            self.guard.count("too_large", f"{served.spec.name}: a body of {size} bytes")
+            message = f"the request body of {size} bytes is over {self.host}'s limit of {limit}"
+            self._answer(reply, self._fault(frame, queue, 413, "PayloadTooLarge", message))
+            return
         gate = served.gate
         if not gate.has_room(reply is None, size):
             if reply is None:
@@ -347,7 +322,9 @@ class Server:
         deadline = (
             None
             if reply is None
-            else _protocol.handler_deadline(now, frame.budget_ms, opts.hop_reserve, opts.max_budget)
+            else _callstate.handler_deadline(
+                now, frame.budget_ms, opts.hop_reserve, opts.max_budget
+            )
         )
         call = Call(frame, served.spec, gate, queue, reply, deadline, size)
         call.settle = settle
@@ -372,16 +349,35 @@ class Server:
     def _answer(self, reply: str | None, frame: _frames.Frame) -> None:
         if reply is None:
             return
+        large = self._publish_whole(reply, frame)
+        if large is not None:  # past max_payload: every piece now, back to back
+            frame, data = large
+            try:
+                for piece in _pieces.split(data, self.hub.transport.max_payload, frame, self.host):
+                    self.hub.publish_reply(reply, piece, self.host)
+            except Exception as exc:
+                log.warning("%s: could not send a reply in pieces: %r", self.host, exc)
+
+    def _publish_whole(
+        self, reply: str, frame: _frames.Frame
+    ) -> tuple[_frames.Frame, bytes] | None:
+        """Publish ``frame`` in one message (a Response over ``max_body`` becomes a 413);
+        (the frame, its bytes) when it is past ``max_payload`` and needs pieces."""
+        if type(frame) is _frames.Response and len(frame.body) > self.options.max_body:
+            frame = self._too_large_reply(frame)
+        data = _frames.encode(frame)
         try:
-            self.hub.publish_reply(reply, _frames.encode(frame), self.host)
-        except _TransportTooLarge as exc:
-            if isinstance(frame, _frames.Response):
-                too_large = _errors.PayloadTooLarge(f"the reply is too large: {exc}")
-                self._answer(reply, self._runner.to_fault(frame, too_large))
-            else:
-                log.warning("%s: could not send a %s: %s", self.host, type(frame).__name__, exc)
+            self.hub.publish_reply(reply, data, self.host)
+        except _TransportTooLarge:
+            return frame, data
         except Exception as exc:
             log.warning("%s: could not reply: %r", self.host, exc)
+        return None
+
+    def _too_large_reply(self, frame: _frames.Response) -> _frames.Fault:
+        size, limit = len(frame.body), self.options.max_body
+        message = f"the reply of {size} bytes is over {self.host}'s limit of {limit} bytes"
+        return self._runner.to_fault(frame, _errors.PayloadTooLarge(message, size, limit))
 
     # -- running handlers --------------------------------------------------------------------
 
@@ -396,16 +392,40 @@ class Server:
                 self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
             self._done(call, started=True)
             raise
-        self._done(call, started=True, by_worker=True, out=out)
-        if out is not None:
-            self._answer(call.reply, out)
+        reply = call.reply
+        if (
+            reply is None
+            or type(out) is not _frames.Response
+            or len(out.body) <= self.hub.transport.max_payload - _pieces.FRAME_SLACK
+        ):  # the usual case: a reply in one message (or none)
+            self._done(call, started=True, by_worker=True, out=out)
+            if out is not None:
+                self._answer(reply, out)
+            return
+        large = self._publish_whole(reply, out)
+        if large is None:  # it fitted after all
+            self._done(call, started=True, by_worker=True, out=out)
+            return
+        # Past max_payload: the call is done only once its reply is all buffered, so that a
+        # shutdown waits for it; the owed ack is settled first (the reply is on its way).
+        self._acks.settle(self.instance, call.key)
+        sent = False
+        try:
+            await reply_in_pieces(self.hub, self.host, reply, *large)
+            sent = True
+        finally:
+            self._done(call, started=True, by_worker=sent, out=out if sent else None)
 
     def serves_inline(self, frame: _frames.Request) -> bool:
         """True when `call_inline` can serve ``frame`` now: routed here, not shutting down,
         and its handler below its bound (otherwise the call goes over the bus, and waits or
         is refused there like any other)."""
         served = self._routes.get((frame.host, frame.port, frame.method, frame.path))
-        return self._accepting and served is not None and served.gate.free
+        if served is None or (
+            served.callers is not None and not served.callers.admits(frame.from_host)
+        ):
+            return False  # over the bus, which refuses it as it would from anywhere
+        return self._accepting and served.gate.free
 
     async def call_inline(self, frame: _frames.Request) -> _frames.Response | _frames.Fault:
         """Serve a co-located unicast in the caller's own task: no bus, no ack, no new task.
@@ -415,7 +435,7 @@ class Server:
         """
         served = self._routes[(frame.host, frame.port, frame.method, frame.path)]
         opts = self.options
-        deadline = _protocol.handler_deadline(
+        deadline = _callstate.handler_deadline(
             trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
         )
         queue = _subjects.queue_for(self.host)
@@ -430,6 +450,8 @@ class Server:
         try:
             out = await self._runner.run(call)
             assert out is not None  # only a cancel frame silences a handler; inline calls get none
+            if type(out) is _frames.Response and len(out.body) > self.options.max_body:
+                return self._too_large_reply(out)  # the same limit as over the bus
             return out
         finally:
             _trace.current_span.reset(span_token)
@@ -438,22 +460,12 @@ class Server:
             self._done(call, started=True)
 
     def _done(
-        self,
-        call: Call,
-        *,
-        started: bool,
-        by_worker: bool = False,
-        out: _frames.Response | _frames.Fault | None = None,
+        self, call: Call, *, started: bool, by_worker: bool = False, out: Outcome = None
     ) -> None:
         """Forget ``call`` (never raises, whatever a peer did) and let the next one in; a
         durable sink's event is settled with ``out`` (None: not handled, redeliver)."""
         key = call.key
-        if call.settle is not None:
-            settle, call.settle = call.settle, None
-            try:
-                settle(out)
-            except Exception as exc:
-                log.warning("%s: could not settle %s: %r", self.host, call.frame.msg_id, exc)
+        call.finish(out)
         self._acks.settle(self.instance, key)
         if self._running.get(key) is call:
             del self._running[key]

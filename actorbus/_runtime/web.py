@@ -29,6 +29,7 @@ class HttpResponse(msgspec.Struct, tag_field="$type", tag=HTTP_RESPONSE_TAG):
     content_type: str = ""
 
     def body_bytes(self) -> bytes:
+        """The body as sent: text UTF-8 encoded, bytes as they are, anything else as JSON."""
         if isinstance(self.body, str):
             return self.body.encode()
         if isinstance(self.body, bytes | bytearray | memoryview):
@@ -36,6 +37,7 @@ class HttpResponse(msgspec.Struct, tag_field="$type", tag=HTTP_RESPONSE_TAG):
         return msgspec.json.encode(self.body)
 
     def media_type(self) -> str:
+        """``content_type`` if set, else what the body's type implies (text, bytes or JSON)."""
         if self.content_type:
             return self.content_type
         if isinstance(self.body, str):

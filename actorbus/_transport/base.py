@@ -8,6 +8,7 @@ answer without awaiting, and a cancelled caller can still send its cancel frame.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ __all__ = [
     "Transport",
     "TransportClosed",
     "TransportError",
+    "refused_subject",
 ]
 
 
@@ -40,8 +42,18 @@ class Message:
 
 
 Deliver = Callable[[Message], None]
+"""A subscription's callback: called in the Trio thread for each message; it must not block."""
 #: NATS headers to publish (`Transport.supports_headers`), or None for none.
 Headers = dict[str, str] | None
+
+
+_REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
+
+
+def refused_subject(text: str) -> str | None:
+    """The subject of a server error that refuses a publish, or None for any other error."""
+    match = _REFUSED_PUBLISH.search(text)
+    return match.group(1) if match else None
 
 
 class TransportError(Exception):
@@ -68,7 +80,8 @@ class Subscription(ABC):
     queue: str | None
 
     @abstractmethod
-    async def unsubscribe(self) -> None: ...
+    async def unsubscribe(self) -> None:
+        """Stop delivery to this subscription; calling it again does nothing."""
 
 
 class Transport(ABC):
@@ -135,6 +148,13 @@ class Transport(ABC):
         """Return once the connection is lost or closed. The runtime watches this to fail the
         calls in flight at once: their replies can no longer arrive. The default never returns."""
         await trio.sleep_forever()
+
+    def watch_refusals(self, refused: Callable[[str], None]) -> None:
+        """Have ``refused(subject)`` called (in the Trio thread, never blocking) each time the
+        server refuses a publish on ``subject`` (a permissions violation), so that the calls
+        it carried end with that cause instead of waiting out their ack window. The default
+        does nothing: a bus without permissions refuses nothing."""
+        del refused
 
     def describe(self) -> str:
         """Human-readable bus address for logs (never includes credentials)."""

@@ -1,9 +1,10 @@
 """A small JetStream client on top of the `Transport` seam: `$JS.API` requests, pulls, acks.
 
 Everything is core NATS: a request is a publish with a reply subject under this client's inbox
-(one wildcard subscription), answered once; pulled messages arrive on per-pull inbox subjects
-(``<inbox>.p<n>``), so a status (``408`` expired, ``409`` …) ends the pull it belongs to. A
-server without JetStream has no responder on `$JS.API`: that is `JetStreamUnavailable`.
+(``<inbox>.r.*``, one subscription), answered once; each consumer's pulled messages arrive on
+a subscription of its own (``<inbox>.p.<n>``), where a status (``408`` expired, ``409`` …)
+ends the pull. A server without JetStream has no responder on `$JS.API`: that is
+`JetStreamUnavailable`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ log = logging.getLogger("actorbus.jetstream")
 
 NO_JETSTREAM: Final = "durable sinks need JetStream: start nats-server with -js"
 #: JetStream errors worth retrying while a (clustered) JetStream comes up.
-_TRANSIENT = frozenset({10008, 10023})  # temporarily unavailable, insufficient resources
+_TRANSIENT = frozenset({10005, 10008, 10023})  # no peers for placement yet, unavailable, …
 _NOT_CLUSTERED = 10074  # replicas > 1 not supported in non-clustered mode
 REQUEST_TIMEOUT = 5.0
 #: How long `ensure_*` keep retrying a JetStream that is still electing its leader.
@@ -60,7 +61,7 @@ class JetStream:
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self.transport.subscribe(f"{self.inbox}.*", self._on_message)
+        self._sub = await self.transport.subscribe(f"{self.inbox}.r.*", self._on_message)
 
     async def aclose(self) -> None:
         if self._sub is not None:
@@ -102,11 +103,11 @@ class JetStream:
     ) -> Message:
         """One request's answer as it came (a direct get answers with headers and raw data);
         `JetStreamError` for none in time or no responder."""
-        token = f"r{next(self._ids)}"
+        token = str(next(self._ids))
         done, box = trio.Event(), list[Message]()
         self._waiting[token] = (done, box)
         try:
-            self.transport.publish(subject, data, reply=f"{self.inbox}.{token}", headers=headers)
+            self.transport.publish(subject, data, reply=f"{self.inbox}.r.{token}", headers=headers)
             with trio.move_on_after(timeout):
                 await done.wait()
         finally:
@@ -175,7 +176,7 @@ class JetStream:
     async def pull_inbox(self, deliver: Callable[[Message], None]) -> tuple[str, Subscription]:
         """A subscription of its own for one consumer's pulled messages (they arrive with
         their stored subject, so only the subscription tells them apart) and its subject."""
-        subject = f"{self.inbox}.p{next(self._ids)}"
+        subject = f"{self.inbox}.p.{next(self._ids)}"
         return subject, await self.transport.subscribe(subject, deliver)
 
     def pull(

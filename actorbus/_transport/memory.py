@@ -48,6 +48,7 @@ class MemoryBus:
         self._rr = itertools.count()
 
     def connect(self) -> MemoryTransport:
+        """A new connection to this bus (connected until its ``aclose``)."""
         return MemoryTransport(self)
 
     def _add(self, sub: _MemorySubscription) -> None:

@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from .._groups import leaf, lone_exception_as_itself
+from .._excgroups import leaf, lone_exception_as_itself
 from . import natsproto as proto
 from .base import (
     Deliver,
@@ -37,11 +37,11 @@ from .base import (
     Message,
     PayloadTooLarge,
     Subscription,
-    Transport,
     TransportClosed,
     TransportError,
 )
 from .nativestate import Handle, Lost, Pong, Sub, headed_message
+from .natsbase import NatsBase
 from .natsconn import Auth, HandshakeError, Link, Options, ServerUrl, first_connect, parse_url
 from .reconnect import (
     DEFAULT_HEALTHY_AFTER,
@@ -67,7 +67,7 @@ _CONNECTION_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSErro
 _MAX_SUBS = "maximum subscriptions exceeded"
 
 
-class NativeNatsTransport(Transport):
+class NativeNatsTransport(NatsBase):
     """A `Transport` over a Trio-native core-NATS connection; make one with `open_native`."""
 
     def __init__(
@@ -88,8 +88,6 @@ class NativeNatsTransport(Transport):
         self._options = options
         self._backoff = Backoff(reconnect_wait, healthy_after)
         self._auth = AuthMemory()
-        #: Why the transport gave up for good (`NatsAuthError`), if it did.
-        self.failure: str | None = None
         self._ping_interval = ping_interval
         self._max_outstanding = max_outstanding_pings
         self._max_pending = max_pending
@@ -213,28 +211,11 @@ class NativeNatsTransport(Transport):
     def connected(self) -> bool:
         return self._link is not None
 
-    async def wait_connected(self) -> None:
-        """Wait until the connection is up (again); raises `TransportClosed` once closed."""
-        while self._link is None:
-            if self._closed:
-                raise TransportClosed(f"NATS transport to {self._public} is closed")
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def wait_disconnected(self) -> None:
-        """Wait until the connection to the server is lost (or closed)."""
-        while self._link is not None:
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
     @property
     def connected_url(self) -> str | None:
         """The server connected to now (credentials left out), or None."""
         link = self._link
         return None if link is None else link.url.public()
-
-    def describe(self) -> str:
-        return self._public
 
     def statistics(self) -> dict[str, int]:
         """Messages and bytes in and out, reconnects."""
@@ -243,13 +224,6 @@ class NativeNatsTransport(Transport):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self.connected else "disconnected"
         return f"<NativeNatsTransport {self._public} {state}>"
-
-    def _not_connected(self, what: str) -> TransportError:
-        if self.failure is not None:
-            return TransportClosed(f"{what}: {self.failure}")
-        if self._closed:
-            return TransportClosed(f"NATS transport to {self._public} is closed")
-        return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
 
     def _ping(self) -> Pong:
         pong = Pong()
@@ -405,6 +379,7 @@ class NativeNatsTransport(Transport):
                 who = f"connection {name!r}" if name else f"the connection to {self._public}"
                 if event.permission_violation:
                     log.error("NATS refused %s: %s", who, text)
+                    self._refusal(text)
                 else:  # one line per burst; the flushes in flight raise it
                     self._refusals += 1
                     if self._refusals == 1:

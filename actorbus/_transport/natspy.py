@@ -35,17 +35,17 @@ import trio_asyncio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from .._groups import lone_exception_as_itself
+from .._excgroups import lone_exception_as_itself
 from .base import (
     Deliver,
     Headers,
     Message,
     PayloadTooLarge,
     Subscription,
-    Transport,
     TransportClosed,
     TransportError,
 )
+from .natsbase import NatsBase
 from .settings import (
     NatsConnectError,
     creds_file,
@@ -56,7 +56,7 @@ from .settings import (
     url_secrets,
 )
 
-__all__ = ["NatsConnectError", "NatsTransport", "open_nats"]
+__all__ = ["NatsConnectError", "NatsPyTransport", "open_natspy"]
 
 log = logging.getLogger("actorbus.nats")
 
@@ -106,7 +106,7 @@ def _message(msg: Msg) -> Message:
 
 
 class _Handle(Subscription):
-    def __init__(self, transport: NatsTransport, sub: Any, subject: str, queue: str | None):
+    def __init__(self, transport: NatsPyTransport, sub: Any, subject: str, queue: str | None):
         self.subject = subject
         self.queue = queue
         self._transport = transport
@@ -125,8 +125,8 @@ class _Handle(Subscription):
                 log.debug("unsubscribe from %s: %s", self.subject, exc)
 
 
-class NatsTransport(Transport):
-    """A `Transport` over one nats-py connection on a trio-asyncio loop (see `open_nats`)."""
+class NatsPyTransport(NatsBase):
+    """A `Transport` over one nats-py connection on a trio-asyncio loop (see `open_natspy`)."""
 
     def __init__(
         self, loop: trio_asyncio.TrioEventLoop, urls: list[str], secrets: Sequence[str] = ()
@@ -207,6 +207,7 @@ class NatsTransport(Transport):
         elif "permissions violation" in str(exc).lower():
             who = f"connection {self._name!r}" if self._name else "this connection"
             log.error("NATS refused %s: %s", who, self._scrub(exc).removeprefix("nats: "))
+            self._refusal(str(exc))
         elif not self._nc.is_reconnecting:
             log.warning("NATS connection error (%s): %s", self._public, self._scrub(exc))
 
@@ -253,11 +254,6 @@ class NatsTransport(Transport):
         if not subject or any(c.isspace() for c in subject):
             raise TransportError(f"cannot publish: invalid NATS subject {subject!r}")
         self._queue.put_nowait((subject, data, reply or "", dict(headers) if headers else None))
-
-    def _not_connected(self, what: str) -> TransportError:
-        if self._closed:
-            return TransportClosed(f"NATS transport to {self._public} is closed")
-        return TransportError(f"{what}: not connected to NATS at {self._public} (reconnecting)")
 
     async def subscribe(
         self, subject: str, deliver: Deliver, *, queue: str | None = None
@@ -334,22 +330,8 @@ class NatsTransport(Transport):
     def connected(self) -> bool:
         return not self._closed and bool(self._nc.is_connected)
 
-    async def wait_connected(self) -> None:
-        """Wait until the connection is up (again); raises `TransportClosed` once closed."""
-        while not self.connected:
-            if self._closed or self._nc.is_closed:
-                raise TransportClosed(f"NATS transport to {self._public} is closed")
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    async def wait_disconnected(self) -> None:
-        """Wait until the connection to the server is lost (or closed)."""
-        while self.connected:
-            await self._state_changed.wait()
-        await trio.lowlevel.checkpoint()
-
-    def describe(self) -> str:
-        return self._public
+    def _closed_for_good(self) -> bool:
+        return self._closed or bool(self._nc.is_closed)
 
     def statistics(self) -> dict[str, int]:
         """nats-py's counters: messages and bytes in and out, reconnects."""
@@ -357,7 +339,7 @@ class NatsTransport(Transport):
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self.connected else "disconnected"
-        return f"<NatsTransport {self._public} {state}>"
+        return f"<NatsPyTransport {self._public} {state}>"
 
 
 async def _wait(future: Awaitable[None]) -> None:
@@ -365,7 +347,7 @@ async def _wait(future: Awaitable[None]) -> None:
 
 
 @asynccontextmanager
-async def open_nats(
+async def open_natspy(
     url: str | None = None,
     *,
     name: str | None = None,
@@ -377,7 +359,7 @@ async def open_nats(
     tls_key: str | None = None,
     reconnect_wait: float = DEFAULT_RECONNECT_WAIT,
     nkey_seed: str | None = None,
-) -> AsyncIterator[NatsTransport]:
+) -> AsyncIterator[NatsPyTransport]:
     """Connect with nats-py (on a trio-asyncio loop) for the duration of the block.
 
     Arguments as `actorbus._transport.native.open_native` (a subset; ``nkey_seed`` is an
@@ -396,9 +378,9 @@ async def open_nats(
     if nkey_seed is not None:
         options["nkeys_seed_str"] = nkey_seed
 
-    async def connected() -> NatsTransport:
+    async def connected() -> NatsPyTransport:
         loop = trio_asyncio.current_loop.get()
-        transport = NatsTransport(loop, urls, [nkey_seed] if nkey_seed else [])
+        transport = NatsPyTransport(loop, urls, [nkey_seed] if nkey_seed else [])
         await transport._connect(connect_timeout, options)
         return transport
 

@@ -8,9 +8,10 @@ have replied instead of waiting out the ack window.
 
 Announcements are hints, never trusted for correctness: a queue that the directory lists but
 that does not answer only costs the ack window, a sink the directory does not know yet is
-still counted when it acks, and any change makes gathers in flight fall back to the full
-window. Everything a peer can grow is bounded, so that a hostile peer cannot make a process
-hold unbounded memory or answer without end:
+counted if it acks while the gather still waits, and any change makes gathers in flight fall
+back to the full window. Everything a peer can grow is bounded, so that a hostile peer cannot
+make a process hold unbounded memory or answer its hellos without end (a gap in an origin's
+sequence still makes the hub send a hello of its own each time):
 
 - at most `MAX_ORIGINS` origins (with their sequence numbers); past that the origin heard from
   least recently is forgotten (never the process's own, ``pinned``), so a flood of made-up

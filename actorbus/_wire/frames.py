@@ -16,6 +16,7 @@ __all__ = [
     "Ack",
     "Cancel",
     "Fault",
+    "Fragment",
     "Frame",
     "FrameError",
     "Request",
@@ -69,7 +70,8 @@ class Request(_Base, tag="req"):
 
 
 class Ack(_Base, tag="ack"):
-    """Sent by a responder on receipt, before its handler runs."""
+    """Sent by a responder that took the request in, unless a reply within ``ack_delay``
+    stands in for it."""
 
     msg_id: str
     from_host: str
@@ -113,7 +115,27 @@ class Cancel(_Base, tag="cancel"):
     token: str = ""
 
 
-Frame = Request | Ack | Response | Fault | Cancel
+class Fragment(_Base, tag="frag"):
+    """One piece of a frame larger than the server's ``max_payload`` (as Microbus fragments
+    HTTP bodies). ``index`` counts from 0 of ``count``; ``size`` is the whole frame's length.
+
+    The first piece of a request goes where the request would; its receiver acks it and the
+    caller sends the rest to that instance alone. A reply's pieces all follow on its answer
+    subject. ``token`` is the call's secret: a set is keyed by sender, call and token, so no
+    peer can add pieces to another's call.
+    """
+
+    msg_id: str
+    from_host: str
+    from_instance: str
+    token: str
+    index: int
+    count: int
+    size: int
+    data: msgspec.Raw  # a msgpack bin: read in place, never copied (`fragments.payload`)
+
+
+Frame = Request | Ack | Response | Fault | Cancel | Fragment
 
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final[msgspec.msgpack.Decoder[Frame]] = msgspec.msgpack.Decoder(Frame)

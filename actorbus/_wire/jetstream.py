@@ -140,20 +140,23 @@ def consumer_name(queue: str, port: int, method: str, path: str) -> str:
 
 
 def stream_subjects(plane: str, source: str, port: int) -> list[str]:
-    """What a source's stream captures on one port: its events (never a request to one
-    replica or to ``~all``: their marker sits where ``|`` is) and replays of dead letters."""
+    """What a source's stream captures on one port: its events, whoever fired them (the
+    sender's token is a wildcard; never a request to one replica or to ``~all``: their marker
+    sits where ``|`` is), and replays of dead letters."""
     rev = _subjects.reverse_host(source)
-    return [f"{plane}.{port}.{rev}.|.>", f"{plane}.{port}.{rev}.~replay.>"]
+    return [f"{plane}.{port}.*.{rev}.|.>", f"{plane}.{port}.*.{rev}.~replay.>"]
 
 
 def replay_subject(
-    plane: str, source: str, port: int, method: str, path: str, consumer: str
+    plane: str, source: str, port: int, method: str, path: str, consumer: str, *, sender: str = "*"
 ) -> str:
-    """Where `actorbus dlq --replay` puts a dead letter back: only its own consumer reads it
-    (no live sink subscribes there)."""
+    """Where `actorbus dlq --replay` (as ``sender``) puts a dead letter back: only its own
+    consumer reads it (no live sink subscribes there); with the default ``*`` sender, the
+    consumer's filter for every sender."""
     rev = _subjects.reverse_host(source)
     tail = f"{method.upper()}.{_subjects.escape_path(path)}"
-    return f"{plane}.{port}.{rev}.~replay.{consumer}.|.{tail}"
+    who = sender if sender == "*" else _subjects.host_token(sender)
+    return f"{plane}.{port}.{who}.{rev}.~replay.{consumer}.|.{tail}"
 
 
 def dlq_subject(plane: str, sink_host: str, stream: str, consumer: str) -> str:

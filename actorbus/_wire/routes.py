@@ -120,12 +120,14 @@ def best_route(routes: Collection[Route], fields: Route) -> Route | None:
     return max(fitting, key=_specificity) if fitting else None
 
 
-def dispatch(routes: Mapping[Route, Any], fields: Route, subject: str, plane: str) -> Route | None:
-    """The route serving a request that arrived on ``subject`` but is not that subscription's
-    literal route: only when ``subject`` is exactly where a request with these fields is
-    published, and the chosen route's own subscription covers ``subject``."""
+def dispatch(
+    routes: Mapping[Route, Any], fields: Route, subject: str, plane: str, source: str
+) -> Route | None:
+    """The route serving a request from ``source`` that arrived on ``subject`` but is not that
+    subscription's literal route: only when ``subject`` is exactly where a request with these
+    fields is published, and the chosen route's own subscription covers ``subject``."""
     host, port, method, path = fields
-    if not _subjects.request_matches(subject, plane, port, host, method, path):
+    if not _subjects.request_matches(subject, plane, port, host, method, path, source=source):
         return None
     route = best_route(routes, fields)
     if route is None:

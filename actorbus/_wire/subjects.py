@@ -1,16 +1,22 @@
 """NATS subject grammar (wire layer, pure): hostnames, ports, escaped paths, reply inboxes.
 
-Requests travel on ``plane.port.reversed-host.|.METHOD.path-tokens`` as in Microbus. Tokens that
-are not hostname labels carry a ``~`` marker (``~<instance>`` for direct addressing, ``~all`` for
-every replica) so they can never collide with a real hostname label.
+Requests travel on ``plane.port.source.reversed-host.|.METHOD.path-tokens``: as in Microbus, the
+destination hostname reversed, one token per label, so wildcards can follow its structure; the
+``source`` token is the caller's hostname as one token (``billing.example`` → ``billing~example``).
+Tokens that are not hostname labels carry a ``~`` marker (``~<instance>`` for direct addressing,
+``~all`` for every replica) so they can never collide with a real hostname label.
 
-Replies name who sends them, so that nats-server can check it. A request carries the reply
-subject ``plane.r.~.reversed-caller.~instance.<msg-id>``; a responder answers (acks, replies,
-faults) on the same subject with the ``~`` token replaced by its own hostname as one token
-(``users.example`` → ``users~example``): ``plane.r.users~example.….<msg-id>``. Under the
-generated ACLs an actor may publish only the replies that carry its own hostname, and nobody but
-nats-server itself (its no-responders status) writes on the ``~`` form. The caller subscribes
-to ``plane.r.*.reversed-caller.~instance.*`` and checks each reply's sender against that token.
+The source sits at a fixed position so that nats-server can check it: under the generated ACLs
+an actor may publish requests only as ``plane.*.<its own token>.>``, so a responder reads its
+caller from the subject (`request_source`) and the frame must agree.
+
+Replies name who sends them, for the same reason. A request carries the reply subject
+``plane.r.~.reversed-caller.~instance.<msg-id>``; a responder answers (acks, replies, faults) on
+the same subject with the ``~`` token replaced by its own hostname as one token:
+``plane.r.users~example.….<msg-id>``. Under the generated ACLs an actor may publish only the
+replies that carry its own hostname, and nobody but nats-server itself (its no-responders
+status) writes on the ``~`` form. The caller subscribes to ``plane.r.*.reversed-caller.~instance.*``
+and checks each reply's sender against that token.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import re
 __all__ = [
     "ALL_REPLICAS",
     "CONTROL_PORT",
+    "EDGE_DOMAIN",
     "EVENT_PORT",
     "REPLY_FROM_SERVER",
     "REQUEST_PORT",
@@ -30,6 +37,7 @@ __all__ = [
     "announce_subscription",
     "announcer",
     "answer_subject",
+    "continuation_subject",
     "direct_subscription",
     "escape_path",
     "gone_subject",
@@ -42,8 +50,10 @@ __all__ = [
     "reply_sender",
     "reply_subscription",
     "request_matches",
+    "request_source",
     "request_subject",
     "reverse_host",
+    "sent_by",
     "subscription_subject",
     "validate_hostname",
     "validate_method",
@@ -52,6 +62,9 @@ __all__ = [
 ]
 
 ALL_REPLICAS = "~all"
+#: Edge clients (the command line, `App` edge callers, the HTTP ingress) use hostnames under
+#: this domain; actors may not.
+EDGE_DOMAIN = "actorbus"
 #: The sender token of a reply subject as a request carries it: only nats-server answers there
 #: (its no-responders status); responders answer on their own token.
 REPLY_FROM_SERVER = "~"
@@ -179,14 +192,42 @@ def escape_path(path: str, *, subscription: bool = False) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def request_subject(
-    plane: str, port: int, host: str, method: str, path: str, *, instance: str | None = None
+    plane: str,
+    port: int,
+    host: str,
+    method: str,
+    path: str,
+    *,
+    source: str,
+    instance: str | None = None,
 ) -> str:
-    """Subject a request is published on; ``instance`` addresses one replica (or ``~all``)."""
+    """Subject a request from ``source`` (the caller's hostname) is published on; ``instance``
+    addresses one replica (or ``~all``)."""
     rev = reverse_host(host)
     if instance is not None:
         marker = instance if instance == ALL_REPLICAS else "~" + _validate_instance(instance)
         rev = f"{rev}.{marker}"
-    return f"{plane}.{port}.{rev}.|.{method.upper()}.{escape_path(path)}"
+    return f"{plane}.{port}.{host_token(source)}.{rev}.|.{method.upper()}.{escape_path(path)}"
+
+
+def request_source(subject: str) -> str:
+    """The caller's hostname a request subject names (its third token), or "" when there is
+    none. Authentic where nats-server enforces the generated ACLs."""
+    parts = subject.split(".", 3)
+    return parts[2].replace("~", ".") if len(parts) == 4 else ""
+
+
+def sent_by(subject: str, reply: str | None, plane: str, host: str, instance: str) -> bool:
+    """True when a request on ``subject`` (with ``reply``) is ``host``'s own: the subject's
+    source token is that host, and a reply subject of actorbus's shape names the same caller
+    and instance (a plain NATS inbox is left as it is), so no request makes a responder
+    answer into another caller's inbox."""
+    parts = subject.split(".", 3)
+    if len(parts) != 4 or parts[2] != host.replace(".", "~"):
+        return False
+    if reply is None or not reply.startswith(f"{plane}.r."):
+        return True
+    return reply.startswith(f"{plane}.r.{REPLY_FROM_SERVER}.{reverse_host(host)}.~{instance}.")
 
 
 def request_matches(
@@ -197,39 +238,57 @@ def request_matches(
     method: str,
     path: str,
     instance: str | None = None,
+    *,
+    source: str,
 ) -> bool:
-    """True when ``subject`` is exactly where a request with these routing fields (addressed
-    to ``instance``, ``~all``, or to any replica when None) is published: a frame may not
-    claim another route.
+    """True when ``subject`` is exactly where a request from ``source`` with these routing
+    fields (addressed to ``instance``, ``~all``, or to any replica when None) is published: a
+    frame may not claim another route, nor another caller.
 
     Uncached and bounded by the subject's length, as the fields come from untrusted frames.
     """
-    if len(path) > len(subject) + 1 or len(host) > len(subject):
+    if len(path) > len(subject) + 1 or len(host) + len(source) > len(subject):
         return False  # escaping never shortens a path or a host: no need to build it
     rev = reverse_host(host)
     if instance is not None:
         rev += "." + (instance if instance == ALL_REPLICAS else "~" + instance)
-    expected = f"{plane}.{port}.{rev}.|.{method.upper()}.{escape_path(path)}"
+    src = host_token(source)
+    expected = f"{plane}.{port}.{src}.{rev}.|.{method.upper()}.{escape_path(path)}"
     return expected == subject
 
 
 def subscription_subject(plane: str, port: int, host: str, method: str, path: str) -> str:
-    """Subject a handler subscribes to: port 0 and method ANY become wildcards."""
+    """Subject a handler subscribes to: from any source; port 0 and method ANY become
+    wildcards."""
     port_token = "*" if port == 0 else str(port)
     method_token = "*" if method.upper() == "ANY" else method.upper()
     path_tokens = escape_path(path, subscription=True)
-    return f"{plane}.{port_token}.{reverse_host(host)}.|.{method_token}.{path_tokens}"
+    return f"{plane}.{port_token}.*.{reverse_host(host)}.|.{method_token}.{path_tokens}"
 
 
 def direct_subscription(plane: str, host: str, instance: str) -> str:
-    """Every request addressed to one replica, on any port and path (never its replies:
-    the ``|`` token follows the instance marker only in requests)."""
-    return f"{plane}.*.{reverse_host(host)}.~{_validate_instance(instance)}.|.>"
+    """Every request addressed to one replica, on any port and path, from any source (never
+    its replies: the ``|`` token follows the instance marker only in requests)."""
+    return f"{plane}.*.*.{reverse_host(host)}.~{_validate_instance(instance)}.|.>"
+
+
+def continuation_subject(subject: str, plane: str, host: str, instance: str) -> str:
+    """Where the rest of a fragmented request first sent on ``subject`` goes: the same port and
+    route, addressed to the one instance of ``host`` that acked the first piece (for an event,
+    the sink's host). The receiver builds it the same way, to refuse pieces sent elsewhere.
+    "" when ``subject`` is not a request subject."""
+    head, sep, tail = subject.partition(".|.")
+    tokens = head.split(".", 3)
+    if not sep or len(tokens) < 4 or tokens[0] != plane:
+        return ""
+    port, source = tokens[1], tokens[2]  # the same sender: the ACL checks it again
+    rev = reverse_host(host)
+    return f"{plane}.{port}.{source}.{rev}.~{_validate_instance(instance)}.|.{tail}"
 
 
 def all_replicas_subscription(plane: str, host: str) -> str:
     """Every request addressed to all replicas of a host (``.multicast`` on endpoints)."""
-    return f"{plane}.*.{reverse_host(host)}.{ALL_REPLICAS}.|.>"
+    return f"{plane}.*.*.{reverse_host(host)}.{ALL_REPLICAS}.|.>"
 
 
 def reply_prefix(plane: str, host: str, instance: str) -> str:

@@ -25,6 +25,7 @@ class Inbox:
         self._changed.set()
 
     async def wait_for(self, count: int, timeout: float = 5) -> list[Message]:
+        """Wait until ``count`` messages arrived (``trio.TooSlowError`` after ``timeout`` s)."""
         with trio.fail_after(timeout):
             while len(self.messages) < count:
                 self._changed = trio.Event()

@@ -1,6 +1,7 @@
 """Every ``$ actorbus ...`` line of a console block marked ``<!-- actorbus-cli: tested -->`` in
-README.md or an example's README runs against one ``actorbus run`` of the examples, in document
-order, and must give the output shown: a renamed endpoint or a changed reply fails here.
+README.md, a page of docs/ or an example's README runs against one ``actorbus run`` of the
+examples, in document order, and must give the output shown: a renamed endpoint or a changed
+reply fails here.
 
 Output lines shown under a ``call`` or ``describe`` are its stdout (JSON compared as values);
 a line ``actorbus: ...`` is its stderr, with ``(exit status N)``; other commands must exit 0.
@@ -19,7 +20,11 @@ import pytest
 from .helpers import actorbus, actorbus_env, running
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "examples").glob("*/README.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "examples").glob("*/README.md")),
+]
 EXAMPLES = ["examples/supervised", "examples/events", "examples/hello", "examples/calculator"]
 MARK = "<!-- actorbus-cli: tested -->"
 _EXIT = re.compile(r"\s*\(exit status (\d+)\)\s*$")
@@ -58,7 +63,7 @@ def documented_commands() -> list[Command]:
 def test_the_marked_blocks_are_found() -> None:
     commands = documented_commands()
     where = {c.where.split(":")[0] for c in commands}
-    assert {"README.md", "examples/events/README.md", "examples/supervised/README.md"} <= where
+    assert {"docs/cli.md", "examples/events/README.md", "examples/supervised/README.md"} <= where
     assert {c.argv[0] for c in commands} >= {"call", "describe", "ping"}
 
 

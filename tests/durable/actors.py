@@ -84,3 +84,19 @@ class OneAtATime(Actor):
         ONE.add(user_id)
         await trio.lowlevel.checkpoint()
         return self.instance
+
+
+class Long(Actor):
+    """A durable sink whose handler outlasts the ack wait several times over."""
+
+    hostname = "long.example"
+    seconds = 3.0
+
+    @sink(Users.on_user_deleted, durable=True)
+    async def on_user_deleted(self, user_id: int) -> str:
+        await trio.sleep(Long.seconds)  # the work itself
+        LONG.add(user_id)
+        return self.instance
+
+
+LONG = Handled()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import trio
 
 from actorbus import App
@@ -17,6 +18,8 @@ from actorbus._wire import jetstream as _js
 from ..cli.helpers import actorbus
 from . import actors
 from .actors import Cards, Files, Groups, Users
+
+pytestmark = pytest.mark.nats
 
 
 def test_the_sink_host_gets_exactly_its_consumer() -> None:

@@ -19,7 +19,9 @@ from actorbus._wire import jetstream as _js
 
 from ..cli.helpers import actorbus, actorbus_env, running
 from . import actors
-from .actors import Cards, Files, Groups, OneAtATime, Users
+from .actors import Cards, Files, Groups, Long, OneAtATime, Users
+
+pytestmark = pytest.mark.nats
 
 
 def _reset() -> None:
@@ -178,10 +180,14 @@ async def test_a_node_of_a_three_node_cluster_killed_during_1000_events(plane: s
 
 
 async def _stream_info(app: App, stream: str) -> dict[str, Any]:
+    return await _api(app, f"STREAM.INFO.{stream}")
+
+
+async def _api(app: App, what: str) -> dict[str, Any]:
     js = JetStream(app.transport, f"{app.plane}.js.test.~info")
     await js.start()
     try:
-        return await js.api(f"STREAM.INFO.{stream}")
+        return await js.api(what)
     finally:
         await js.aclose()
 
@@ -206,3 +212,22 @@ async def test_the_nats_py_client_refuses_durable_sinks_naming_the_default(
         "files.example: durable sinks run on the default NATS client, not nats-py: unset "
         "ACTORBUS_NATS_CLIENT (or pass nats_client='native')"
     )
+
+
+async def test_a_handler_longer_than_the_ack_wait_keeps_its_event(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actorbus._runtime import durable
+
+    monkeypatch.setattr(_js, "ACK_WAIT", 1.0)
+    monkeypatch.setattr(durable, "PROGRESS_EVERY", 1.0 / 3)
+    actors.LONG.__init__()  # type: ignore[misc]
+    with trio.fail_after(60):
+        async with App(Users(), Long(), Long(), bus=server.url, plane="long1") as app:
+            await app.actors[0].on_user_deleted(user_id=5)
+            await actors.LONG.wait_for(1)  # 3 ack waits after it was delivered
+            stream = _js.stream_name("long1", "users.example")
+            consumer = _js.consumer_name("long.example", 417, "POST", "/on-user-deleted")
+            info = await _api(app, f"CONSUMER.INFO.{stream}.{consumer}")
+    assert info["num_redelivered"] == 0  # without +WPI it went back after the first ack wait
+    assert [(u, d) for u, _, d in actors.LONG.ids] == [(5, 1)]

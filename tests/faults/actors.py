@@ -38,8 +38,7 @@ class Work(Actor):
 
     @endpoint
     async def hold(self, seconds: float) -> int:
-        """Announce itself on stdout once acknowledged, then hold the call for ``seconds``."""
-        await trio.sleep(0.2)  # past the ack delay: the caller has its ack by the time we print
+        """Say on stdout which process holds the call, then hold it for ``seconds``."""
         print(f"HOLD {os.getpid()}", flush=True)
         await trio.sleep(seconds)
         return os.getpid()

@@ -12,6 +12,7 @@ from actorbus._runtime.context import current_request
 from actorbus._wire import frames as _frames
 from actorbus._wire import subjects as _subjects
 from actorbus.testing import Inbox
+from actorbus.transport import Message
 
 #: The ack window of the Apps that probe an actor under attack. Their calls must not fail
 #: because a loaded machine stalled the process past the default 250 ms; the ack window is
@@ -76,9 +77,11 @@ def request(host: str, path: str, args: dict[str, object], **changes: object) ->
 
 async def inbox_of(app: App) -> tuple[str, Inbox]:
     """A reply subject prefix the attacker listens on, and what arrives there."""
-    prefix = f"{app.plane}.r.test.attacker.~atk0"
+    prefix = _subjects.reply_prefix(app.plane, "attacker.test", "atk0")
     inbox = Inbox()
-    await app.transport.subscribe(prefix + ".*", inbox)
+    await app.transport.subscribe(
+        _subjects.reply_subscription(app.plane, "attacker.test", "atk0"), inbox
+    )
     await app.transport.flush()
     return prefix, inbox
 
@@ -88,9 +91,25 @@ def frames_in(inbox: Inbox) -> list[_frames.Frame]:
 
 
 def subject(
-    app: App, host: str, path: str, *, port: int = 443, method: str = "POST", **kw: str
+    app: App,
+    host: str,
+    path: str,
+    *,
+    port: int = 443,
+    method: str = "POST",
+    source: str = "attacker.test",
+    **kw: str,
 ) -> str:
-    return _subjects.request_subject(app.plane, port, host, method, path, **kw)
+    return _subjects.request_subject(app.plane, port, host, method, path, source=source, **kw)
+
+
+async def in_flight(app: App, host: str) -> int:
+    """The calls ``host`` has in flight (running or waiting), as its ``:888/stats`` says (less
+    the stats call itself)."""
+    stats = await app.caller.call(host, 888, "GET", "/stats", _frames.EMPTY_BODY, decode_any)
+    assert isinstance(stats, dict)
+    count: int = stats["in_flight"] - 1
+    return count
 
 
 async def round_trip(app: App, cls: type[Spy] = Spy) -> None:
@@ -104,24 +123,33 @@ decode_any: Decode = msgspec.msgpack.decode
 
 
 class Acks:
-    """Counts the acks an actor's server sends, for tests that must act once a call is acked
-    (the handler is slow, so its ack comes from the ack sender after ``ack_delay``)."""
+    """Counts the acks that reach one caller, seen on the wire beside it (a second subscription
+    to its reply subjects), for tests that must act once a call is acked (the handler is slow,
+    so its ack comes from the ack sender after ``ack_delay``)."""
 
-    def __init__(self, actor: Actor) -> None:
-        server = actor._server
-        assert server is not None, "the actor is not running"
+    def __init__(self, actor: Actor | None = None) -> None:
+        self._instance = actor.instance if actor is not None else None
         self.count = 0
         self._changed = trio.Event()
-        send = server._answer
 
-        def answer(reply: str | None, frame: _frames.Frame) -> None:
-            send(reply, frame)
-            if isinstance(frame, _frames.Ack):
-                self.count += 1
-                self._changed.set()
-                self._changed = trio.Event()
+    @classmethod
+    async def watch(cls, caller: App, actor: Actor | None = None) -> Acks:
+        """Start counting the acks to ``caller``'s calls (only ``actor``'s, if given)."""
+        acks = cls(actor)
+        subject = _subjects.reply_subscription(caller.plane, caller.hostname, caller.instance)
+        await caller.transport.subscribe(subject, acks._deliver)
+        await caller.transport.flush()
+        return acks
 
-        server._answer = answer  # type: ignore[method-assign]
+    def _deliver(self, msg: Message) -> None:
+        try:
+            frame = _frames.decode(msg.data) if msg.data else None
+        except _frames.FrameError:
+            return
+        if isinstance(frame, _frames.Ack) and self._instance in (None, frame.from_instance):
+            self.count += 1
+            self._changed.set()
+            self._changed = trio.Event()
 
     async def wait_for(self, n: int) -> None:
         while self.count < n:

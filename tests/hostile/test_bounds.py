@@ -26,7 +26,16 @@ from actorbus._wire import frames as _frames
 from tools.fuzz.harness import count_tasks
 
 from ..runtime.actors import Calc
-from .peers import PEER_ACK_WINDOW, Spy, frames_in, inbox_of, request, round_trip, subject
+from .peers import (
+    PEER_ACK_WINDOW,
+    Spy,
+    frames_in,
+    in_flight,
+    inbox_of,
+    request,
+    round_trip,
+    subject,
+)
 
 
 async def test_the_budget_from_the_wire_is_capped(shared: str | MemoryBus, plane: str) -> None:
@@ -67,6 +76,7 @@ class Narrow(Actor):
         self.running = 0
         self.most = 0
         self.done = 0
+        self._finished = trio.Event()
 
     @endpoint
     async def slow(self) -> int:
@@ -77,7 +87,14 @@ class Narrow(Actor):
         finally:
             self.running -= 1
         self.done += 1
+        self._finished.set()
+        self._finished = trio.Event()
         return self.done
+
+    async def wait_done(self, n: int) -> None:
+        """Wait until ``n`` calls of `slow` have finished."""
+        while self.done < n:
+            await self._finished.wait()
 
     @endpoint(max_concurrent=1)
     async def single(self) -> None:
@@ -101,8 +118,8 @@ async def test_past_the_bound_callers_are_refused_at_once(
             for _ in range(5):  # 2 run, 3 wait in line
                 nursery.start_soon(client.slow)
             with trio.fail_after(10):
-                while narrow._server is None or narrow._server.in_flight < 5:
-                    await round_trip(peer, Narrow)  # type: ignore[arg-type]
+                while await in_flight(peer, "narrow.test") < 5:  # a round trip each
+                    pass
             with trio.fail_after(2), pytest.raises(Overloaded) as info:
                 await client.slow()
             assert info.value.status == 503 and info.value.retryable
@@ -125,8 +142,8 @@ async def test_a_handlers_own_bound(shared: str | MemoryBus, plane: str) -> None
         for _ in range(4):  # 1 runs, 3 wait
             nursery.start_soon(peer.client(Narrow).single)
         with trio.fail_after(10):
-            while narrow._server is None or narrow._server.in_flight < 4:
-                await round_trip(peer, Narrow)  # type: ignore[arg-type]
+            while await in_flight(peer, "narrow.test") < 4:  # a round trip each
+                pass
         with pytest.raises(Overloaded):
             await peer.client(Narrow).single()
         narrow.release.set()
@@ -166,15 +183,14 @@ async def test_events_wait_in_the_inbox_and_only_past_its_bound_are_dropped(
             await source.on_thing(n=i)  # fire and forget
         await round_trip(app, SlowSink)  # type: ignore[arg-type]
         assert sink_.stats.wire["dropped"] == 45  # 2 running + 3 in the inbox kept
-        server = sink_._server
-        assert server is not None and server.in_flight == 5
         assert sink_.running == 2
         await trio.testing.wait_all_tasks_blocked()
         assert count_tasks() == idle + 2  # the flood never became 50 tasks
+        assert await in_flight(app, "slow-sink.test") == 5  # (its control worker: a task more)
         sink_.release.set()
         with trio.fail_after(10):
-            await server.wait_idle()
-        assert sink_.done == 5
+            await sink_.wait_done(5)
+        assert await in_flight(app, "slow-sink.test") == 0
 
 
 async def test_the_inbox_is_bounded_in_bytes_too(shared: str | MemoryBus, plane: str) -> None:
@@ -184,15 +200,13 @@ async def test_the_inbox_is_bounded_in_bytes_too(shared: str | MemoryBus, plane:
         for i in range(50):
             await source.on_thing(n=i)
         await round_trip(app, TightSink)  # type: ignore[arg-type]
-        server = sink_._server
-        assert server is not None
-        kept = server.in_flight - 2  # waiting in the inbox, behind the 2 running
+        kept = await in_flight(app, "tight-sink.test") - 2  # in the inbox, behind the 2 running
         assert 0 < kept < 48  # the 300-byte bound held some, not all
         assert sink_.stats.wire["dropped"] == 50 - 2 - kept
         sink_.release.set()
         with trio.fail_after(10):
-            await server.wait_idle()
-        assert sink_.done == 2 + kept
+            await sink_.wait_done(2 + kept)
+        assert await in_flight(app, "tight-sink.test") == 0
 
 
 async def test_a_plain_def_handler_runs_in_a_thread(shared: str | MemoryBus, plane: str) -> None:
@@ -316,11 +330,10 @@ async def test_ten_thousand_one_way_requests_with_a_huge_budget(
             await peer.transport.flush()
             assert await peer.client(Calc).add(a=1) == 2  # other endpoints still answer
         assert calc.stats.wire["dropped"] == 0  # they wait in the inbox, as frames
-        server = calc._server
-        assert server is not None and server.in_flight == 10_000
         await trio.testing.wait_all_tasks_blocked()
         # `forever`'s bound of workers, and the one that served `add`, parked for more work
         assert count_tasks() == idle + Calc.max_concurrent + 1
+        assert await in_flight(peer, "calc.test") == 10_000
 
 
 async def test_a_callees_budget_cap_answers_the_caller_at_once(

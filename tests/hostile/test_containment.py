@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
+from types import SimpleNamespace
 
 import pytest
 import trio
 
 from actorbus import App, Error, MemoryBus
+from actorbus._runtime import guard as _guard
 
 from .peers import PEER_ACK_WINDOW, Spy, round_trip, subject
 
@@ -85,20 +86,31 @@ async def test_removing_an_actor_never_added_raises_at_once(app: App) -> None:
 
 
 async def test_a_flood_of_bad_frames_is_counted_and_logged_once_a_second(
-    plane: str, caplog: pytest.LogCaptureFixture
+    plane: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The log limiter's clock is the test's: 300 frames at one instant make one line, and the
+    next line, a second later, carries the count held back since."""
+    now = [1000.0]
+    monkeypatch.setattr(_guard, "time", SimpleNamespace(monotonic=lambda: now[0]))
     caplog.set_level(logging.INFO, logger="actorbus")
     spy, bus = Spy(), MemoryBus()
     async with (
         App(spy, bus=bus, plane=plane),
         App(bus=bus, plane=plane, ack_window=PEER_ACK_WINDOW) as peer,
     ):
-        start = time.monotonic()
+        where = subject(peer, "spy.test", "/slow")
         for i in range(300):
-            peer.transport.publish(subject(peer, "spy.test", "/slow"), bytes([0xC1, i % 256]))
+            peer.transport.publish(where, bytes([0xC1, i % 256]))
         await round_trip(peer)
-        elapsed = time.monotonic() - start
-    assert spy.stats.wire["malformed"] == 300
-    lines = [r for r in caplog.records if r.name == "actorbus.wire"]
-    assert 1 <= len(lines) <= 1 + int(elapsed)
-    assert "malformed" in lines[0].getMessage()
+        assert spy.stats.wire["malformed"] == 300
+        lines = [r.getMessage() for r in caplog.records if r.name == "actorbus.wire"]
+        assert len(lines) == 1 and "spy.test: 1 malformed since the last report" in lines[0]
+        now[0] += 0.999
+        peer.transport.publish(where, b"\xc1")
+        await round_trip(peer)
+        assert len([r for r in caplog.records if r.name == "actorbus.wire"]) == 1
+        now[0] += 0.001
+        peer.transport.publish(where, b"\xc1")
+        await round_trip(peer)
+    lines = [r.getMessage() for r in caplog.records if r.name == "actorbus.wire"]
+    assert len(lines) == 2 and "spy.test: 301 malformed since the last report" in lines[1]

@@ -14,8 +14,12 @@ from .peers import PEER_ACK_WINDOW, frames_in, inbox_of, request, subject
 @pytest.mark.parametrize("instance", [None, "abc123", subj.ALL_REPLICAS])
 @pytest.mark.parametrize("path", ["/x", "/a/b.c", "/", "/ü/%/*/>"])
 def test_a_request_matches_its_own_subject(instance: str | None, path: str) -> None:
-    s = subj.request_subject("p0", 443, "users.example", "POST", path, instance=instance)
-    assert subj.request_matches(s, "p0", 443, "users.example", "POST", path, instance)
+    s = subj.request_subject(
+        "p0", 443, "users.example", "POST", path, source="a.example", instance=instance
+    )
+    assert subj.request_matches(
+        s, "p0", 443, "users.example", "POST", path, instance, source="a.example"
+    )
 
 
 @pytest.mark.parametrize(
@@ -29,11 +33,16 @@ def test_a_request_matches_its_own_subject(instance: str | None, path: str) -> N
         {"instance": "zzz999"},
         {"instance": None},
         {"path": "/x" * 10_000},  # never built: longer than the subject
+        {"source": "b.example"},  # another caller than the subject's
+        {"source": "a"},
     ],
 )
 def test_any_other_field_does_not(change: dict[str, object]) -> None:
-    s = subj.request_subject("p0", 443, "users.example", "POST", "/x", instance="abc123")
+    s = subj.request_subject(
+        "p0", 443, "users.example", "POST", "/x", source="a.example", instance="abc123"
+    )
     fields: dict[str, object] = {
+        "source": "a.example",
         "plane": "p0",
         "port": 443,
         "host": "users.example",

@@ -71,7 +71,8 @@ async def test_copied_ids_cannot_collide_with_a_callers_call_nor_answer_it(
             await spy.wait_seen(1)
             legit = spy.seen[0]
             # The attacker copies the caller's instance and message id (both guessable) and
-            # sends the answer of its own request to the caller's reply subject.
+            # sends the answer of its own request to the caller's reply subject. As itself,
+            # the responder refuses it: the reply subject names another caller.
             forged = request(
                 "spy.test",
                 "/slow",
@@ -83,6 +84,16 @@ async def test_copied_ids_cannot_collide_with_a_callers_call_nor_answer_it(
             reply_to = f"{peer.caller.reply_prefix}.{legit.msg_id}"
             peer.transport.publish(
                 subject(peer, "spy.test", "/slow"), _frames.encode(forged), reply=reply_to
+            )
+            await round_trip(peer)
+            assert spy.stats.wire["mismatch"] == 1 and len(spy.seen) == 1
+            # In the caller's name (which only a bus without the generated ACLs lets through)
+            # the copy runs, but its answer does not pass for the caller's own call.
+            forged.from_host = peer.hostname
+            peer.transport.publish(
+                subject(peer, "spy.test", "/slow", source=peer.hostname),
+                _frames.encode(forged),
+                reply=reply_to,
             )
             await spy.wait_seen(2)  # both run: the keys differ by the token
             spy.release["forged"].set()
@@ -149,11 +160,28 @@ async def test_a_frame_is_refused_on_a_subject_that_is_not_its_own(
         await round_trip(peer, Files)  # type: ignore[arg-type]
         assert files.stats.wire["mismatch"] == len(wrong) + 1
         assert files.purged == []
-        # On its own subject the same frame is served.
+        # On its own subject, from another host than the event's source: refused (403).
         peer.transport.publish(
             subject(peer, "users.example", "/on-user-deleted", port=417), data, reply=prefix + ".9"
         )
         await inbox.wait_for(len(wrong) + 1)
+        assert frames_in(inbox)[-1].status == 403  # type: ignore[union-attr]
+        assert files.stats.wire["forbidden"] == 1 and files.purged == []
+        # In the source's name (what only the source can send under the generated ACLs), the
+        # same frame is served.
+        event_frame.from_host = "users.example"
+        users_inbox = _subjects.reply_prefix(peer.plane, "users.example", "atk0")
+        await peer.transport.subscribe(
+            _subjects.reply_subscription(peer.plane, "users.example", "atk0"), inbox
+        )
+        await peer.transport.flush()
+        peer.transport.publish(
+            subject(peer, "users.example", "/on-user-deleted", port=417, source="users.example"),
+            _frames.encode(event_frame),
+            reply=users_inbox + ".10",
+        )
+        await inbox.wait_for(len(wrong) + 2)  # its reply (an ack may come before it)
+        assert isinstance(frames_in(inbox)[-1], _frames.Response)
         assert files.purged == ["u1"]
 
 
@@ -262,7 +290,7 @@ async def test_a_forged_no_responders_status_after_the_ack_is_ignored(
         async def victim() -> None:
             result.append(await peer.client(Spy).slow(tag="v"))
 
-        acks = Acks(spy)
+        acks = await Acks.watch(peer, spy)
         nursery.start_soon(victim)
         with trio.fail_after(10):
             await acks.wait_for(1)  # the handler is slow: it was acked after 20 ms
@@ -300,7 +328,7 @@ async def test_gone_notices_count_only_on_their_own_subject(
             except BusError as exc:
                 await send.send(exc)
 
-        acks = Acks(spy)
+        acks = await Acks.watch(peer, spy)
         nursery.start_soon(victim, "v")
         with trio.fail_after(10):
             await acks.wait_for(1)

@@ -1,6 +1,7 @@
-"""Every console block marked ``<!-- actorbus-http: tested -->`` in README.md or an example's
-README runs as written: its ``actorbus run ... --http HOST:PORT &`` line starts the actors (on
-the test's nats-server and plane), then each ``curl`` line must print the JSON shown."""
+"""Every console block marked ``<!-- actorbus-http: tested -->`` in README.md, a page of docs/
+or an example's README runs as written: its ``actorbus run ... --http HOST:PORT &`` line starts
+the actors (on the test's nats-server and plane), then each ``curl`` line must print the JSON
+shown."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from tests.cli.helpers import actorbus_env, running
 from .conftest import ingress_url
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "examples").glob("*/README.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "examples").glob("*/README.md")),
+]
 MARK = "<!-- actorbus-http: tested -->"
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]

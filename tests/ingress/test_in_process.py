@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trio
 
-from actorbus import App
+from actorbus import App, MemoryBus
 from actorbus._ingress import Ingress, IngressOptions, OptionsError
 from actorbus._ingress.server import serve_asgi
 from actorbus._runtime.spans import Span
@@ -87,3 +87,22 @@ async def test_arguments_that_cannot_travel_are_400(plane: str) -> None:
         assert r.status_code == 400 and r.json()["error"]["type"] == "BadRequest"
         r = await c.post("/shop.example/echo", content=b'{"text": 123456789012345678901234567890}')
         assert r.status_code == 400
+
+
+async def test_large_bodies_cross_the_bus_in_pieces_with_the_same_limit(plane: str) -> None:
+    bus = MemoryBus(max_payload=64 * 1024)  # the body crosses the bus, in pieces
+    async with (
+        App(Shop(), bus=bus, plane=plane),
+        App(bus=bus, plane=plane, max_body=1_000_000) as edge,
+        ingress(edge) as client,  # its own limit is larger: the bus's limit refuses
+    ):
+        text = "t" * 600_000
+        r = await client.post("/shop.example/echo", json={"text": text})
+        assert r.status_code == 200 and r.json() == text
+        r = await client.post("/shop.example/echo", json={"text": "t" * 1_100_000})
+        assert r.status_code == 413 and r.json()["error"]["type"] == "PayloadTooLarge"
+        assert "over the limit of 1000000" in r.json()["error"]["message"]
+
+
+def test_the_ingress_default_body_limit_is_the_bus_default() -> None:
+    assert IngressOptions().max_body == App().options.max_body == 32 * 1024 * 1024

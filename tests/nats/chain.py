@@ -2,8 +2,9 @@
 
     python -m tests.nats.chain NAME NATS_URL PLANE
 
-Each prints ``ready`` when serving; E prints ``started`` when its handler begins and
-``finally`` when its handler's ``finally`` runs (cancelled by the chain above it).
+Each prints ``ready`` when serving; E prints ``started`` when its handler begins and, when its
+handler's ``finally`` runs, ``finally: cancelled`` (before its budget ended: the chain above
+cancelled it) or ``finally: out of budget``.
 """
 
 from __future__ import annotations
@@ -19,16 +20,22 @@ def say(word: str) -> None:
     print(word, flush=True)
 
 
+def why_it_stopped(deadline: float) -> str:
+    """Cancelled before the handler's budget ended, or by its end."""
+    return "finally: cancelled" if trio.current_time() < deadline else "finally: out of budget"
+
+
 class E(Actor):
     hostname = "e.chain"
 
     @endpoint
     async def work(self) -> str:
         say("started")
+        deadline = trio.current_effective_deadline()
         try:
             await trio.sleep_forever()
         finally:
-            say("finally")
+            say(why_it_stopped(deadline))
         return "never"
 
 
@@ -68,10 +75,11 @@ class Slow(Actor):
     @sink(Source.on_job)
     async def job(self, n: int) -> int:
         say("started")
+        deadline = trio.current_effective_deadline()
         try:
             await trio.sleep_forever()
         finally:
-            say("finally")
+            say(why_it_stopped(deadline))
         return n
 
 

@@ -39,14 +39,14 @@ def client(request: pytest.FixtureRequest) -> str:
 def open_client(
     client: str, url: str | None = None, **kwargs: Any
 ) -> AbstractAsyncContextManager[Any]:
-    """The client's ``open_*`` context manager (native: `open_native`, else `open_nats`)."""
+    """The client's ``open_*`` context manager (native: `open_native`, else `open_natspy`)."""
     if client == "native":
         from actorbus._transport.native import open_native
 
         return open_native(url, **kwargs)
-    from actorbus._transport.natspy import open_nats
+    from actorbus._transport.natspy import open_natspy
 
-    return open_nats(url, **kwargs)
+    return open_natspy(url, **kwargs)
 
 
 @pytest.fixture(params=["native", "nats-py"])

@@ -25,16 +25,16 @@ class Proc:
         self._buffer = b""
         self.lines: list[tuple[float, str]] = []
 
-    async def expect(self, word: str) -> float:
-        """Wait for the next line ``word``; returns when it was read (trio clock)."""
+    async def expect(self, word: str) -> str:
+        """Wait for the next line that is ``word`` or starts with ``word:``; returns it."""
         assert self.process.stdout is not None
         while True:
             while b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
                 text = line.decode().strip()
                 self.lines.append((trio.current_time(), text))
-                if text == word:
-                    return trio.current_time()
+                if text == word or text.startswith(word + ":"):
+                    return text
             chunk = await self.process.stdout.receive_some()
             if not chunk:
                 raise AssertionError(f"process exited before saying {word!r}: {self.lines}")
@@ -83,11 +83,9 @@ async def test_cancelling_at_a_stops_the_fifth_hop(nats_url: str, plane: str) ->
 
                 nursery.start_soon(call)
                 await e.expect("started")
-                cancelled_at = trio.current_time()
                 scope.cancel()
-                stopped_at = await e.expect("finally")
-        # generous bound for a loaded CI machine; the tight figure is in tools/bench
-        assert stopped_at - cancelled_at < 2.0
+                # E's budget is the 20 s default less the hops: the cancel frames stopped it
+                assert await e.expect("finally") == "finally: cancelled"
 
 
 async def test_a_source_breaking_off_stops_running_sinks(nats_url: str, plane: str) -> None:
@@ -97,10 +95,11 @@ async def test_a_source_breaking_off_stops_running_sinks(nats_url: str, plane: s
         App(source, bus=nats_url, plane=plane),
     ):
         with trio.fail_after(30):
-            async for reply in source.on_job(n=7):
-                assert reply.value == 7  # the fast sink's answer
-                break
-            await slow.expect("finally")
+            async with source.on_job(n=7) as gathering:
+                async for reply in gathering:
+                    assert reply.value == 7  # the fast sink's answer
+                    break
+            assert await slow.expect("finally") == "finally: cancelled"
 
 
 async def test_deadline_at_the_source_stops_the_sinks(nats_url: str, plane: str) -> None:

@@ -326,11 +326,10 @@ async def test_outbound_buffer_is_bounded(nats_server: EmbeddedServer) -> None:
 async def test_refused_port_fails_at_once() -> None:
     async with open_embedded() as srv:
         port = srv.port
-    start = trio.current_time()
-    with trio.fail_after(4), pytest.raises(NatsConnectError, match="refused"):
-        async with open_native(f"nats://127.0.0.1:{port}", connect_timeout=3):
+    # refused is a definite answer: it ends long before an hour's connect bound
+    with trio.fail_after(60), pytest.raises(NatsConnectError, match="refused"):
+        async with open_native(f"nats://127.0.0.1:{port}", connect_timeout=3600):
             pass
-    assert trio.current_time() - start < 1
 
 
 async def test_close_leaves_no_task(nats_server: EmbeddedServer) -> None:

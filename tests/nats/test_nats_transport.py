@@ -135,12 +135,14 @@ async def test_task_spawned_outside_the_loop_can_use_the_transport(
 
 
 async def test_connect_to_nothing_fails_within_the_bound(client: str) -> None:
+    """The native client answers a refused port at once, whatever its bound (an hour here);
+    nats-py retries until its bound (a second here). Either way the connect ends, naming the
+    URL, long before the guard (a client that kept retrying would hit it)."""
     url = f"nats://127.0.0.1:{free_port()}"
-    start = trio.current_time()
-    with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
-        async with open_client(client, url, connect_timeout=1.0):
+    bound = 3600.0 if client == "native" else 1.0
+    with trio.fail_after(60), pytest.raises(NatsConnectError) as info:
+        async with open_client(client, url, connect_timeout=bound):
             pass
-    assert trio.current_time() - start < 3
     assert url in str(info.value)
     assert isinstance(info.value, TransportError)
 
@@ -187,13 +189,12 @@ async def test_user_password_auth(client: str) -> None:
         async with connected(client, good) as a, connected(client, good) as b:
             assert (await roundtrip(a, b, "auth.user")).data == b"ping"
         for bad in (srv.url, f"nats://alice:wrong@127.0.0.1:{srv.port}"):
-            start = trio.current_time()
-            with trio.fail_after(4), pytest.raises(NatsConnectError) as info:
-                async with open_client(client, bad, connect_timeout=3):
+            # an auth failure is not retried: it ends long before an hour's connect bound
+            with trio.fail_after(60), pytest.raises(NatsConnectError) as info:
+                async with open_client(client, bad, connect_timeout=3600):
                     pass
             assert "authorization" in str(info.value).lower()
             assert "wrong" not in str(info.value)
-            assert trio.current_time() - start < 2, "an auth failure must not be retried"
 
 
 async def test_token_auth(client: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from actorbus import App, BusError, PayloadTooLarge, RemoteError, endpoint
+from actorbus import App, BusError, PayloadTooLarge, endpoint
 from actorbus._transport.embedded import EmbeddedServer
 
 from ..runtime.actors import Calc
@@ -40,8 +40,9 @@ async def test_payloads_over_the_servers_limit(plane: str) -> None:
             App(bus=server.url, plane=plane) as app,
         ):
             assert app.transport.max_payload == 4096
+            assert await app.client(Calc).echo(data="x" * 10_000) == "x" * 10_000  # in pieces
             with pytest.raises(PayloadTooLarge) as info:
-                await app.client(Calc).echo(data="x" * 10_000)
+                await app.client(Calc).echo(data="x" * (33 * 1024 * 1024))  # past max_body
             assert info.value.status == 413
             assert await app.client(Calc).echo(data="small") == "small"
 
@@ -55,11 +56,15 @@ async def test_replies_over_the_servers_limit(plane: str) -> None:
             return "z" * n
 
     with EmbeddedServer(max_payload=4096) as server:
-        async with App(Big(), bus=server.url, plane=plane), App(bus=server.url, plane=plane) as app:
-            with pytest.raises(RemoteError) as info:  # a small request, a huge reply
-                await app.client(Big).blow(n=10_000)
-            assert info.value.status == 413
-            assert info.value.remote_type == "PayloadTooLarge"
+        url = server.url
+        async with (
+            App(Big(), bus=url, plane=plane, max_body=20_000),
+            App(bus=url, plane=plane) as app,
+        ):
+            assert await app.client(Big).blow(n=10_000) == "z" * 10_000  # in pieces
+            with pytest.raises(PayloadTooLarge) as info:  # a small request, a huge reply
+                await app.client(Big).blow(n=30_000)
+            assert info.value.status == 413 and "reply of" in str(info.value)
             assert await app.client(Big).blow(n=3) == "zzz"
 
 

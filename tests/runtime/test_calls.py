@@ -229,7 +229,7 @@ async def test_add_while_running_and_remove(app: App) -> None:
 async def test_malformed_frames_are_dropped_and_the_actor_keeps_serving(app: App) -> None:
     await app.add(Calc())
     subject = actorbus._wire.subjects.request_subject(  # type: ignore[attr-defined]
-        app.plane, 443, "calc.test", "POST", "/add"
+        app.plane, 443, "calc.test", "POST", "/add", source=app.hostname
     )
     for garbage in (b"", b"\xc1", b"\x92\x01\x02", b"not msgpack at all"):
         app.transport.publish(subject, garbage, reply=None)
@@ -239,13 +239,16 @@ async def test_malformed_frames_are_dropped_and_the_actor_keeps_serving(app: App
 
 async def test_oversized_payloads_are_refused_cleanly(plane: str) -> None:
     small = actorbus._transport.memory.MemoryBus(max_payload=2000)  # type: ignore[attr-defined]
-    async with App(Calc(), bus=small, plane=plane) as app:
+    async with App(Calc(), bus=small, plane=plane, max_body=3000) as app:
         # co-located calls skip the bus; a second App makes the request cross it
-        async with App(bus=small, plane=plane) as other:
+        async with App(bus=small, plane=plane, max_body=3000) as other:
+            assert await other.client(Calc).echo(data="x" * 2500) == "x" * 2500  # in pieces
             with pytest.raises(actorbus.PayloadTooLarge) as info:
                 await other.client(Calc).echo(data="x" * 5000)
             assert info.value.status == 413
             assert await other.client(Calc).echo(data="ok") == "ok"
+        with pytest.raises(actorbus.PayloadTooLarge):  # the same limit co-located
+            await app.client(Calc).echo(data="x" * 5000)
         assert await app.client(Calc).echo(data="still fine") == "still fine"
 
 
@@ -278,3 +281,22 @@ def test_actor_without_hostname() -> None:
 
     with pytest.raises(TypeError, match="hostname"):
         NoHost()
+
+
+async def test_values_msgpack_cannot_carry_are_named_on_each_side(app: App) -> None:
+    """An int past 64 bits: BadRequest before sending; from a handler, a 500 naming it."""
+
+    class Big(actorbus.Actor):
+        hostname = "big.test"
+
+        @actorbus.endpoint
+        async def scale(self, a: int) -> int:
+            return a * 2**40
+
+    await app.add(Big())
+    with pytest.raises(BadRequest, match="cannot be sent on the bus"):
+        await app.client(Big).scale(a=2**70)
+    with pytest.raises(RemoteError, match="returned a value that cannot be sent") as info:
+        await app.client(Big).scale(a=2**40)
+    assert info.value.status == 500
+    assert await app.client(Big).scale(a=1) == 2**40

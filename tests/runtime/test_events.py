@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 import actorbus
 from actorbus import Actor, App, Reply, endpoint, event, sink
@@ -35,6 +36,7 @@ class Recorder(Actor):
         self.seen: list[str] = []
         self.got = trio.Event()
         self.cancelled = trio.Event()
+        self.before_its_budget = False  # a blocked run was cancelled, not timed out
         self.block = False
 
     @sink(Source.on_thing)
@@ -42,9 +44,11 @@ class Recorder(Actor):
         self.seen.append(thing)
         self.got.set()
         if self.block:
+            deadline = trio.current_effective_deadline()
             try:
                 await trio.sleep_forever()
             finally:
+                self.before_its_budget = trio.current_time() < deadline
                 self.cancelled.set()
         if self.answer is None:
             raise RuntimeError(f"cannot handle {thing}")
@@ -109,24 +113,24 @@ async def test_sink_error_is_an_error_reply_and_others_still_arrive(bus: str, pl
 
 
 async def test_zero_sinks_ends_at_once(bus: str, plane: str) -> None:
+    """An ack window longer than the budget: waiting it out would cut the gathering short."""
     source = Source()
-    async with App(source, bus=bus, plane=plane, ack_window=5):
-        with trio.fail_after(1):  # far below the 5 s ack window: the no-responders path
-            gathering = source.on_thing(thing="nobody")
-            assert await collect(gathering) == []
-        assert gathering.complete
+    async with App(source, bus=bus, plane=plane, ack_window=3600, default_budget=20):
+        gathering = source.on_thing(thing="nobody")
+        assert await collect(gathering) == []
+        assert gathering.complete and not gathering.cut_short  # the no-responders path
 
 
 async def test_known_responders_end_the_gathering_before_the_ack_window(
     bus: str, plane: str
 ) -> None:
+    """An ack window longer than the budget: only knowing the sinks can complete a gathering."""
     source = Source()
-    async with App(source, Recorder(), bus=bus, plane=plane, ack_window=1.5):
-        await collect(source.on_thing(thing="warm"))  # waits out the window, learns responders
-        with trio.fail_after(1):  # well below the ack window
-            gathering = source.on_thing(thing="fast")
+    async with App(source, Recorder(), bus=bus, plane=plane, ack_window=3600, default_budget=20):
+        for thing in ("first", "again"):  # the directory knows the sink, then so does the cache
+            gathering = source.on_thing(thing=thing)
             assert len(await collect(gathering)) == 1
-        assert gathering.complete
+            assert gathering.complete and not gathering.cut_short
 
 
 async def test_a_new_sink_is_not_missed(bus: str, plane: str) -> None:
@@ -167,13 +171,36 @@ async def test_breaking_off_early_cleans_up_and_cancels_running_sinks(bus: str, 
     source, fast, slow = Source(), Vetoer(), Recorder()
     slow.block = True
     async with App(source, fast, slow, bus=bus, plane=plane):
-        caller = source._running_caller()
-        with trio.fail_after(5):
-            async for reply in source.on_thing(thing="x"):
+        async with source.on_thing(thing="x") as gathering:
+            async for reply in gathering:
                 assert reply.host == "vetoer.test"
                 break
+        with trio.fail_after(30):
             await slow.cancelled.wait()
-        assert caller._pending == {}
+        assert slow.before_its_budget  # the close cancelled it, not its own deadline
+        assert [r async for r in gathering] == [] and not gathering.complete
+        slow.block = False
+        replies = await collect(source.on_thing(thing="y"))  # the next one is unaffected
+        assert sorted(r.host for r in replies) == ["recorder.test", "vetoer.test"]
+
+
+async def test_a_bare_break_is_closed_when_the_budget_ends(
+    autojump_clock: trio.abc.Clock, plane: str
+) -> None:
+    """Without ``async with``, nothing closes a gathering left by ``break`` until its budget
+    ends: then it is closed (cut short) without anyone iterating it."""
+    source, fast, slow = Source(), Vetoer(), Recorder()
+    slow.block = True
+    async with App(source, fast, slow, plane=plane, default_budget=5):
+        gathering = source.on_thing(thing="x")
+        async for _ in gathering:
+            break
+        await trio.testing.wait_all_tasks_blocked()
+        assert not gathering.cut_short
+        await trio.sleep_until(gathering.deadline + 0.1)  # the autojump clock: no real wait
+        await slow.cancelled.wait()
+        assert gathering.cut_short and not gathering.complete
+        assert [r async for r in gathering] == []
 
 
 async def test_default_budget_cuts_the_gathering_short(plane: str) -> None:
@@ -231,11 +258,11 @@ async def test_async_with_closes_the_gathering(app: App) -> None:
     slow.block = True
     await app.add(source)
     await app.add(slow)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with source.on_thing(thing="x") as gathering:
             await slow.got.wait()
         await slow.cancelled.wait()
-    assert source._running_caller()._pending == {}
+    assert slow.before_its_budget  # the close cancelled it, not its own deadline
     assert [r async for r in gathering] == []
 
 

@@ -68,7 +68,10 @@ class AckSpy(MemoryTransport):
         return await super().subscribe(subject, spy, queue=queue)
 
 
-async def test_a_dropped_connection_ends_calls_in_flight_at_once(plane: str) -> None:
+async def test_a_dropped_connection_ends_calls_in_flight_at_once(
+    autojump_clock: trio.abc.Clock, plane: str
+) -> None:
+    """On the autojump clock, waiting for the 20 s budget would show as 20 s gone by."""
     shared = MemoryBus()
     flaky = FlakyTransport(shared)
     calc = Calc()
@@ -81,13 +84,14 @@ async def test_a_dropped_connection_ends_calls_in_flight_at_once(plane: str) -> 
             except BusError as exc:
                 failed.append(exc)
 
-        with trio.fail_after(2):  # far less than the budget: the caller learns at once
-            async with trio.open_nursery() as nursery:
-                for _ in range(3):
-                    nursery.start_soon(call)
-                await calc.started.wait()
-                await trio.testing.wait_all_tasks_blocked()
-                flaky.set_up(False)
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(call)
+            await calc.started.wait()
+            await trio.testing.wait_all_tasks_blocked()
+            dropped_at = trio.current_time()
+            flaky.set_up(False)
+        assert trio.current_time() == dropped_at  # no timer ran: the caller learnt at once
         assert len(failed) == 3
         assert all("outcome is unknown" in str(exc) for exc in failed)
         with pytest.raises(BusError, match="not connected"):  # sent while down: fails fast
@@ -97,7 +101,10 @@ async def test_a_dropped_connection_ends_calls_in_flight_at_once(plane: str) -> 
             assert await app.client(Calc).add(a=1) == 2
 
 
-async def test_an_instance_announced_dead_ends_the_calls_it_acknowledged(plane: str) -> None:
+async def test_an_instance_announced_dead_ends_the_calls_it_acknowledged(
+    autojump_clock: trio.abc.Clock, plane: str
+) -> None:
+    """On the autojump clock, waiting for the 20 s budget would show as 20 s gone by."""
     shared = MemoryBus()
     calc, other = Calc(), Calc()
     spy = AckSpy(shared)
@@ -106,19 +113,20 @@ async def test_an_instance_announced_dead_ends_the_calls_it_acknowledged(plane: 
         App(bus=spy, plane=plane) as app,
         App(bus=shared, plane=plane) as supervisor,
     ):
-        with trio.fail_after(2):
-            async with trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
 
-                async def call() -> None:
-                    with pytest.raises(BusError, match="outcome is unknown"):
-                        await app.client(Calc).forever()
+            async def call() -> None:
+                with pytest.raises(BusError, match="outcome is unknown"):
+                    await app.client(Calc).forever()
 
-                nursery.start_soon(call)
-                await spy.acked.wait()  # a long handler is acked after the ack delay
-                supervisor.hub.announce_gone([other.instance])  # not the one working: no effect
-                await trio.testing.wait_all_tasks_blocked()
-                assert nursery.child_tasks
-                supervisor.hub.announce_gone([calc.instance])
+            nursery.start_soon(call)
+            await spy.acked.wait()  # a long handler is acked after the ack delay
+            supervisor.hub.announce_gone([other.instance])  # not the one working: no effect
+            await trio.testing.wait_all_tasks_blocked()
+            assert nursery.child_tasks
+            announced_at = trio.current_time()
+            supervisor.hub.announce_gone([calc.instance])
+        assert trio.current_time() == announced_at  # no timer ran: the caller learnt at once
         assert await app.client(Calc).add(a=2) == 3  # the bus itself is fine
 
 

@@ -69,7 +69,7 @@ async def test_removing_an_actor_drops_its_subscriptions_and_tasks(app: App) -> 
     gone = await app.add(Calc())
     tasks_with_both = all_tasks()
     await app.remove(gone)
-    subjects = [subject for subject, _ in app.hub._groups]
+    subjects = [subject for subject, _ in app.hub._excgroups]
     assert not any(gone.instance in s for s in subjects)
     assert any(keep.instance in s for s in subjects)
     assert len(all_tasks()) < len(tasks_with_both)

@@ -100,7 +100,9 @@ async def test_a_frame_that_disagrees_with_its_subject_is_refused(plane: str) ->
             body=EMPTY_BODY, token="t",
         )  # fmt: skip
         # Sent on /items/2's subject while it claims /items/1: refused, never served.
-        subject = subjects.request_subject(plane, 443, "items.example", "GET", "/items/2")
+        subject = subjects.request_subject(
+            plane, 443, "items.example", "GET", "/items/2", source="x.example"
+        )
         app.transport.publish(subject, frames.encode(frame), reply=reply)
         with trio.fail_after(5):
             await refused.wait()
@@ -121,7 +123,7 @@ def test_patterns_are_pure_functions() -> None:
 
 def test_describe_shows_the_patterns() -> None:
     from actorbus._cli.describe import check_route, format_descriptions
-    from actorbus._runtime.describe import describe_actor
+    from actorbus._runtime.description import describe_actor
 
     desc = msgspec.to_builtins(describe_actor(Items()))
     text = format_descriptions([desc])

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from actorbus import Actor, App, BusError, ticker
+from actorbus._runtime import actor as actor_module
 from actorbus._runtime import singleton
 from actorbus._runtime.declarations import TickerSpec
 from actorbus._transport.base import Transport
@@ -112,7 +113,7 @@ async def test_a_beat_is_cancelled_when_its_lease_lapses(
     ) -> singleton.Leases:
         return singleton.Leases({"sweep": lease})
 
-    monkeypatch.setattr(singleton, "open_leases", open_leases)
+    monkeypatch.setattr(actor_module, "open_leases", open_leases)
     async with App(bus="memory", plane=plane) as app:
         sweeper = await app.add(Sweeper(work=10))
         await trio.sleep(1.5)
@@ -154,7 +155,7 @@ def test_singleton_must_be_a_bool() -> None:
 
 def test_describe_says_a_ticker_runs_on_one_replica() -> None:
     from actorbus._cli.describe import format_descriptions
-    from actorbus._runtime.describe import describe_actor
+    from actorbus._runtime.description import describe_actor
 
     found = [msgspec.to_builtins(describe_actor(cls())) for cls in (Sweeper, Plain)]
     assert [d["tickers"][0].get("singleton") for d in found] == [True, None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from actorbus import Actor, endpoint, event, sink
+from actorbus import Actor, current_request, endpoint, event, sink
 
 
 class Source(Actor):
@@ -23,6 +23,14 @@ class Source(Actor):
     async def echo(self, text: str) -> str:
         return text
 
+    @endpoint(callers=["sink.sec"])
+    async def private(self) -> str:
+        return "for sink.sec only"
+
+    @endpoint
+    async def caller(self) -> str:
+        return current_request().from_host
+
 
 class Sink(Actor):
     """Records every event it handles (per instance), and wakes whoever waits for one."""
@@ -40,6 +48,14 @@ class Sink(Actor):
         self.changed.set()
         self.changed = trio.Event()
         return n * 2
+
+    @endpoint
+    async def ask_private(self) -> str:
+        return await self.client(Source).private()
+
+    @endpoint
+    async def ask_caller(self) -> str:
+        return await self.client(Source).caller()
 
 
 class Other(Actor):

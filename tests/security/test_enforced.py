@@ -23,12 +23,12 @@ from .conftest import Refusals, SecureBus
 pytestmark = pytest.mark.nats
 
 
-def _event_frame(n: int) -> bytes:
+def _event_frame(n: int, from_host: str = "source.sec") -> bytes:
     """The frame a source would multicast for ``on_thing(n=n)``."""
     return _frames.encode(
         _frames.Request(
             msg_id="spoof1",
-            from_host="source.sec",
+            from_host=from_host,
             from_instance="abc123",
             host="source.sec",
             port=_subjects.EVENT_PORT,
@@ -75,19 +75,24 @@ async def test_spoofed_events_are_refused_and_run_no_sink(
 ) -> None:
     plane = random_plane()
     sink = Sink()
-    subject = _subjects.request_subject(
-        plane, _subjects.EVENT_PORT, "source.sec", "POST", "/on-thing"
-    )
     with trio.fail_after(30):
         async with App(
             Source(), sink, bus=secure_bus.url, plane=plane, credentials=secure_bus.creds_path
         ) as app:
-            for who in (secure_bus.creds.for_host("other.sec"), secure_bus.creds.edge):
+            for who, own in (
+                (secure_bus.creds.for_host("other.sec"), "other.sec"),
+                (secure_bus.creds.edge, "cli.actorbus"),
+            ):
                 assert who is not None
                 async with open_bus(secure_bus.url, who) as spoofer:
-                    spoofer.publish(subject, _event_frame(666))
-                    text = await refusals.wait_for(subject, repr(who.name))
-                    assert "publish" in text.lower()
+                    for source in ("source.sec", own):  # in the source's name, or its own
+                        subject = _subjects.request_subject(
+                            plane, _subjects.EVENT_PORT, "source.sec", "POST", "/on-thing",
+                            source=source,
+                        )  # fmt: skip
+                        spoofer.publish(subject, _event_frame(666, source))
+                        text = await refusals.wait_for(subject, repr(who.name))
+                        assert "publish" in text.lower()
             # the server refused both before delivering anything: a legitimate event, sent
             # after the refusals, is the only one the sink ever sees
             assert await app.client(Source).fire(n=1) == [2]
@@ -116,16 +121,20 @@ async def test_event_frame_on_a_sinks_request_subject_does_not_run_it(
                 reply_prefix = _subjects.reply_prefix(plane, "spoof.actorbus", "abc123")
                 mine = _subjects.reply_subscription(plane, "spoof.actorbus", "abc123")
                 await edge.subscribe(mine, on_reply)
+                spoof = "spoof.actorbus"
                 targets = [
-                    _subjects.request_subject(plane, 443, "sink.sec", "POST", "/on-thing"),
                     _subjects.request_subject(
-                        plane, 443, "sink.sec", "POST", "/on-thing", instance=sink.instance
+                        plane, 443, "sink.sec", "POST", "/on-thing", source=spoof
                     ),
-                ]
+                    _subjects.request_subject(
+                        plane, 443, "sink.sec", "POST", "/on-thing", source=spoof,
+                        instance=sink.instance,
+                    ),
+                ]  # fmt: skip
                 for target in targets:
                     replies.clear()
                     got = trio.Event()
-                    edge.publish(target, _event_frame(7), reply=reply_prefix + ".spoof1")
+                    edge.publish(target, _event_frame(7, spoof), reply=reply_prefix + ".spoof1")
                     await got.wait()  # a refusal, or the server's "no responders"
                     frame = None if replies[0].no_responders else _frames.decode(replies[0].data)
                     assert frame is None or isinstance(frame, _frames.Fault), frame
@@ -148,7 +157,7 @@ async def test_actor_cannot_subscribe_to_another_hosts_subjects(
             open_bus(secure_bus.url, other) as thief,
         ):
             wanted = [
-                (f"{plane}.443.sec.source.>", None),  # the source's requests
+                (f"{plane}.443.*.sec.source.>", None),  # the source's requests
                 (f"{plane}.r.*.sec.source.>", None),  # its replies
                 (f"{plane}.r.*.actorbus.>", None),  # the edge's replies
                 # the sink's event subscription, in the sink's queue group

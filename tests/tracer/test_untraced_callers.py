@@ -76,7 +76,9 @@ async def test_a_w3c_traceparent_is_continued(plane: str) -> None:
             body=_frames.encode_body({"n": 4}),
             traceparent=format_traceparent(upstream_trace, upstream_span),
         )
-        subject = _subjects.request_subject(plane, 443, "back.test", "POST", "/double")
+        subject = _subjects.request_subject(
+            plane, 443, "back.test", "POST", "/double", source="gateway.example"
+        )
         with trio.fail_after(10):
             await app.hub.tracer.wait_listening()
             raw.publish(subject, _frames.encode(frame), reply="inbox.raw.1")

@@ -9,7 +9,9 @@ from actorbus._wire import directory as d
 from actorbus._wire.subjects import request_subject, subscription_subject
 
 EVENT = subscription_subject("p", 417, "users.example", "POST", "/on-user-deleted")
-FIRED = request_subject("p", 417, "users.example", "POST", "/on-user-deleted")
+FIRED = request_subject(
+    "p", 417, "users.example", "POST", "/on-user-deleted", source="users.example"
+)
 OTHER = subscription_subject("p", 417, "users.example", "POST", "/on-other")
 
 
@@ -54,9 +56,9 @@ def test_bounds_hold_against_a_flood() -> None:
     for i in range(d.MAX_ORIGINS + 10):
         directory.apply(d.Announce(f"o{i}", 0, [(EVENT, "q.example")], full=True))
     assert sum(directory.knows(f"o{i}") for i in range(d.MAX_ORIGINS + 10)) == d.MAX_ORIGINS
-    big = [(f"p.417.s{i}.|.POST._", "q") for i in range(d.MAX_ENTRIES + 5)]
+    big = [(f"p.417.x.s{i}.|.POST._", "q") for i in range(d.MAX_ENTRIES + 5)]
     directory.apply(d.Announce("o0", 1, big, full=True))
-    directory.apply(d.Announce("o0", 2, [("p.417.more.|.POST._", "q")]))
+    directory.apply(d.Announce("o0", 2, [("p.417.x.more.|.POST._", "q")]))
     assert len(directory._entries["o0"]) == d.MAX_ENTRIES
 
 
@@ -98,14 +100,14 @@ def test_entries_are_bounded_in_all() -> None:
     directory = d.Directory()
     per_origin = d.MAX_ENTRIES
     for o in range(4):
-        added = [(f"p.417.s{o}x{i}.|.POST._", "q") for i in range(per_origin)]
+        added = [(f"p.417.x.s{o}x{i}.|.POST._", "q") for i in range(per_origin)]
         directory.apply(d.Announce(f"o{o}", 0, added, full=True))
-    directory.apply(d.Announce("o3", 1, [("p.417.more.|.POST._", "q")]))
+    directory.apply(d.Announce("o3", 1, [("p.417.x.more.|.POST._", "q")]))
     assert directory.size[1] == d.MAX_TOTAL_ENTRIES
     assert sum(len(e) for e in directory._entries.values()) == d.MAX_TOTAL_ENTRIES
     directory.forget("o0")  # forgetting gives the room back
     assert directory.size[1] == d.MAX_TOTAL_ENTRIES - per_origin
-    directory.apply(d.Announce("o3", 2, [(f"p.417.back{i}.|.POST._", "q") for i in range(9)]))
+    directory.apply(d.Announce("o3", 2, [(f"p.417.x.back{i}.|.POST._", "q") for i in range(9)]))
     assert directory.size[1] == d.MAX_TOTAL_ENTRIES - per_origin + 9
 
 

@@ -82,11 +82,14 @@ def test_streams_capture_events_and_replays_but_never_direct_requests() -> None:
     from actorbus._wire.subjects import direct_subscription, matches, request_subject
 
     subjects = js.stream_subjects("p", "users.example", 417)
-    event = request_subject("p", 417, "users.example", "POST", "/on-deleted")
-    direct = request_subject("p", 417, "users.example", "POST", "/x", instance="abc")
-    every = request_subject("p", 417, "users.example", "POST", "/x", instance="~all")
-    other = request_subject("p", 417, "x.users.example", "POST", "/on-deleted")
-    replay = js.replay_subject("p", "users.example", 417, "POST", "/on-deleted", "c-1")
+    src = "users.example"
+    event = request_subject("p", 417, "users.example", "POST", "/on-deleted", source=src)
+    direct = request_subject("p", 417, src, "POST", "/x", source=src, instance="abc")
+    every = request_subject("p", 417, src, "POST", "/x", source=src, instance="~all")
+    other = request_subject("p", 417, "x.users.example", "POST", "/on-deleted", source=src)
+    replay = js.replay_subject(
+        "p", "users.example", 417, "POST", "/on-deleted", "c-1", sender="cli.actorbus"
+    )
     assert any(matches(s, event) for s in subjects)
     assert any(matches(s, replay) for s in subjects)
     for subject in (direct, every, other):

@@ -45,7 +45,9 @@ def test_a_fitting_path_gives_its_arguments_and_matches_the_subscription(
     assert routes.match_path(pattern, path) == args
     assert routes.fill_path(pattern, args) == path
     sub = subj.subscription_subject("p", 443, "h.example", "GET", pattern)
-    assert subj.matches(sub, subj.request_subject("p", 443, "h.example", "GET", path))
+    assert subj.matches(
+        sub, subj.request_subject("p", 443, "h.example", "GET", path, source="c.example")
+    )
 
 
 @given(pattern_and_path(), st.lists(segment, min_size=0, max_size=5))
@@ -56,22 +58,26 @@ def test_a_path_that_does_not_fit_is_never_dispatched(
     path = "/" + "/".join(other)
     route = ("h.example", 443, "GET", pattern)
     fields = ("h.example", 443, "GET", path)
-    subject = subj.request_subject("p", 443, "h.example", "GET", path)
-    chosen = routes.dispatch({route: None}, fields, subject, "p")
+    subject = subj.request_subject("p", 443, "h.example", "GET", path, source="c.example")
+    chosen = routes.dispatch({route: None}, fields, subject, "p", "c.example")
     assert (chosen is not None) == (routes.match_path(pattern, path) is not None)
 
 
 def test_a_frame_must_claim_its_own_subject() -> None:
     route = ("h.example", 0, "ANY", "/items/{id}")
-    subject = subj.request_subject("p", 443, "h.example", "GET", "/items/2")
-    assert routes.dispatch({route: None}, ("h.example", 443, "GET", "/items/2"), subject, "p")
+    subject = subj.request_subject("p", 443, "h.example", "GET", "/items/2", source="c.example")
+    assert routes.dispatch(
+        {route: None}, ("h.example", 443, "GET", "/items/2"), subject, "p", "c.example"
+    )
     for forged in [
         ("h.example", 443, "GET", "/items/1"),  # another path than the subject's
         ("h.example", 444, "GET", "/items/2"),  # another port
         ("h.example", 443, "PUT", "/items/2"),  # another method
         ("g.example", 443, "GET", "/items/2"),  # another host
     ]:
-        assert routes.dispatch({route: None}, forged, subject, "p") is None, forged
+        assert routes.dispatch({route: None}, forged, subject, "p", "c.example") is None, forged
+    good = ("h.example", 443, "GET", "/items/2")
+    assert routes.dispatch({route: None}, good, subject, "p", "d.example") is None  # another caller
 
 
 @pytest.mark.parametrize("bad", ["/a/x{id}", "/a/{}", "/{r...}/x", "/{a}/{a}", "/{1x}", "/a}"])

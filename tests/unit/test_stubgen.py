@@ -21,7 +21,7 @@ from actorbus._cli.stubdrift import drift
 from actorbus._cli.stubgen import api_class_name, generate
 from actorbus._cli.stubs import declared_descriptions
 from actorbus._runtime.api import is_api
-from actorbus._runtime.describe import describe_actor
+from actorbus._runtime.description import describe_actor
 from examples.calculator.calculator import Calculator
 from examples.events.sinks import Files
 from examples.events.users import Users

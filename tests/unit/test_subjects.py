@@ -310,23 +310,29 @@ def test_literal_escape_has_no_wildcards(parts: list[str]) -> None:
     [
         (
             ("p0", 80, "EXAMPLE.com", "GET", "PATH/to/file.html"),
-            "p0.80.com.example.|.GET.PATH.to.file_html",
+            "p0.80.c~example.com.example.|.GET.PATH.to.file_html",
         ),
         (
             ("p0", 443, "example.com", "get", "/foo/{foo}/bar/{bar}"),
-            "p0.443.com.example.|.GET.foo.%007bfoo%007d.bar.%007bbar%007d",
+            "p0.443.c~example.com.example.|.GET.foo.%007bfoo%007d.bar.%007bbar%007d",
         ),
-        (("p0", 123, "example.com", "PATCH", "/DIR/"), "p0.123.com.example.|.PATCH.DIR._"),
-        (("p0", 80, "EXAMPLE.com", "GET", "empty///"), "p0.80.com.example.|.GET.empty._._._"),
+        (
+            ("p0", 123, "example.com", "PATCH", "/DIR/"),
+            "p0.123.c~example.com.example.|.PATCH.DIR._",
+        ),
+        (
+            ("p0", 80, "EXAMPLE.com", "GET", "empty///"),
+            "p0.80.c~example.com.example.|.GET.empty._._._",
+        ),
         (
             ("microbus", 417, "eventsource.example", "POST", "/on-allow-register"),
-            "microbus.417.example.eventsource.|.POST.on-allow-register",
+            "microbus.417.c~example.example.eventsource.|.POST.on-allow-register",
         ),
-        (("p0", 443, "users.example", "POST", ""), "p0.443.example.users.|.POST._"),
+        (("p0", 443, "users.example", "POST", ""), "p0.443.c~example.example.users.|.POST._"),
     ],
 )
 def test_request_subject(args: tuple[str, int, str, str, str], expected: str) -> None:
-    assert subj.request_subject(*args) == expected
+    assert subj.request_subject(*args, source="c.example") == expected
 
 
 @pytest.mark.parametrize(
@@ -334,16 +340,16 @@ def test_request_subject(args: tuple[str, int, str, str, str], expected: str) ->
     [
         (
             ("p0", 80, "EXAMPLE.com", "GET", "PATH/to/file.html"),
-            "p0.80.com.example.|.GET.PATH.to.file_html",
+            "p0.80.*.com.example.|.GET.PATH.to.file_html",
         ),
-        (("p0", 443, "www.example.com", "ANY", ""), "p0.443.com.example.www.|.*._"),
-        (("p0", 443, "www.example.com", "any", "/x"), "p0.443.com.example.www.|.*.x"),
-        (("p0", 123, "example.com", "POST", "DIR/{+}"), "p0.123.com.example.|.POST.DIR.>"),
+        (("p0", 443, "www.example.com", "ANY", ""), "p0.443.*.com.example.www.|.*._"),
+        (("p0", 443, "www.example.com", "any", "/x"), "p0.443.*.com.example.www.|.*.x"),
+        (("p0", 123, "example.com", "POST", "DIR/{+}"), "p0.123.*.com.example.|.POST.DIR.>"),
         (
             ("p0", 0, "example.com", "GET", "/foo/{foo}/bar/{bar}"),
-            "p0.*.com.example.|.GET.foo.*.bar.*",
+            "p0.*.*.com.example.|.GET.foo.*.bar.*",
         ),
-        (("p0", 0, "example.com", "ANY", "/{p+}"), "p0.*.com.example.|.*.>"),
+        (("p0", 0, "example.com", "ANY", "/{p+}"), "p0.*.*.com.example.|.*.>"),
     ],
 )
 def test_subscription_subject(args: tuple[str, int, str, str, str], expected: str) -> None:
@@ -355,7 +361,7 @@ def test_subscription_subject(args: tuple[str, int, str, str, str], expected: st
 def test_subscription_matches_its_own_requests(
     host: str, port: int, method: str, path: str
 ) -> None:
-    request = subj.request_subject("p0", port, host, method, path)
+    request = subj.request_subject("p0", port, host, method, path, source="c.example")
     assert subj.matches(subj.subscription_subject("p0", port, host, method, path), request)
     # Port 0 and ANY are wildcards.
     assert subj.matches(subj.subscription_subject("p0", 0, host, method, path), request)
@@ -377,12 +383,19 @@ def test_subscription_matches_its_own_requests(
 def test_templates_match_literal_requests(host: str, segment: str, rest: str) -> None:
     one = subj.subscription_subject("p0", 443, host, "GET", "/users/{id}")
     greedy = subj.subscription_subject("p0", 443, host, "GET", "/files/{path+}")
-    assert subj.matches(one, subj.request_subject("p0", 443, host, "GET", f"/users/{segment}"))
-    assert not subj.matches(
-        one, subj.request_subject("p0", 443, host, "GET", f"/users/{segment}/more")
+    assert subj.matches(
+        one, subj.request_subject("p0", 443, host, "GET", f"/users/{segment}", source="c.example")
     )
-    assert subj.matches(greedy, subj.request_subject("p0", 443, host, "GET", f"/files/{rest}"))
-    assert not subj.matches(greedy, subj.request_subject("p0", 443, host, "GET", "/files"))
+    assert not subj.matches(
+        one,
+        subj.request_subject("p0", 443, host, "GET", f"/users/{segment}/more", source="c.example"),
+    )
+    assert subj.matches(
+        greedy, subj.request_subject("p0", 443, host, "GET", f"/files/{rest}", source="c.example")
+    )
+    assert not subj.matches(
+        greedy, subj.request_subject("p0", 443, host, "GET", "/files", source="c.example")
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -390,31 +403,35 @@ def test_templates_match_literal_requests(host: str, segment: str, rest: str) ->
 def test_hosts_do_not_cross_match(host: str, other: str, path: str, other_path: str) -> None:
     if host == other:
         return
-    request = subj.request_subject("p0", 443, host, "POST", path)
+    request = subj.request_subject("p0", 443, host, "POST", path, source="c.example")
     catch_all = subj.subscription_subject("p0", 0, other, "ANY", "/{p+}")
     assert not subj.matches(catch_all, request)
-    assert not subj.matches(catch_all, subj.request_subject("p0", 443, host, "POST", other_path))
+    assert not subj.matches(
+        catch_all, subj.request_subject("p0", 443, host, "POST", other_path, source="c.example")
+    )
 
 
 # -- direct, all-replica and reply subjects ---------------------------------------------------
 
 
 def test_direct_and_all_replica_subjects() -> None:
-    plain = subj.request_subject("p0", 443, "users.example", "POST", "/x")
-    direct = subj.request_subject("p0", 443, "users.example", "POST", "/x", instance="abc123")
-    every = subj.request_subject(
-        "p0", 443, "users.example", "POST", "/x", instance=subj.ALL_REPLICAS
+    plain = subj.request_subject("p0", 443, "users.example", "POST", "/x", source="c.example")
+    direct = subj.request_subject(
+        "p0", 443, "users.example", "POST", "/x", instance="abc123", source="c.example"
     )
-    assert direct == "p0.443.example.users.~abc123.|.POST.x"
-    assert every == "p0.443.example.users.~all.|.POST.x"
+    every = subj.request_subject(
+        "p0", 443, "users.example", "POST", "/x", instance=subj.ALL_REPLICAS, source="c.example"
+    )
+    assert direct == "p0.443.c~example.example.users.~abc123.|.POST.x"
+    assert every == "p0.443.c~example.example.users.~all.|.POST.x"
     assert subj.ALL_REPLICAS == "~all"
 
     mine = subj.direct_subscription("p0", "users.example", "abc123")
     theirs = subj.direct_subscription("p0", "users.example", "def456")
     replicas = subj.all_replicas_subscription("p0", "users.example")
     handler = subj.subscription_subject("p0", 443, "users.example", "POST", "/x")
-    assert mine == "p0.*.example.users.~abc123.|.>"
-    assert replicas == "p0.*.example.users.~all.|.>"
+    assert mine == "p0.*.*.example.users.~abc123.|.>"
+    assert replicas == "p0.*.*.example.users.~all.|.>"
 
     reply = subj.reply_prefix("p0", "users.example", "abc123") + ".1f"
     table = {
@@ -442,12 +459,16 @@ def test_invalid_instances(instance: str) -> None:
     with pytest.raises(SubjectError):
         subj.reply_prefix("p0", "users.example", instance)
     with pytest.raises(SubjectError):
-        subj.request_subject("p0", 443, "users.example", "GET", "/", instance=instance)
+        subj.request_subject(
+            "p0", 443, "users.example", "GET", "/", instance=instance, source="c.example"
+        )
 
 
 def test_instance_all_cannot_pose_as_every_replica() -> None:
     with pytest.raises(SubjectError):
-        subj.request_subject("p0", 443, "users.example", "POST", "/x", instance="all")
+        subj.request_subject(
+            "p0", 443, "users.example", "POST", "/x", instance="all", source="c.example"
+        )
     with pytest.raises(SubjectError):
         subj.direct_subscription("p0", "users.example", "all")
 
@@ -479,8 +500,12 @@ def test_reply_prefix() -> None:
 def test_instance_marker_never_collides_with_a_host(
     host: str, other: str, instance: str, path: str
 ) -> None:
-    direct = subj.request_subject("p0", 443, host, "POST", path, instance=instance)
-    every = subj.request_subject("p0", 443, host, "POST", path, instance=subj.ALL_REPLICAS)
+    direct = subj.request_subject(
+        "p0", 443, host, "POST", path, instance=instance, source="c.example"
+    )
+    every = subj.request_subject(
+        "p0", 443, host, "POST", path, instance=subj.ALL_REPLICAS, source="c.example"
+    )
     # A handler of any host (including a host one label longer) never sees directed requests.
     for candidate in (other, host, f"{instance}.{host}", f"all.{host}"):
         catch_all = subj.subscription_subject("p0", 0, candidate, "ANY", "/{p+}")
@@ -490,13 +515,19 @@ def test_instance_marker_never_collides_with_a_host(
     mine = subj.direct_subscription("p0", host, instance)
     assert subj.matches(mine, direct)
     assert not subj.matches(mine, every)
-    assert not subj.matches(mine, subj.request_subject("p0", 443, host, "POST", path))
     assert not subj.matches(
-        mine, subj.request_subject("p0", 443, f"{instance}.{host}", "POST", path)
+        mine, subj.request_subject("p0", 443, host, "POST", path, source="c.example")
+    )
+    assert not subj.matches(
+        mine,
+        subj.request_subject("p0", 443, f"{instance}.{host}", "POST", path, source="c.example"),
     )
     if other != host:
         assert not subj.matches(
-            mine, subj.request_subject("p0", 443, other, "POST", path, instance=instance)
+            mine,
+            subj.request_subject(
+                "p0", 443, other, "POST", path, instance=instance, source="c.example"
+            ),
         )
 
 
@@ -513,10 +544,13 @@ def test_no_host_receives_announcements(host: str) -> None:
 @pytest.mark.parametrize(
     ("subject", "expected"),
     [
-        ("p0.443.com.example.|.POST.a.b", (443, "POST.a.b")),
-        ("p0.417.example.users.|.POST.on-user-deleted", (417, "POST.on-user-deleted")),
-        ("p0.443.com.example.~abc.|.GET._", (443, "GET._")),
-        ("p0.443.com.example.~all.|.GET._", (443, "GET._")),
+        ("p0.443.c~x.com.example.|.POST.a.b", (443, "POST.a.b")),
+        (
+            "p0.417.users~example.example.users.|.POST.on-user-deleted",
+            (417, "POST.on-user-deleted"),
+        ),
+        ("p0.443.c.com.example.~abc.|.GET._", (443, "GET._")),
+        ("p0.443.c.com.example.~all.|.GET._", (443, "GET._")),
         ("p0.888.all.|.ANNOUNCE._", (888, "ANNOUNCE._")),
         ("p0.r.com.example.~abc.1f", None),
         ("p0.r.users~example.com.example.~abc.1f", None),
@@ -539,7 +573,9 @@ def test_parse_route_non_ascii_port_is_not_a_route() -> None:
 def test_parse_route_inverts_request_subject(
     host: str, port: int, method: str, path: str, instance: str | None
 ) -> None:
-    subject = subj.request_subject("p0", port, host, method, path, instance=instance)
+    subject = subj.request_subject(
+        "p0", port, host, method, path, instance=instance, source="c.example"
+    )
     assert subj.parse_route(subject) == (port, f"{method}.{subj.escape_path(path)}")
 
 
@@ -625,3 +661,27 @@ def test_host_tokens_are_one_token_and_never_collide(a: str, b: str) -> None:
     ta, tb = subj.host_token(a), subj.host_token(b)
     assert "." not in ta and ta != subj.REPLY_FROM_SERVER
     assert (ta == tb) == (a == b)
+
+
+# -- the source token ---------------------------------------------------------------------------
+
+
+def test_the_source_is_one_token_the_server_can_check() -> None:
+    s = subj.request_subject("p0", 443, "users.example", "POST", "/x", source="billing.example")
+    assert s == "p0.443.billing~example.example.users.|.POST.x"
+    assert subj.request_source(s) == "billing.example"
+    assert subj.matches("p0.*.billing~example.>", s)  # what the generated ACL grants
+    assert not subj.matches("p0.*.billing.>", s)  # a look-alike never matches
+    assert subj.request_source("p0.443") == ""
+
+
+def test_a_request_is_its_senders_own() -> None:
+    s = subj.request_subject("p0", 443, "users.example", "POST", "/x", source="b.example")
+    reply = subj.reply_prefix("p0", "b.example", "i1") + ".7"
+    assert subj.sent_by(s, reply, "p0", "b.example", "i1")
+    assert subj.sent_by(s, None, "p0", "b.example", "i1")  # fire-and-forget
+    assert subj.sent_by(s, "_INBOX.abc", "p0", "b.example", "i1")  # a plain NATS client
+    assert not subj.sent_by(s, reply, "p0", "c.example", "i1")  # claims another caller
+    other_inbox = subj.reply_prefix("p0", "victim.example", "v1") + ".7"
+    assert not subj.sent_by(s, other_inbox, "p0", "b.example", "i1")  # answers into another's
+    assert not subj.sent_by(s, reply, "p0", "b.example", "i2")  # another instance's inbox

@@ -100,7 +100,7 @@ def run_raw(url: str, messages: int, rounds: int) -> dict[str, float]:
     return asyncio.run(main())
 
 
-# -- actorbus NatsTransport ------------------------------------------------------------------
+# -- actorbus NatsPyTransport ------------------------------------------------------------------
 
 
 def run_actorbus(url: str, messages: int, rounds: int, client: str) -> dict[str, float]:
@@ -112,7 +112,7 @@ def run_actorbus(url: str, messages: int, rounds: int, client: str) -> dict[str,
     if client == "native":
         from actorbus._transport.native import open_native as open_client
     else:
-        from actorbus._transport.natspy import open_nats as open_client
+        from actorbus._transport.natspy import open_natspy as open_client
 
     async def main() -> dict[str, float]:
         async with open_client(url) as pub, open_client(url) as sub:

@@ -64,7 +64,13 @@ class Target:
 
     def subject_of(self, route: Route, instance: str | None = None) -> str:
         return _subjects.request_subject(
-            self.plane, route.port, route.host, route.method, route.path, instance=instance
+            self.plane,
+            route.port,
+            route.host,
+            route.method,
+            route.path,
+            source="fuzz.test",
+            instance=instance,
         )
 
     def subjects(self) -> list[str]:
@@ -76,8 +82,8 @@ class Target:
             self.subject_of(self.event),
             self.subject_of(self.endpoint, self.instance),
             self.subject_of(self.endpoint, _subjects.ALL_REPLICAS),
-            _subjects.request_subject(plane, control, host, "GET", "/ping"),
-            _subjects.request_subject(plane, control, "all", "POST", "/stats"),
+            _subjects.request_subject(plane, control, host, "GET", "/ping", source="fuzz.test"),
+            _subjects.request_subject(plane, control, "all", "POST", "/stats", source="fuzz.test"),
             f"{self.reply_prefix}.{secrets.token_hex(2)}",  # the server's status subject
             _subjects.answer_subject(  # a responder's answer, as fuzz.test
                 f"{self.reply_prefix}.{secrets.token_hex(2)}", plane, "fuzz.test"

@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_ACK_WINDOW",
     "DEFAULT_BUDGET",
     "DEFAULT_HOP_RESERVE",
+    "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_BUDGET",
     "LATE_WAKE",
     "MAX_DEPTH",
@@ -28,6 +29,9 @@ DEFAULT_BUDGET = 20.0
 DEFAULT_HOP_RESERVE = 0.02
 DEFAULT_MAX_BUDGET = 60.0  # a callee never runs a handler longer than this, whatever the wire says
 MAX_DEPTH = 64
+#: Largest request or reply body (the encoded arguments or return value), in bytes: the same on
+#: every bus and for co-located calls; frames past the server's ``max_payload`` are fragmented.
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
 #: Share of the ack window a waiter may wake late before its silence proves nothing: past it
 #: the process itself was too busy to read the acks that may be waiting on its socket.
 LATE_WAKE = 0.25

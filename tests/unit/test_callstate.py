@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorbus._wire import protocol as _protocol
-from actorbus._wire.protocol import Budget, ResponderTally
+from actorbus._wire import callstate as _callstate
+from actorbus._wire.callstate import Budget, ResponderTally
 
 # -- budgets ----------------------------------------------------------------------------------
 
 
 def test_defaults() -> None:
-    assert _protocol.DEFAULT_BUDGET == 20.0
-    assert _protocol.MAX_DEPTH == 64
-    assert _protocol.DEFAULT_ACK_WINDOW == 0.25
+    assert _callstate.DEFAULT_BUDGET == 20.0
+    assert _callstate.MAX_DEPTH == 64
+    assert _callstate.DEFAULT_ACK_WINDOW == 0.25
 
 
 @pytest.mark.parametrize(
@@ -35,17 +35,17 @@ def test_defaults() -> None:
     ],
 )
 def test_budget_for(now: float, deadline: float, default: float, expected: Budget) -> None:
-    budget = _protocol.budget_for(now, deadline, default)
+    budget = _callstate.budget_for(now, deadline, default)
     assert budget == expected
     assert type(budget.budget_ms) is int
 
 
 def test_budget_for_uses_the_default_budget_by_default() -> None:
-    assert _protocol.budget_for(1.0, math.inf) == Budget(21.0, 20_000, True)
+    assert _callstate.budget_for(1.0, math.inf) == Budget(21.0, 20_000, True)
 
 
 def test_budget_for_cancelled_scope_is_no_time_left() -> None:
-    budget = _protocol.budget_for(100.0, -math.inf)
+    budget = _callstate.budget_for(100.0, -math.inf)
     assert budget.budget_ms == 0
     assert not budget.defaulted
 
@@ -57,7 +57,7 @@ def test_budget_for_cancelled_scope_is_no_time_left() -> None:
 )
 def test_budget_never_exceeds_the_time_left(now: float, delta: float) -> None:
     deadline = now + delta
-    budget = _protocol.budget_for(now, deadline)
+    budget = _callstate.budget_for(now, deadline)
     remaining_ms = (deadline - now) * 1000
     assert not budget.defaulted
     assert budget.deadline == deadline
@@ -78,7 +78,7 @@ def test_budget_never_exceeds_the_time_left(now: float, delta: float) -> None:
     ],
 )
 def test_handler_deadline(now: float, budget_ms: int, reserve: float, expected: float) -> None:
-    assert _protocol.handler_deadline(now, budget_ms, reserve) == pytest.approx(expected)
+    assert _callstate.handler_deadline(now, budget_ms, reserve) == pytest.approx(expected)
 
 
 @settings(max_examples=200, deadline=None)
@@ -91,8 +91,8 @@ def test_callee_deadline_is_never_later_than_the_callers(
     now: float, delta: float, reserve: float
 ) -> None:
     """Same clock on both sides: the budget shrinks across the hop, never grows."""
-    budget = _protocol.budget_for(now, now + delta)
-    callee = _protocol.handler_deadline(now, budget.budget_ms, reserve)
+    budget = _callstate.budget_for(now, now + delta)
+    callee = _callstate.handler_deadline(now, budget.budget_ms, reserve)
     assert now <= callee <= budget.deadline + 1e-9
 
 
@@ -112,12 +112,12 @@ def test_callee_deadline_is_never_later_than_the_callers(
     ],
 )
 def test_next_depth(current: int, limit: int, expected: int | None) -> None:
-    assert _protocol.next_depth(current, limit) == expected
+    assert _callstate.next_depth(current, limit) == expected
 
 
 def test_next_depth_allows_exactly_64_hops() -> None:
     depth, hops = 0, 0
-    while (nxt := _protocol.next_depth(depth)) is not None:
+    while (nxt := _callstate.next_depth(depth)) is not None:
         assert nxt == depth + 1
         depth, hops = nxt, hops + 1
         assert hops <= 1000

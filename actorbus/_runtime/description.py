@@ -7,14 +7,12 @@ such as ``actorbus describe`` and ``actorbus call`` know the endpoints of a runn
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from .declarations import HandlerSpec
-
-if TYPE_CHECKING:
-    from .actor import Actor
+from .shapes import ActorShape
 
 __all__ = [
     "ConfigInfo",
@@ -132,7 +130,7 @@ def _config_info(name: str, spec: Any) -> ConfigInfo:
     return ConfigInfo(name=name, schema=schema, doc=spec.doc)
 
 
-def describe_actor(actor: Actor) -> Description:
+def describe_actor(actor: ActorShape) -> Description:
     """Every endpoint, event and sink of ``actor``'s class."""
     cls = type(actor)
     host = actor.host()
