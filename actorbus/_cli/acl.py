@@ -18,7 +18,8 @@ and ``T`` a hostname as one token (``users.example`` → ``users~example``), an 
 A durable sink host may also use exactly its JetStream consumer and its source's stream (and
 the plane's dead-letter stream), and receive on its own JetStream inbox, where only JetStream
 delivers; the edge may read, delete and replay dead letters. Sources need no JetStream rights:
-their events are plain publishes that the stream captures.
+their events are plain publishes that the stream captures. A host with a singleton ticker may
+create the plane's lease bucket and read and write its own keys there, no other host's.
 
 Nobody but a source may publish that source's events, and nobody a handler's ``callers=``
 leaves out may call it: both are explicit denials (the edge user's too). The edge may publish
@@ -39,6 +40,7 @@ from .._runtime.actor import Actor
 from .._runtime.callers import Callers, effective_callers
 from .._transport.credentials import Credentials, Identity, write_credentials, write_private
 from .._wire import jetstream as _js
+from .._wire import leases as _leases
 from .._wire import subjects as _subjects
 from .targets import TargetError, load_targets
 
@@ -196,6 +198,8 @@ def _actor(
         for spec in cls._handlers:
             if spec.kind == "sink" and spec.durable and spec.source is not None:
                 _durable_grants(perm, host, spec.queue or _subjects.queue_for(host), spec, plane)
+    if any(t.singleton for cls in own for t in cls._tickers):
+        _lease_grants(perm, host, plane)
     for other in hosts:
         if other != host and other.endswith("." + host):
             _add(
@@ -226,6 +230,17 @@ def _durable_grants(perm: Permissions, host: str, queue: str, spec: Any, plane: 
         f"$JS.ACK.{stream}.{consumer}.>",
         f"{plane}.~dlq.{_subjects.host_token(host)}.{stream}.{consumer}",
     )
+    _add(perm.subscribe, f"{plane}.js.{_rev(host)}.>")
+
+
+def _lease_grants(perm: Permissions, host: str, plane: str) -> None:
+    """Singleton tickers: the plane's lease bucket (created), the host's own keys (read with
+    a direct get, written compare-and-set), and its JetStream inbox for the answers."""
+    stream = _stream(plane, _leases.stream(plane))
+    keys = f"$KV.{_stream(plane, _leases.bucket(plane))}.{_subjects.host_token(host)}.*"
+    for verb in ("INFO", "CREATE", "UPDATE"):
+        _add(perm.publish, f"$JS.API.STREAM.{verb}.{stream}")
+    _add(perm.publish, keys, f"$JS.API.DIRECT.GET.{stream}.{keys}")
     _add(perm.subscribe, f"{plane}.js.{_rev(host)}.>")
 
 

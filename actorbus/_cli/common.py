@@ -193,10 +193,10 @@ async def probe_bus(url: str) -> None:
     )
 
 
-async def probe_jetstream(url: str) -> None:
-    """Fail fast (`CliError`, exit 5) when the first server of ``url`` that answers says in
-    its INFO that it runs no JetStream (durable sinks need it). Says nothing when no INFO
-    could be read: the actors' own start then reports what is wrong."""
+async def probe_jetstream(url: str, refusal: str = "") -> None:
+    """Fail fast (`CliError`, exit 5, ``refusal`` or the durable sinks' line) when the first
+    server of ``url`` that answers says in its INFO that it runs no JetStream. Says nothing
+    when no INFO could be read: the actors' own start then reports what is wrong."""
     from .._transport.jetstream import NO_JETSTREAM
 
     for part in url.split(","):
@@ -224,7 +224,7 @@ async def probe_jetstream(url: str) -> None:
             except ValueError:
                 return
             if isinstance(info, dict) and not info.get("jetstream"):
-                raise CliError(NO_JETSTREAM, EXIT_BUS)
+                raise CliError(refusal or NO_JETSTREAM, EXIT_BUS)
             return
 
 

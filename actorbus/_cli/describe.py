@@ -92,7 +92,8 @@ def format_descriptions(found: Sequence[dict[str, Any]]) -> str:
             where = f"every {tick.get('seconds'):g} s"
             doc = str(tick.get("doc") or "").split("\n")[0]
             lines.append(
-                f"  {where:<32} {tick.get('name')}()  [ticker]" + (f"  {doc}" if doc else "")
+                f"  {where:<32} {tick.get('name')}()  [{_ticker_tag(tick)}]"
+                + (f"  {doc}" if doc else "")
             )
         for item in desc.get("config", []):
             schema = dict(item.get("schema") or {})
@@ -151,3 +152,7 @@ def print_json(value: Any) -> None:
     if sys.stdout.isatty():
         data = msgspec.json.format(data, indent=2)
     print(data.decode(), flush=True)
+
+
+def _ticker_tag(tick: dict[str, Any]) -> str:
+    return "ticker, one replica" if tick.get("singleton") is True else "ticker"

@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from .._transport.kv import NO_JETSTREAM_LEASES
 from .._version import install_hint
 from .acl import load_credentials_option
 from .common import (
@@ -103,6 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         trio.run(probe_bus, bus)
         if any(spec.durable for cls in classes for spec in cls._handlers):
             trio.run(probe_jetstream, bus)
+        elif any(spec.singleton for cls in classes for spec in cls._tickers):
+            trio.run(probe_jetstream, bus, NO_JETSTREAM_LEASES)
     else:
         if opts.worker:
             _error("a worker needs --nats")

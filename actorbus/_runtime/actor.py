@@ -32,6 +32,7 @@ from .intake import DEFAULT_INBOX, DEFAULT_INBOX_BYTES
 from .proxies import Client
 from .server import Server
 from .shapes import ActorStats, Placement
+from .singleton import Lease, Leases, open_leases
 
 __all__ = ["Actor", "ActorStats"]
 
@@ -232,7 +233,11 @@ class Actor:
         await caller.start()
         self._caller = caller
         started = False
+        leases = Leases({})
         try:
+            leases = await open_leases(
+                hub.transport, hub.plane, host, self.instance, type(self)._tickers
+            )
             try:
                 await self.on_startup()
             except Exception as exc:
@@ -252,7 +257,7 @@ class Actor:
                 self._started_at = trio.current_time()
                 async with trio.open_nursery() as tickers:
                     for spec in type(self)._tickers:
-                        tickers.start_soon(self._tick, spec)
+                        tickers.start_soon(self._tick, spec, leases.get(spec.name))
                     log.info(
                         "%s started (instance %s, bus %s)",
                         host,
@@ -263,6 +268,7 @@ class Actor:
                     started = True
                     await self._stop.wait()
                     tickers.cancel_scope.cancel()
+                await leases.aclose()  # another replica takes the next beat
                 await service_api.aclose()
                 await server.stop_intake()
                 with trio.move_on_after(grace):
@@ -295,6 +301,7 @@ class Actor:
                 exc_info=exc,
             )
         finally:
+            await leases.aclose()
             with trio.CancelScope(shield=True):
                 await caller.aclose()
             self._caller = self._placement = self._server = None
@@ -303,11 +310,13 @@ class Actor:
     def _request_stop(self) -> None:
         self._stop.set()
 
-    async def _tick(self, spec: TickerSpec) -> None:
+    async def _tick(self, spec: TickerSpec, lease: Lease | None) -> None:
         """Run ``spec`` every interval, aligned to start; skip a beat while the last still runs.
 
         Beats missed while the process was stalled are counted as skips, not run back to back.
         Exceptions are logged and counted in ``stats.tick_errors``; they never stop the ticker.
+        With a ``lease`` (a singleton ticker) a beat runs only while this instance holds it,
+        renewed every beat, and is cancelled if the lease lapses before the beat ends.
         """
         from .._observe.logs import bind_actor
 
@@ -316,25 +325,50 @@ class Actor:
         bind_actor(host, self.instance)
         stats = self.stats
         stats.ticks[name] = stats.tick_skips[name] = stats.tick_errors[name] = 0
+        if lease is not None:
+            stats.tick_standby[name] = 0
         interval = spec.interval
         busy = False
+        running: trio.CancelScope | None = None  # the beat in progress, bounded by its lease
 
         async def once() -> None:
             nonlocal busy
+            try:
+                until = math.inf if lease is None else await lease.hold()
+                if until is None:
+                    stats.tick_standby[name] += 1
+                else:
+                    await run(until)
+            finally:
+                busy = False
+
+        async def run(until: float) -> None:
+            nonlocal running
             tracer = self._running_caller().hub.spans
             span = tracer.ticker(self.host(), self.instance, name) if tracer.active else None
             try:
-                await spec.func(self)
-                stats.ticks[name] += 1
+                with trio.CancelScope(deadline=until) as running:
+                    await spec.func(self)
+                    stats.ticks[name] += 1
+                if running.cancelled_caught:
+                    stats.tick_errors[name] += 1
+                    log.warning("%s: ticker %s cancelled: its lease lapsed mid-beat", host, name)
             except Exception as exc:
                 stats.tick_errors[name] += 1
                 if span is not None:
                     span.error = exc
                 log.warning("%s: ticker %s raised %r", host, name, exc, exc_info=exc)
             finally:
-                busy = False
+                running = None
                 if span is not None:
                     span.close()
+
+        async def renew() -> None:
+            """Keep the lease of a beat that outlasts its interval."""
+            assert lease is not None
+            until = await lease.hold()
+            if until is not None and running is not None:
+                running.deadline = max(running.deadline, until)
 
         async with trio.open_nursery() as nursery:
             beat = trio.current_time()
@@ -348,6 +382,8 @@ class Actor:
                     beat += missed * interval
                 if busy:
                     stats.tick_skips[name] += 1
+                    if lease is not None and running is not None:
+                        nursery.start_soon(renew)
                     continue
                 busy = True
                 nursery.start_soon(once)

@@ -78,6 +78,7 @@ class HandlerSpec:
 class TickerSpec:
     func: Callable[..., Awaitable[Any]]
     interval: float
+    singleton: bool = False
 
     @property
     def name(self) -> str:
@@ -334,14 +335,17 @@ def _check_sink_signature(spec: HandlerSpec, source: EventDescriptor) -> None:
         raise TypeError(f"{where}: returns {type_name(b)}, the event declares {type_name(a)}")
 
 
-def ticker(*, seconds: float) -> Callable[[F], F]:
-    """Run a method every ``seconds`` while the actor is up; an overlapping beat is skipped."""
-    if not isinstance(seconds, int | float) or seconds <= 0:
+def ticker(*, seconds: float, singleton: bool = False) -> Callable[[F], F]:
+    """Run a method every ``seconds`` while the actor is up; an overlapping beat is skipped.
+    ``singleton``: each beat runs on one replica of the host only (a lease held on the bus)."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
         raise ValueError(f"@ticker needs seconds > 0, got {seconds!r}")
+    if not isinstance(singleton, bool):
+        raise TypeError(f"@ticker singleton= must be True or False, got {singleton!r}")
 
     def decorate(func: F) -> F:
         fn = _check_handler(func, "ticker")
-        setattr(fn, _SPEC_ATTR, TickerSpec(fn, float(seconds)))
+        setattr(fn, _SPEC_ATTR, TickerSpec(fn, float(seconds), singleton))
         return func
 
     return decorate

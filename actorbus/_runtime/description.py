@@ -40,11 +40,13 @@ class HandlerInfo(msgspec.Struct, omit_defaults=True):
 
 
 class TickerInfo(msgspec.Struct):
-    """One ``@ticker``: its method, interval and docstring."""
+    """One ``@ticker``: its method, interval, docstring, and whether one replica runs it."""
 
     name: str
     seconds: float
     doc: str = ""
+    #: True for ``singleton=True`` (one replica runs each beat); left out otherwise.
+    singleton: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ConfigInfo(msgspec.Struct):
@@ -143,7 +145,10 @@ def describe_actor(actor: ActorShape) -> Description:
         doc=(inspect.getdoc(cls) or "") if cls.__doc__ else "",
         handlers=handlers,
         tickers=[
-            TickerInfo(t.name, t.interval, inspect.getdoc(t.func) or "") for t in cls._tickers
+            TickerInfo(
+                t.name, t.interval, inspect.getdoc(t.func) or "", t.singleton or msgspec.UNSET
+            )
+            for t in cls._tickers
         ],
         config=[_config_info(name, spec) for name, spec in cls._configs.items()],
     )

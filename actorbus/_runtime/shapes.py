@@ -23,6 +23,8 @@ class ActorStats:
     ticks: dict[str, int] = field(default_factory=dict)
     tick_skips: dict[str, int] = field(default_factory=dict)
     tick_errors: dict[str, int] = field(default_factory=dict)
+    #: Beats of a singleton ticker left to the replica that holds its lease.
+    tick_standby: dict[str, int] = field(default_factory=dict)
     #: Frames refused or dropped, by kind: malformed, mismatch, forbidden, duplicate,
     #: unauthenticated, unmatched, overloaded, dropped, internal (see "Hostile input" in the
     #: reliability docs).

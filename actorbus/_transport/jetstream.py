@@ -87,6 +87,22 @@ class JetStream:
     ) -> dict[str, Any]:
         """One request answered with JSON (an API call, or a publish to an acking stream);
         `JetStreamError` for an error answer or none in time."""
+        msg = await self.request_message(subject, data, headers=headers, timeout=timeout)
+        doc, err = _js.api_error(msg.data)
+        if err is not None:
+            raise JetStreamError(f"{subject}: {err.description} ({err.err_code})", err.err_code)
+        return doc
+
+    async def request_message(
+        self,
+        subject: str,
+        data: bytes,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = REQUEST_TIMEOUT,
+    ) -> Message:
+        """One request's answer as it came (a direct get answers with headers and raw data);
+        `JetStreamError` for none in time or no responder."""
         token = str(next(self._ids))
         done, box = trio.Event(), list[Message]()
         self._waiting[token] = (done, box)
@@ -103,10 +119,7 @@ class JetStream:
             if subject.startswith("$JS.API."):
                 raise JetStreamUnavailable()
             raise JetStreamError(f"no stream captures {subject}")
-        doc, err = _js.api_error(msg.data)
-        if err is not None:
-            raise JetStreamError(f"{subject}: {err.description} ({err.err_code})", err.err_code)
-        return doc
+        return msg
 
     async def api(self, what: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else b""
