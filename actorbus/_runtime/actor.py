@@ -279,6 +279,8 @@ class Actor:
                     )
                 server.cancel_running()
                 handlers.cancel_scope.cancel()
+            with trio.CancelScope(shield=True):
+                await server.aclose()
             with trio.move_on_after(grace):
                 try:
                     await self.on_shutdown()

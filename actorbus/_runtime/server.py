@@ -183,6 +183,10 @@ class Server(PieceIntake):
         for sub in subs:
             await sub.unsubscribe()
 
+    async def aclose(self) -> None:
+        """After the handlers ended: release what outlives them (the durable sinks' client)."""
+        await self._durable.aclose()
+
     async def wait_idle(self) -> None:
         await self._durable.drained()  # and no durable sink's pull is still open
         await self._idle.wait()

@@ -79,6 +79,13 @@ class DurableSinks:
             sink.stop()
             self._server.hub.withdraw_only(sink.subject, sink.served.queue)
 
+    async def aclose(self) -> None:
+        """Close the JetStream client's own subscription (once the sinks ended): one per
+        instance, so a restart under ``--reload`` leaves none behind."""
+        js, self._js = self._js, None
+        if js is not None:
+            await js.aclose()
+
     async def drained(self) -> None:
         """Until no durable sink's pull is still open."""
         for sink in self._sinks:
