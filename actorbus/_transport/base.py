@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -38,7 +38,7 @@ class Message:
     data: bytes
     reply: str | None = None
     no_responders: bool = False
-    headers: dict[str, str] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 Deliver = Callable[[Message], None]

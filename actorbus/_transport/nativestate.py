@@ -3,7 +3,7 @@ the signal that the current connection is gone (the reconnect loop reads its ``a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -11,15 +11,45 @@ import trio
 from . import natsproto as proto
 from .base import Deliver, Message, Subscription
 
-__all__ = ["Handle", "Lost", "Pong", "Sub", "headed_message"]
+__all__ = ["Handle", "LazyHeaders", "Lost", "Pong", "Sub", "headed_message"]
+
+
+class LazyHeaders(Mapping[str, str]):
+    """A header block parsed on first use: most receivers (a live sink of an event that carries
+    ``Nats-Msg-Id``) never read it, and parsing every block cost as much as the rest of the
+    receive path."""
+
+    __slots__ = ("_block", "_parsed")
+
+    def __init__(self, block: bytes) -> None:
+        self._block = block
+        self._parsed: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._parsed is None:
+            self._parsed = proto.parse_headers(self._block)
+        return self._parsed
+
+    def __getitem__(self, key: str) -> str:
+        return self._headers()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+    def __repr__(self) -> str:
+        return f"LazyHeaders({self._headers()!r})"
 
 
 def headed_message(msg: proto.Msg) -> Message:
-    """An ``HMSG`` as a `Message`: the no-responders status, or the message and its headers."""
+    """An ``HMSG`` as a `Message`: the no-responders status, or the message and its headers
+    (parsed when first read)."""
     headers = msg.headers or b""
     if not msg.payload and headers.startswith(proto.NO_RESPONDERS_STATUS):
         return Message(msg.subject, b"", None, True)
-    return Message(msg.subject, msg.payload, msg.reply, False, proto.parse_headers(headers))
+    return Message(msg.subject, msg.payload, msg.reply, False, LazyHeaders(headers))
 
 
 class Lost(OSError):

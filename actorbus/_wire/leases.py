@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -97,7 +98,7 @@ class Entry:
     holder: str
 
 
-def parse_direct_get(headers: dict[str, str] | None, data: bytes) -> Entry | None:
+def parse_direct_get(headers: Mapping[str, str] | None, data: bytes) -> Entry | None:
     """A direct-get answer as the key's entry; None when the key has none (status 404).
     Raises ValueError for an answer of another shape."""
     headers = headers or {}
