@@ -188,6 +188,15 @@ class Actor:
         return self._caller
 
     def _trigger(self, ev: EventDescriptor) -> Callable[..., Gathering]:
+        """``self.on_x``: the function that fires event ``ev`` (made once per instance)."""
+        made: dict[EventDescriptor, Callable[..., Gathering]]
+        made = self.__dict__.setdefault("_triggers", {})
+        fire = made.get(ev)
+        if fire is None:
+            fire = made[ev] = self._make_trigger(ev)
+        return fire
+
+    def _make_trigger(self, ev: EventDescriptor) -> Callable[..., Gathering]:
         spec = ev.spec
         sig = spec.signature
         host = ev.host

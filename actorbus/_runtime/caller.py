@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import secrets
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -22,6 +21,7 @@ from .._wire import callstate as _callstate
 from .._wire import frames as _frames
 from .._wire import jetstream as _jetstream
 from .._wire import subjects as _subjects
+from .._wire.tokens import TokenPool
 from . import errors as _errors
 from .callerpieces import Outgoing, PieceReader
 from .context import CallOptions, current_request
@@ -75,6 +75,7 @@ class Caller(PieceReader):
         self._flushed: trio.Event | None = None  # the round trip of `_barrier` under way
         self._flush_started = 0.0  # ... and when it was sent
         self._ids = 0
+        self._tokens = TokenPool()  # each call's secret, from a pooled random buffer
         self._started = False
         # Calls given up before any responder acked: a late ack still gets its cancel frame.
         self._abandoned: collections.OrderedDict[str, tuple[_frames.Request, float]] = (
@@ -227,7 +228,7 @@ class Caller(PieceReader):
             multicast=multicast,
             trace_id=inbound.trace_id if inbound else "",
             oneway=oneway,
-            token=secrets.token_hex(8),
+            token=self._tokens.next(),
         )
         tracer = self.hub.spans
         if tracer.active or frame.trace_id or current_span.get() is not None:

@@ -151,7 +151,7 @@ class Served:
 class Call:
     """One request taken in: running, or waiting at its gate.
 
-    Its cancel scope is made when it starts (a waiting call costs a frame, not a scope):
+    Its cancel scope is its worker's, lent while it runs (a waiting call costs a frame):
     ``deadline`` is when its budget runs out, or None for a fire-and-forget request, whose
     budget starts with its handler (nobody waits for it, so time in the inbox is not counted).
     """
@@ -162,6 +162,7 @@ class Call:
         "frame",
         "gate",
         "key",
+        "outcome",
         "queue",
         "reply",
         "scope",
@@ -189,6 +190,8 @@ class Call:
         self.size = size
         self.scope: trio.CancelScope | None = None
         self.cancelled = False  # the caller sent a cancel (while it waited, or ran)
+        #: What to answer when its scope stopped it (set as the `trio.Cancelled` goes by).
+        self.outcome: _frames.Response | _frames.Fault | None = None
         #: A durable sink's event: told the outcome once (ack, nak or dead letter).
         self.settle: Callable[[Any], None] | None = None
         self.key: Key = (frame.from_instance, frame.msg_id, frame.token)

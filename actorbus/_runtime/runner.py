@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -27,6 +27,13 @@ from .pathargs import body_for
 __all__ = ["Runner"]
 
 log = logging.getLogger("actorbus.actor")
+
+#: How much earlier than its budget says a handler on a worker's scope may be cut short: budgets
+#: travel in whole milliseconds, so a scope whose deadline is at most this much early is kept.
+_DEADLINE_GRAIN: Final = 0.001
+
+#: The outcome of a fire-and-forget call that returned: counted as a 200, never sent.
+_HANDLED: Final = _frames.Response(msg_id="", from_host="", from_instance="", queue="")
 
 
 class Runner:
@@ -77,20 +84,31 @@ class Runner:
             token=frame.token,
         )
 
-    async def run(self, call: Call) -> _frames.Response | _frames.Fault | None:
-        """Run one handler under its budget scope; its outcome as a Response or Fault frame."""
-        frame, spec, queue = call.frame, call.spec, call.queue
-        scope = call.scope
-        if scope is None:  # not inline: made now, so a call waiting in the inbox costs none
-            deadline = call.deadline
-            if deadline is None:  # fire and forget: its budget starts with its handler
-                opts = self.options
-                deadline = _callstate.handler_deadline(
-                    trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
-                )
-            scope = call.scope = trio.CancelScope(deadline=deadline)
-            if call.cancelled or self.stopping:  # cancelled before it got to run
-                scope.cancel()
+    async def run(
+        self, call: Call, scope: trio.CancelScope | None = None
+    ) -> _frames.Response | _frames.Fault | None:
+        """Run one handler under its budget; its outcome as a Response or Fault frame.
+
+        ``scope`` is a worker's entered cancel scope (`Workers`), lent for this call: its
+        deadline becomes the call's, and when it is what stops the handler, the outcome is left
+        in ``call.outcome`` and the `trio.Cancelled` goes on up to the worker. Without one (a
+        co-located call in its caller's task) the call gets a scope of its own.
+        """
+        frame, spec = call.frame, call.spec
+        deadline = call.deadline
+        if deadline is None:  # fire and forget: its budget starts with its handler
+            opts = self.options
+            deadline = _callstate.handler_deadline(
+                trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
+            )
+        own = scope is None
+        if scope is None:
+            scope = trio.CancelScope(deadline=deadline)
+        elif not deadline - _DEADLINE_GRAIN <= scope.deadline <= deadline:
+            scope.deadline = deadline  # (2 µs: a stream of calls resets it once per grain)
+        call.scope = scope
+        if call.cancelled or self.stopping:  # cancelled before it got to run
+            scope.cancel()
         t0 = time.perf_counter_ns()
         span = None
         tracer = self.hub.spans
@@ -98,31 +116,39 @@ class Runner:
             span = tracer.server(frame, self.host, self.instance, spec.kind == "sink")
         elif _trace.current_span.get() is not None:
             _trace.current_span.set(None)  # not the caller's trace: this handler starts none
-        out: _frames.Response | _frames.Fault | None = None
         try:
-            with scope:
-                # Cancelled or out of budget while it waited at its gate: don't start it.
-                await trio.lowlevel.checkpoint_if_cancelled()
-                result = await self._invoke(frame, spec, call.gate)
-                out = _frames.Response(
-                    msg_id=frame.msg_id,
-                    from_host=self.host,
-                    from_instance=self.instance,
-                    queue=queue,
-                    body=spec.signature.encode_result(result),
-                    token=frame.token,
-                )
-            if scope.cancelled_caught and not call.cancelled:
-                if self.stopping:
-                    out = self.shutdown_fault(call)
-                else:
-                    cap = int(self.options.max_budget * 1000)
-                    if frame.budget_ms > cap:  # our cap, not the caller's deadline: it says so
-                        message = f"{spec.name} ran out of {self.host}'s max_budget of {cap} ms"
-                        out = self.fault(frame, queue, 408, _errors.BUDGET_CAPPED, message)
-                    else:
-                        message = f"{spec.name} ran out of its time budget of {frame.budget_ms} ms"
-                        out = self.fault(frame, queue, 408, "TimeBudgetExceeded", message)
+            if own:
+                with scope:
+                    out = await self._attempt(call)
+                if scope.cancelled_caught:
+                    out = self._cut_short(call)
+            else:
+                out = await self._attempt(call)
+        except trio.Cancelled:
+            if scope.cancel_called:  # our scope: the call was cut short, its worker goes on
+                call.outcome = self._cut_short(call)
+                self._end(span, frame, spec, call.outcome, t0)
+            raise
+        self._end(span, frame, spec, out, t0)
+        return out
+
+    async def _attempt(self, call: Call) -> _frames.Response | _frames.Fault | None:
+        """The handler itself: its return value or its exception as a frame."""
+        frame, spec = call.frame, call.spec
+        try:
+            # Cancelled or out of budget while it waited at its gate: don't start it.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            result = await self._invoke(frame, spec, call.gate)
+            if frame.oneway and call.settle is None:
+                return _HANDLED  # nobody reads the reply: not worth encoding
+            return _frames.Response(
+                msg_id=frame.msg_id,
+                from_host=self.host,
+                from_instance=self.instance,
+                queue=call.queue,
+                body=spec.signature.encode_result(result),
+                token=frame.token,
+            )
         except Exception as exc:
             if not isinstance(exc, _errors.Error) or exc.status >= 500:
                 log.warning("%s: %s raised %r", self.host, spec.name, exc, exc_info=exc)
@@ -131,16 +157,40 @@ class Runner:
                 msg_id=frame.msg_id,
                 host=self.host,
                 instance=self.instance,
-                queue=queue,
+                queue=call.queue,
                 token=frame.token,
             )
             shown = self.options.tracebacks
             if shown is not True and (shown is False or frame.from_host not in shown):
                 out.traceback = ""  # the type and message only: the code stays ours
+            return out
+
+    def _cut_short(self, call: Call) -> _frames.Fault | None:
+        """The outcome of a call its scope stopped: none for a caller that cancelled (it is
+        not listening), 503 at shutdown, else 408 (its budget, or our cap of it, ran out)."""
+        if call.cancelled:
+            return None
+        frame, spec, queue = call.frame, call.spec, call.queue
+        if self.stopping:
+            return self.shutdown_fault(call)
+        cap = int(self.options.max_budget * 1000)
+        if frame.budget_ms > cap:  # our cap, not the caller's deadline: it says so
+            message = f"{spec.name} ran out of {self.host}'s max_budget of {cap} ms"
+            return self.fault(frame, queue, 408, _errors.BUDGET_CAPPED, message)
+        message = f"{spec.name} ran out of its time budget of {frame.budget_ms} ms"
+        return self.fault(frame, queue, 408, "TimeBudgetExceeded", message)
+
+    def _end(
+        self,
+        span: _trace.OpenSpan | None,
+        frame: _frames.Request,
+        spec: HandlerSpec,
+        out: _frames.Response | _frames.Fault | None,
+        t0: int,
+    ) -> None:
         if span is not None:
             span.end_with(out)
         self._count(frame, spec, out, time.perf_counter_ns() - t0)
-        return out
 
     def _count(
         self,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 
 import trio
 
-from .._observe import spans as _trace
 from .._observe.logs import actor_tag, current_actor
 from .._observe.metrics import EndpointStats
 from .._transport.base import Deliver, Message
@@ -43,6 +43,7 @@ from .intake import (
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
 from .serverdurable import DurableSinks
+from .serverinline import InlineServing
 from .serverpieces import PieceIntake, reply_in_pieces
 from .shapes import ActorShape
 from .workers import Workers
@@ -52,9 +53,10 @@ __all__ = ["Route", "Server"]
 log = logging.getLogger("actorbus.actor")
 
 
-class Server(PieceIntake):
+class Server(PieceIntake, InlineServing):
     """Serves one actor instance: its endpoints, its sinks and its direct address (requests
-    that come in pieces: `PieceIntake`)."""
+    that come in pieces: `PieceIntake`; co-located calls in the caller's task:
+    `InlineServing`)."""
 
     def __init__(
         self,
@@ -321,16 +323,14 @@ class Server(PieceIntake):
                 )
                 self._answer(reply, self._fault(frame, queue, 503, "Overloaded", message))
             return
-        now = trio.current_time()
-        opts = self.options
-        deadline = (
-            None
-            if reply is None
-            else _callstate.handler_deadline(
+        if reply is None:  # fire and forget: its budget starts with its handler
+            call = Call(frame, served.spec, gate, queue, None, None, size)
+        else:
+            now, opts = trio.current_time(), self.options
+            deadline = _callstate.handler_deadline(
                 now, frame.budget_ms, opts.hop_reserve, opts.max_budget
             )
-        )
-        call = Call(frame, served.spec, gate, queue, reply, deadline, size)
+            call = Call(frame, served.spec, gate, queue, reply, deadline, size)
         call.settle = settle
         if self._idle.is_set():
             self._idle = trio.Event()
@@ -385,16 +385,22 @@ class Server(PieceIntake):
 
     # -- running handlers --------------------------------------------------------------------
 
-    async def _handle(self, call: Call) -> None:
-        """Run one call in a worker, then answer on the bus (unless the caller cancelled)."""
+    async def _handle(self, call: Call, scope: trio.CancelScope) -> None:
+        """Run one call in a worker (under its ``scope``), then answer on the bus (unless the
+        caller cancelled)."""
         current_request.set(call.frame)
         current_actor.set(self._log_tag)
         try:
-            out = await self._runner.run(call)
-        except BaseException as exc:  # this worker ends with it
-            if isinstance(exc, trio.Cancelled) and not call.cancelled:
+            out = await self._runner.run(call, scope)
+        except BaseException as exc:
+            ours = isinstance(exc, trio.Cancelled) and scope.cancel_called
+            if ours:  # cut short by its own scope: its outcome says how; the worker goes on
+                out = call.outcome
+                if out is not None:
+                    self._answer(call.reply, out)
+            elif isinstance(exc, trio.Cancelled) and not call.cancelled:  # this worker ends
                 self._answer(call.reply, self._runner.shutdown_fault(call))  # say so
-            self._done(call, started=True)
+            self._done(call, started=True, by_worker=ours, out=out if ours else None)
             raise
         reply = call.reply
         if (
@@ -413,6 +419,7 @@ class Server(PieceIntake):
         # Past max_payload: the call is done only once its reply is all buffered, so that a
         # shutdown waits for it; the owed ack is settled first (the reply is on its way).
         self._acks.settle(self.instance, call.key)
+        scope.deadline = math.inf  # the handler's budget is spent on the handler, not the send
         sent = False
         try:
             await reply_in_pieces(self.hub, self.host, reply, *large)
@@ -420,55 +427,13 @@ class Server(PieceIntake):
         finally:
             self._done(call, started=True, by_worker=sent, out=out if sent else None)
 
-    def serves_inline(self, frame: _frames.Request) -> bool:
-        """True when `call_inline` can serve ``frame`` now: routed here, not shutting down,
-        and its handler below its bound (otherwise the call goes over the bus, and waits or
-        is refused there like any other)."""
-        served = self._routes.get((frame.host, frame.port, frame.method, frame.path))
-        if served is None or (
-            served.callers is not None and not served.callers.admits(frame.from_host)
-        ):
-            return False  # over the bus, which refuses it as it would from anywhere
-        return self._accepting and served.gate.free
-
-    async def call_inline(self, frame: _frames.Request) -> _frames.Response | _frames.Fault:
-        """Serve a co-located unicast in the caller's own task: no bus, no ack, no new task.
-
-        Returns the reply frame the bus would have carried; call only after `serves_inline`.
-        The caller's cancel scope cancels the handler directly; shutdown cancels it by scope.
-        """
-        served = self._routes[(frame.host, frame.port, frame.method, frame.path)]
-        opts = self.options
-        deadline = _callstate.handler_deadline(
-            trio.current_time(), frame.budget_ms, opts.hop_reserve, opts.max_budget
-        )
-        queue = _subjects.queue_for(self.host)
-        call = Call(frame, served.spec, served.gate, queue, None, deadline)
-        if self._idle.is_set():
-            self._idle = trio.Event()
-        self._running[call.key] = call
-        served.gate.running += 1
-        request_token = current_request.set(frame)
-        actor_token = current_actor.set(self._log_tag)
-        span_token = _trace.current_span.set(_trace.current_span.get())
-        try:
-            out = await self._runner.run(call)
-            assert out is not None  # only a cancel frame silences a handler; inline calls get none
-            if type(out) is _frames.Response and len(out.body) > self.options.max_body:
-                return self._too_large_reply(out)  # the same limit as over the bus
-            return out
-        finally:
-            _trace.current_span.reset(span_token)
-            current_actor.reset(actor_token)
-            current_request.reset(request_token)
-            self._done(call, started=True)
-
     def _done(
         self, call: Call, *, started: bool, by_worker: bool = False, out: Outcome = None
     ) -> None:
         """Forget ``call`` (never raises, whatever a peer did) and let the next one in; a
         durable sink's event is settled with ``out`` (None: not handled, redeliver)."""
         key = call.key
+        call.scope = None  # a worker's scope, lent: nothing may cancel it for this call now
         call.finish(out)
         self._acks.settle(self.instance, key)
         if self._running.get(key) is call:

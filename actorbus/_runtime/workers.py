@@ -1,16 +1,19 @@
 """Long-lived handler tasks: one pool per handler, so a message costs a hand-over, not a task.
 
 Spawning a Trio task costs about 10 µs, more than decoding, validating and answering a small
-request together. A pool keeps up to its handler's bound of worker tasks: `submit` hands a
-call to a parked worker (or starts one while below the bound); a worker that finishes a call
-takes the next one without parking (yielding every `FAIR` seconds, so a backlog of handlers
-that never yield cannot starve the reader); one left parked for `IDLE` seconds ends when another
-parks.
+request together, and a cancel scope about 5 µs. A pool keeps up to its handler's bound of
+worker tasks: `submit` hands a call to a parked worker (or starts one while below the bound); a
+worker that finishes a call takes the next one without parking (yielding every `FAIR` seconds,
+so a backlog of handlers that never yield cannot starve the reader); one left parked for `IDLE`
+seconds ends when another parks. A worker runs its items under one cancel scope that it hands
+to each (the item sets the scope's deadline, and cancelling it stops that item only): a new one
+only after an item was cancelled, or after a yield.
 """
 
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Awaitable, Callable
 from typing import Final, Generic, TypeVar
 
@@ -29,12 +32,16 @@ T = TypeVar("T")
 
 
 class Workers(Generic[T]):
-    """Worker tasks in ``nursery`` that run ``run(item)`` for each submitted item, in order."""
+    """Worker tasks in ``nursery`` that run ``run(item, scope)`` for each submitted item, in
+    order; ``scope`` is the worker's cancel scope, entered, for that item alone."""
 
     __slots__ = ("_idle", "_nursery", "_promised", "_queue", "_run", "count", "limit")
 
     def __init__(
-        self, nursery: trio.Nursery, run: Callable[[T], Awaitable[None]], limit: int
+        self,
+        nursery: trio.Nursery,
+        run: Callable[[T, trio.CancelScope], Awaitable[None]],
+        limit: int,
     ) -> None:
         self._nursery = nursery
         self._run = run
@@ -70,17 +77,29 @@ class Workers(Generic[T]):
         self._promised -= 1
         try:
             while True:
-                since = trio.current_time()
                 while len(queue) > self._promised:
-                    await run(queue.popleft())
-                    if queue and trio.current_time() - since > FAIR:
+                    if await self._stint(queue, run):
                         await trio.lowlevel.checkpoint()  # the reader and the others run too
-                        since = trio.current_time()
                 if not await self._park():
                     return
                 self._promised -= 1
         finally:
             self.count -= 1
+
+    async def _stint(
+        self, queue: collections.deque[T], run: Callable[[T, trio.CancelScope], Awaitable[None]]
+    ) -> bool:
+        """Run queued items under one cancel scope until the queue is empty (False), one of them
+        was cancelled (False: the scope is spent), or `FAIR` seconds went by (True)."""
+        since = time.perf_counter()  # CPU time given away, not Trio's (maybe mocked) clock
+        with trio.CancelScope() as scope:
+            while len(queue) > self._promised:
+                await run(queue.popleft(), scope)
+                if scope.cancel_called:
+                    return False
+                if time.perf_counter() - since > FAIR:
+                    return True
+        return False
 
     async def _park(self) -> bool:
         """Wait for work (True), or be told to end (False). No cancel scope: the worker parked

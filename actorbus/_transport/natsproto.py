@@ -333,12 +333,23 @@ _HEADER_KEY_BAD = re.compile(r"[\s:]").search
 _HEADER_VALUE_BAD = re.compile(r"[\r\n]").search
 
 
+_GOOD_KEYS: set[str] = set()  # keys already checked (a few distinct ones, sent again and again)
+
+
+def _good_key(key: str) -> bool:
+    if not key or _HEADER_KEY_BAD(key):
+        return False
+    if len(_GOOD_KEYS) < 1024:
+        _GOOD_KEYS.add(key)
+    return True
+
+
 def encode_headers(headers: dict[str, str]) -> bytes:
     """The ``NATS/1.0`` header block of ``headers``; ValueError for a key or value that would
     break the block (empty key, whitespace or ``:`` in a key, CR/LF in a value)."""
     parts = ["NATS/1.0\r\n"]
     for key, value in headers.items():
-        if not key or _HEADER_KEY_BAD(key) or _HEADER_VALUE_BAD(value):
+        if _HEADER_VALUE_BAD(value) or (key not in _GOOD_KEYS and not _good_key(key)):
             raise ValueError(f"invalid NATS header {key!r}: {value!r:.40}")
         parts.append(f"{key}: {value}\r\n")
     parts.append("\r\n")

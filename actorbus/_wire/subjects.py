@@ -191,6 +191,7 @@ def escape_path(path: str, *, subscription: bool = False) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)  # pure, and on every call's path: built once per route
 def request_subject(
     plane: str,
     port: int,

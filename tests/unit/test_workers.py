@@ -14,7 +14,7 @@ from actorbus._runtime.workers import FAIR, IDLE, Workers
 async def test_items_run_in_order_and_workers_are_reused() -> None:
     done: list[int] = []
 
-    async def run(n: int) -> None:
+    async def run(n: int, scope: trio.CancelScope) -> None:
         await trio.lowlevel.checkpoint()
         done.append(n)
 
@@ -34,7 +34,7 @@ async def test_concurrent_items_get_one_worker_each_and_no_more() -> None:
     running = 0
     most = 0
 
-    async def run(n: int) -> None:
+    async def run(n: int, scope: trio.CancelScope) -> None:
         nonlocal running, most
         running += 1
         most = max(most, running)
@@ -66,7 +66,7 @@ async def test_a_finishing_worker_leaves_a_woken_worker_its_item() -> None:
     with nothing (parked, one worker too many)."""
     gate = trio.Event()
 
-    async def run(n: int) -> None:
+    async def run(n: int, scope: trio.CancelScope) -> None:
         if n == 0:
             await gate.wait()
 
@@ -88,7 +88,7 @@ async def test_a_finishing_worker_leaves_a_woken_worker_its_item() -> None:
 async def test_a_worker_idle_too_long_ends_when_another_parks(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async def run(n: int) -> None:
+    async def run(n: int, scope: trio.CancelScope) -> None:
         await trio.sleep(n)
 
     async with trio.open_nursery() as nursery:
@@ -110,7 +110,7 @@ async def test_a_backlog_of_handlers_that_never_yield_lets_other_tasks_run() -> 
     ran: list[int] = []
     other_ran_at: list[int] = []
 
-    async def run(n: int) -> None:
+    async def run(n: int, scope: trio.CancelScope) -> None:
         spin_until = time.perf_counter() + FAIR / 4
         while time.perf_counter() < spin_until:  # CPU work, no checkpoint
             pass
@@ -137,7 +137,7 @@ async def test_never_more_workers_than_the_limit() -> None:
     release = trio.Event()
     done: list[int] = []
 
-    async def run(n: int) -> None:
+    async def run(n: int, scope: trio.CancelScope) -> None:
         await release.wait()
         done.append(n)
 
@@ -152,3 +152,38 @@ async def test_never_more_workers_than_the_limit() -> None:
             await trio.testing.wait_all_tasks_blocked()
         assert sorted(done) == [0, 1, 2, 3, 4] and pool.count == 2
         nursery.cancel_scope.cancel()
+
+
+async def test_cancelling_an_items_scope_stops_that_item_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Items share their worker's scope: cancelling it (or its deadline passing) stops the
+    item running under it, and the next item runs under a fresh scope."""
+    done: list[str] = []
+    scopes: list[trio.CancelScope] = []
+    started, finished = trio.Event(), trio.Event()
+
+    async def run(n: int, scope: trio.CancelScope) -> None:
+        scopes.append(scope)
+        if n == 0:
+            started.set()
+            await trio.sleep_forever()  # cancelled below
+        if n == 1:
+            scope.deadline = trio.current_time() + 1
+            await trio.sleep(5)  # its deadline ends it
+        done.append(f"{n} ran")
+        if n == 3:
+            finished.set()
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run, 1)
+        pool.submit(0)
+        for n in (1, 2, 3):
+            pool.submit(n)
+        await started.wait()
+        scopes[0].cancel()
+        await finished.wait()
+        nursery.cancel_scope.cancel()
+    assert done == ["2 ran", "3 ran"]
+    assert scopes[1] is not scopes[0] and scopes[2] is not scopes[1]
+    assert scopes[3] is scopes[2]  # no cancel in between: the same scope serves on
