@@ -2,8 +2,9 @@
 
 Spawning a Trio task costs about 10 µs, more than decoding, validating and answering a small
 request together, and a cancel scope about 5 µs. A pool keeps up to its handler's bound of
-worker tasks: `submit` hands a call to a parked worker (or starts one while below the bound); a
-worker that finishes a call takes the next one without parking (yielding every `FAIR` seconds,
+worker tasks: `submit` hands a call to a parked worker (or starts one while below the bound)
+unless one is already on its way, and a worker wakes the next as it starts a call with more
+behind it; a worker that finishes a call takes the next one without parking (yielding every `FAIR` seconds,
 so a backlog of handlers that never yield cannot starve the reader); one left parked for `IDLE`
 seconds ends when another parks. A worker runs its items under one cancel scope that it hands
 to each (the item sets the scope's deadline, and cancelling it stops that item only): a new one
@@ -60,7 +61,15 @@ class Workers(Generic[T]):
         ``by_worker``: a worker of this pool submits it as it finishes its own item, so that
         worker takes it next, with no hand-over. Never more than ``limit`` workers."""
         self._queue.append(item)
-        if by_worker:
+        if not by_worker:
+            self._one_more()
+
+    def _one_more(self) -> None:
+        """Wake a parked worker (or start one) for the queue, unless one is already on its way:
+        that one wakes the next as it starts an item with more behind it. So a burst of quick
+        items runs in one worker, back to back, for two hand-overs in all, while items that
+        block still get a worker each (one scheduler pass apart)."""
+        if self._promised:
             return
         if self._idle:
             self._promised += 1
@@ -94,7 +103,10 @@ class Workers(Generic[T]):
         since = time.perf_counter()  # CPU time given away, not Trio's (maybe mocked) clock
         with trio.CancelScope() as scope:
             while len(queue) > self._promised:
-                await run(queue.popleft(), scope)
+                item = queue.popleft()
+                if queue:
+                    self._one_more()  # in case this item blocks: the next one need not wait
+                await run(item, scope)
                 if scope.cancel_called:
                     return False
                 if time.perf_counter() - since > FAIR:

@@ -187,3 +187,21 @@ async def test_cancelling_an_items_scope_stops_that_item_only(
     assert done == ["2 ran", "3 ran"]
     assert scopes[1] is not scopes[0] and scopes[2] is not scopes[1]
     assert scopes[3] is scopes[2]  # no cancel in between: the same scope serves on
+
+
+async def test_a_burst_of_quick_items_runs_back_to_back_in_one_worker() -> None:
+    """Items that never block are not handed one to each worker: the first worker woken runs
+    them all but the last (left to the one it woke), so a burst costs two hand-overs."""
+    ran_by: list[object] = []
+
+    async def run(n: int, scope: trio.CancelScope) -> None:
+        ran_by.append(trio.lowlevel.current_task())
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(nursery, run, 100)
+        for n in range(50):
+            pool.submit(n)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(ran_by) == 50
+        assert len(set(ran_by)) <= 2 and pool.count <= 2
+        nursery.cancel_scope.cancel()
