@@ -408,11 +408,12 @@ class App:
     async def _run_hub_tasks(
         self, hub: Hub, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """The hub's timer and ack sender, until every actor has stopped (they may call and
-        serve while draining)."""
+        """The hub's timer, ack sender and handler tasks, until every actor has stopped (they
+        may call and serve while draining)."""
         async with trio.open_nursery() as nursery:
             await nursery.start(hub.timers.run)
             await nursery.start(hub.acks.run)
+            await nursery.start(hub.serve_workers)
             task_status.started()
             await self._closing.wait()
             nursery.cancel_scope.cancel()
@@ -432,6 +433,7 @@ class App:
                     await nursery.start(hub.watch_connection)
                     await nursery.start(hub.timers.run)
                     await nursery.start(hub.acks.run)
+                    await nursery.start(hub.serve_workers)
                     task_status.started(hub)
                     await self._closing.wait()
                     hub.stop_watching()

@@ -257,36 +257,40 @@ class Actor:
                     self, hub, host, self.instance, options, handlers, control_routes(self), guard
                 )
                 self._server = server
-                self._placement = Placement(
-                    hub.transport.describe(), hub.plane, lambda: server.in_flight
-                )
-                await server.start()
-                service_api = ServiceApi(self, hub)
-                await service_api.start()
-                self._started_at = trio.current_time()
-                async with trio.open_nursery() as tickers:
-                    for spec in type(self)._tickers:
-                        tickers.start_soon(self._tick, spec, leases.get(spec.name))
-                    log.info(
-                        "%s started (instance %s, bus %s)",
-                        host,
-                        self.instance,
-                        hub.transport.describe(),
+                try:
+                    self._placement = Placement(
+                        hub.transport.describe(), hub.plane, lambda: server.in_flight
                     )
-                    task_status.started()
-                    started = True
-                    await self._stop.wait()
-                    tickers.cancel_scope.cancel()
-                await leases.aclose()  # another replica takes the next beat
-                await service_api.aclose()
-                await server.stop_intake()
-                with trio.move_on_after(grace):
-                    await server.wait_idle()
-                if server.in_flight:
-                    log.warning(
-                        "%s: cancelling %d handlers after the grace period", host, server.in_flight
-                    )
-                server.cancel_running()
+                    await server.start()
+                    service_api = ServiceApi(self, hub)
+                    await service_api.start()
+                    self._started_at = trio.current_time()
+                    async with trio.open_nursery() as tickers:
+                        for spec in type(self)._tickers:
+                            tickers.start_soon(self._tick, spec, leases.get(spec.name))
+                        log.info(
+                            "%s started (instance %s, bus %s)",
+                            host,
+                            self.instance,
+                            hub.transport.describe(),
+                        )
+                        task_status.started()
+                        started = True
+                        await self._stop.wait()
+                        tickers.cancel_scope.cancel()
+                    await leases.aclose()  # another replica takes the next beat
+                    await service_api.aclose()
+                    await server.stop_intake()
+                    with trio.move_on_after(grace):
+                        await server.wait_idle()
+                    if server.in_flight:
+                        log.warning(
+                            "%s: cancelling %d handlers after the grace period",
+                            host,
+                            server.in_flight,
+                        )
+                finally:  # its calls run in the hub's tasks: they end before it does
+                    await server.end_calls()
                 handlers.cancel_scope.cancel()
             with trio.CancelScope(shield=True):
                 await server.aclose()

@@ -11,7 +11,6 @@ from .._wire import callstate as _callstate
 __all__ = ["CallOptions", "current_request", "new_instance_id"]
 
 
-
 def new_instance_id() -> str:
     """10 lower-case base32 characters, as Microbus."""
     alphabet = "0123456789abcdefghijklmnopqrstuv"

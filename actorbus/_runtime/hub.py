@@ -31,7 +31,9 @@ from .._wire.directory import Announce, Directory, decode_announce, encode_annou
 from .._wire.frames import Fault, Request, Response
 from .acks import AckSender
 from .fragments import Reassembly
+from .intake import Call, call_failed, run_call
 from .timers import Timers
+from .workers import Workers
 
 __all__ = ["CallWatcher", "Hub", "LocalSubscription"]
 
@@ -132,6 +134,8 @@ class Hub:
         self.acks = AckSender(ack_delay)  # delayed acks of every server on this hub
         self.fragments = Reassembly(self.timers)  # fragmented frames being put together
         self.metrics: Metrics = NULL_METRICS  # the App swaps in the Prometheus observer
+        #: Handler tasks shared by every server on this hub, while `serve_workers` runs.
+        self.workers: Workers[Call] | None = None
 
     async def start(self, sync_quiet: float = 0.02, sync_max: float = 0.25) -> None:
         """Join the bus: say hello, and learn the other processes' subscriptions.
@@ -155,6 +159,21 @@ class Hub:
                     self._heard = trio.Event()
                     continue
                 break
+
+    async def serve_workers(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Keep the handler tasks of every server on this hub until cancelled: one pool, so a
+        multicast reaching many local sinks runs back to back in one task. Each call runs under
+        its server's bounds and is cancelled through its own scope; an actor that stops waits
+        for its calls, not for these tasks."""
+        async with trio.open_nursery() as nursery:
+            self.workers = Workers(nursery, run_call, call_failed)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self.workers = None
 
     async def watch_connection(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import msgspec
 import trio
@@ -23,11 +23,14 @@ __all__ = [
     "DEFAULT_INBOX",
     "DEFAULT_INBOX_BYTES",
     "Call",
+    "CallOwner",
     "Gate",
     "Key",
     "Route",
     "Served",
+    "call_failed",
     "decode_shared",
+    "run_call",
 ]
 
 #: Fire-and-forget requests one handler holds before dropping any: NATS's own default
@@ -163,6 +166,7 @@ class Call:
         "gate",
         "key",
         "outcome",
+        "owner",
         "queue",
         "reply",
         "scope",
@@ -195,6 +199,8 @@ class Call:
         #: A durable sink's event: told the outcome once (ack, nak or dead letter).
         self.settle: Callable[[Any], None] | None = None
         self.key: Key = (frame.from_instance, frame.msg_id, frame.token)
+        #: The server that took it in: a worker runs it there (`run_call`).
+        self.owner: CallOwner | None = None
 
     def finish(self, out: Any) -> None:
         """Tell a durable sink's event its outcome, once; never raises."""
@@ -204,3 +210,23 @@ class Call:
                 settle(out)
             except Exception as exc:
                 log.warning("could not settle %s: %r", self.frame.msg_id, exc)
+
+
+class CallOwner(Protocol):
+    """The server a call runs in: its handler, and what to do when that has a bug."""
+
+    def handle(self, call: Call, scope: trio.CancelScope) -> Awaitable[None]: ...
+
+    def failed(self, call: Call, exc: Exception) -> None: ...
+
+
+def run_call(call: Call, scope: trio.CancelScope) -> Awaitable[None]:
+    """A worker's item: ``call`` runs in the server that took it in, under ``scope``."""
+    assert call.owner is not None
+    return call.owner.handle(call, scope)
+
+
+def call_failed(call: Call, exc: Exception) -> None:
+    """A worker's item raised (a bug of the runtime's, not the handler's): its server says."""
+    assert call.owner is not None
+    call.owner.failed(call, exc)

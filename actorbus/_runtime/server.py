@@ -38,7 +38,9 @@ from .intake import (
     Key,
     Route,
     Served,
+    call_failed,
     decode_shared,
+    run_call,
 )
 from .pathargs import best_route, route_for  # path arguments, ANY, port 0
 from .runner import Runner
@@ -78,7 +80,9 @@ class Server(PieceIntake, InlineServing):
         self._nursery = handlers
         self._routes: dict[Route, Served] = {}
         self._gates: dict[HandlerSpec | None, Gate] = {}  # None: the instance-wide bound
-        self._workers: dict[Gate, Workers[Call]] = {}
+        # Handler tasks: the hub's pool, shared by every actor on the connection (so a
+        # multicast to many local sinks runs in one worker), or our own outside an App.
+        self._pool: Workers[Call] = hub.workers or Workers(handlers, run_call, call_failed)
         self._subs: list[LocalSubscription] = []
         self._running: dict[Key, Call] = {}  # running or waiting at their gate
         self._inline: list[str] = []
@@ -120,7 +124,6 @@ class Server(PieceIntake, InlineServing):
         if gate is None:
             limit = spec.max_concurrent if spec.max_concurrent is not None else self._limit
             gate = self._gates[key] = Gate(limit, self._room, *self._inbox)
-            self._workers[gate] = Workers(self._nursery, self._handle, limit)
         return gate
 
     def _add_route(self, spec: HandlerSpec) -> None:
@@ -331,7 +334,7 @@ class Server(PieceIntake, InlineServing):
                 now, frame.budget_ms, opts.hop_reserve, opts.max_budget
             )
             call = Call(frame, served.spec, gate, queue, reply, deadline, size)
-        call.settle = settle
+        call.settle, call.owner = settle, self
         if self._idle.is_set():
             self._idle = trio.Event()
         self._running[key] = call
@@ -346,7 +349,7 @@ class Server(PieceIntake, InlineServing):
             self._acks.owe(key, self._answer, reply, ack, now)
         if gate.running < gate.limit:
             gate.running += 1
-            self._workers[gate].submit(call)
+            self._pool.submit(call)
         else:
             gate.push(call)
 
@@ -385,7 +388,7 @@ class Server(PieceIntake, InlineServing):
 
     # -- running handlers --------------------------------------------------------------------
 
-    async def _handle(self, call: Call, scope: trio.CancelScope) -> None:
+    async def handle(self, call: Call, scope: trio.CancelScope) -> None:
         """Run one call in a worker (under its ``scope``), then answer on the bus (unless the
         caller cancelled)."""
         current_request.set(call.frame)
@@ -443,10 +446,31 @@ class Server(PieceIntake, InlineServing):
             gate.running -= 1
             while gate.waiting and gate.running < gate.limit and not self._runner.stopping:
                 gate.running += 1
-                self._workers[gate].submit(gate.pop(), by_worker=by_worker)
+                self._pool.submit(gate.pop(), by_worker=by_worker)
                 by_worker = False  # that worker takes one; more need others
         if not self._running:
             self._idle.set()
+
+    def failed(self, call: Call, exc: Exception) -> None:
+        """Serving ``call`` raised (a bug of ours, never the handler's, which its runner
+        catches): the call is forgotten and the actor fails with ``exc``, as its own task
+        would have; the hub's workers and the other actors go on."""
+        if self._running.get(call.key) is call:
+            self._done(call, started=True)
+
+        async def fail() -> None:
+            raise exc
+
+        self._nursery.start_soon(fail)
+
+    async def end_calls(self) -> None:
+        """Refuse the calls still waiting, cancel those running, and wait until all are gone
+        (shielded: they run in the hub's tasks, which this actor's cancellation does not
+        reach)."""
+        self._accepting = False  # from here on a request is answered 503 at once
+        self.cancel_running()
+        with trio.CancelScope(shield=True):
+            await self._idle.wait()
 
     def cancel_running(self) -> None:
         """Grace period over: refuse the calls still waiting, cancel those running."""

@@ -1,19 +1,21 @@
-"""Long-lived handler tasks: one pool per handler, so a message costs a hand-over, not a task.
+"""Long-lived handler tasks, so a message costs a hand-over, not a task.
 
 Spawning a Trio task costs about 10 µs, more than decoding, validating and answering a small
-request together, and a cancel scope about 5 µs. A pool keeps up to its handler's bound of
-worker tasks: `submit` hands a call to a parked worker (or starts one while below the bound)
-unless one is already on its way, and a worker wakes the next as it starts a call with more
-behind it; a worker that finishes a call takes the next one without parking (yielding every `FAIR` seconds,
-so a backlog of handlers that never yield cannot starve the reader); one left parked for `IDLE`
-seconds ends when another parks. A worker runs its items under one cancel scope that it hands
-to each (the item sets the scope's deadline, and cancelling it stops that item only): a new one
-only after an item was cancelled, or after a yield.
+request together, and a cancel scope about 5 µs. A pool keeps worker tasks (up to its limit):
+`submit` hands a call to a parked worker (or starts one) unless one is already on its way, and
+a worker wakes the next as it starts a call with more behind it; a worker that finishes a call
+takes the next one without parking (yielding every `FAIR` seconds, so a backlog of handlers
+that never yield cannot starve the reader); one left parked for `IDLE` seconds ends when
+another parks. A worker runs its items under one cancel scope that it lends to each (the item
+sets the scope's deadline, and cancelling it stops that item only): a new one only after an
+item was cancelled, or after a yield. Bounds are the caller's: a server submits a call only
+when its handler's gate lets it run.
 """
 
 from __future__ import annotations
 
 import collections
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Final, Generic, TypeVar
@@ -34,18 +36,30 @@ T = TypeVar("T")
 
 class Workers(Generic[T]):
     """Worker tasks in ``nursery`` that run ``run(item, scope)`` for each submitted item, in
-    order; ``scope`` is the worker's cancel scope, entered, for that item alone."""
+    order; ``scope`` is the worker's cancel scope, entered, for that item alone. An item that
+    raises goes to ``failed(item, exc)``, and the worker goes on."""
 
-    __slots__ = ("_idle", "_nursery", "_promised", "_queue", "_run", "count", "limit")
+    __slots__ = (
+        "_failed",
+        "_idle",
+        "_nursery",
+        "_promised",
+        "_queue",
+        "_run",
+        "count",
+        "limit",
+    )
 
     def __init__(
         self,
         nursery: trio.Nursery,
         run: Callable[[T, trio.CancelScope], Awaitable[None]],
-        limit: int,
+        failed: Callable[[T, Exception], None],
+        limit: int = sys.maxsize,
     ) -> None:
         self._nursery = nursery
         self._run = run
+        self._failed = failed  # an item that raised: the pool goes on, its owner is told
         self.limit = limit  # workers alive at most
         self._queue: collections.deque[T] = collections.deque()
         # Parked workers with the time they parked; the last parked on top (it is warm).
@@ -106,7 +120,10 @@ class Workers(Generic[T]):
                 item = queue.popleft()
                 if queue:
                     self._one_more()  # in case this item blocks: the next one need not wait
-                await run(item, scope)
+                try:
+                    await run(item, scope)
+                except Exception as exc:
+                    self._failed(item, exc)
                 if scope.cancel_called:
                     return False
                 if time.perf_counter() - since > FAIR:

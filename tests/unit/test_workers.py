@@ -11,6 +11,10 @@ import trio.testing
 from actorbus._runtime.workers import FAIR, IDLE, Workers
 
 
+def _unexpected(n: int, exc: Exception) -> None:
+    raise AssertionError(f"item {n} raised {exc!r}")
+
+
 async def test_items_run_in_order_and_workers_are_reused() -> None:
     done: list[int] = []
 
@@ -19,7 +23,7 @@ async def test_items_run_in_order_and_workers_are_reused() -> None:
         done.append(n)
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 100)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 100)
         for n in range(5):
             pool.submit(n)
             await trio.testing.wait_all_tasks_blocked()  # each ran before the next came
@@ -42,7 +46,7 @@ async def test_concurrent_items_get_one_worker_each_and_no_more() -> None:
         running -= 1
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 100)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 100)
         for n in range(8):
             pool.submit(n)
         await trio.testing.wait_all_tasks_blocked()
@@ -71,7 +75,7 @@ async def test_a_finishing_worker_leaves_a_woken_worker_its_item() -> None:
             await gate.wait()
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 100)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 100)
         pool.submit(0)
         await trio.testing.wait_all_tasks_blocked()
         pool.submit(1)  # a second worker starts for it ...
@@ -92,7 +96,7 @@ async def test_a_worker_idle_too_long_ends_when_another_parks(
         await trio.sleep(n)
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 100)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 100)
         pool.submit(0)
         pool.submit(0)
         await trio.testing.wait_all_tasks_blocked()
@@ -121,7 +125,7 @@ async def test_a_backlog_of_handlers_that_never_yield_lets_other_tasks_run() -> 
         other_ran_at.append(len(ran))
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 100)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 100)
         pool.submit(0)
         for n in range(1, 200):
             pool.submit(n, by_worker=True)  # queued behind the first, for the same worker
@@ -142,7 +146,7 @@ async def test_never_more_workers_than_the_limit() -> None:
         done.append(n)
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 2)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 2)
         for n in range(5):
             pool.submit(n)
         await trio.testing.wait_all_tasks_blocked()
@@ -176,7 +180,7 @@ async def test_cancelling_an_items_scope_stops_that_item_only(
             finished.set()
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 1)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 1)
         pool.submit(0)
         for n in (1, 2, 3):
             pool.submit(n)
@@ -198,10 +202,30 @@ async def test_a_burst_of_quick_items_runs_back_to_back_in_one_worker() -> None:
         ran_by.append(trio.lowlevel.current_task())
 
     async with trio.open_nursery() as nursery:
-        pool: Workers[int] = Workers(nursery, run, 100)
+        pool: Workers[int] = Workers(nursery, run, _unexpected, 100)
         for n in range(50):
             pool.submit(n)
         await trio.testing.wait_all_tasks_blocked()
         assert len(ran_by) == 50
         assert len(set(ran_by)) <= 2 and pool.count <= 2
         nursery.cancel_scope.cancel()
+
+
+async def test_an_item_that_raises_goes_to_its_owner_and_the_worker_goes_on() -> None:
+    failures: list[tuple[int, str]] = []
+    done: list[int] = []
+
+    async def run(n: int, scope: trio.CancelScope) -> None:
+        if n == 1:
+            raise RuntimeError("a bug")
+        done.append(n)
+
+    async with trio.open_nursery() as nursery:
+        pool: Workers[int] = Workers(
+            nursery, run, lambda n, exc: failures.append((n, str(exc))), 100
+        )
+        for n in range(3):
+            pool.submit(n)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert failures == [(1, "a bug")] and done == [0, 2]

@@ -152,9 +152,7 @@ def leftovers(actor: FuzzTarget) -> dict[str, int]:
         "owed_acks": sum(1 for instance, _ in server._acks.owed if instance == server.instance),
         "waiting": sum(len(g.waiting) for g in server._gates.values()),
         "pending_calls": len(caller._pending),
-        "workers_past_bound": sum(
-            max(0, pool.count - gate.limit) for gate, pool in server._workers.items()
-        ),
+        "running_past_bound": sum(max(0, g.running - g.limit) for g in server._gates.values()),
     }
 
 
